@@ -19,7 +19,7 @@ import numpy as np
 
 from ._validate import check_choice
 
-ACTIVATIONS = {"tanh": 0, "relu": 1, "softplus": 2, "retanh": 3}
+from .names import ACTIVATIONS  # noqa: E402  (re-exported)
 
 
 def activation_code(name: str) -> int:

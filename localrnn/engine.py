@@ -21,8 +21,7 @@ from .kernels import loss as _loss
 from .kernels import traces as _tr
 from .network import Network, feedback_matrix
 
-RULES = ("bptt", "rtrl", "eprop", "rflo")
-LOSSES = ("mse", "xent")
+from .names import LOSSES, RULES  # noqa: E402  (re-exported)
 METHODS = ("gemm", "trace")
 
 

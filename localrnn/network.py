@@ -9,8 +9,7 @@ import numpy as np
 from ._validate import check_array, check_choice, check_dtype, check_number
 from .activations import ACTIVATIONS
 
-FORMS = ("current", "rate")
-PARAM_NAMES = ("W_in", "W", "b", "W_out", "b_out")
+from .names import FORMS, PARAM_NAMES  # noqa: E402  (re-exported)
 W_INIT = ("normal", "orthogonal")
 W_OUT_INIT = ("unit", "normal")
 

@@ -13,7 +13,7 @@ import numpy as np
 from ._validate import check_choice, check_number
 from .kernels.optim import adam_update, sgd_update
 
-OPTIMIZERS = ("sgd", "adam")
+from .names import OPTIMIZERS  # noqa: E402  (re-exported)
 
 
 def _lr_dict(lr, names):

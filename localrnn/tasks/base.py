@@ -21,7 +21,7 @@ import numpy as np
 from .._validate import check_array, check_choice, check_number
 from ..network import PARAM_NAMES, Network
 
-LOSSES = ("mse", "xent")
+from ..names import LOSSES  # noqa: E402  (re-exported)
 TIME_UNITS = ("tau", "ms")
 
 

@@ -1,0 +1,33 @@
+"""The package's vocabularies, in one place and free of Numba.
+
+Every module that checks a choice (the API's ``check_choice``, the CLI's
+``click.Choice``) takes its list from here, so a new rule, form or activation is
+added once.  Importing this module is cheap: ``localrnn --help`` uses it.
+"""
+from __future__ import annotations
+
+#: Learning rules of the rate RNN (MODEL.md sections 4-5).
+RULES = ("bptt", "rtrl", "eprop", "rflo")
+#: Rules that compute the exact gradient.
+EXACT_RULES = ("bptt", "rtrl")
+#: Local (truncated) rules; they take a feedback matrix.
+LOCAL_RULES = ("eprop", "rflo")
+#: Rules that run forward in time and so can learn online, per step.
+ONLINE_RULES = ("rtrl", "eprop", "rflo")
+#: Feedback of the local rules' learning signal (MODEL.md section 5).
+FEEDBACKS = ("symmetric", "random")
+#: Dynamics forms (MODEL.md section 1).
+FORMS = ("current", "rate")
+#: Activation names -> integer codes of the float64 kernels (see ``activations``).
+ACTIVATIONS = {"tanh": 0, "relu": 1, "softplus": 2, "retanh": 3}
+#: Losses (MODEL.md section 3).
+LOSSES = ("mse", "xent")
+#: Optimisers.
+OPTIMIZERS = ("sgd", "adam")
+#: Floating-point types of networks and kernels.
+DTYPES = ("float64", "float32")
+#: Parameters of a network, in the order files store them.
+PARAM_NAMES = ("W_in", "W", "b", "W_out", "b_out")
+
+__all__ = ["RULES", "EXACT_RULES", "LOCAL_RULES", "ONLINE_RULES", "FEEDBACKS", "FORMS",
+           "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "DTYPES", "PARAM_NAMES"]
