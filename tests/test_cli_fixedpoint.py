@@ -204,3 +204,13 @@ def test_linear_bad_values_are_one_line_exit_2(tmp_path, extra, match):
     assert res.exit_code == 2, res.output
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and match in lines[0], res.output
+
+
+def test_out_that_cannot_be_a_folder_is_refused_before_computing(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    res = CliRunner().invoke(main, ["fixedpoint", "linear", "--n", "5", "--m", "3", "--iters", "2",
+                                    "--out", str(blocker / "run")])
+    assert res.exit_code == 2, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: --out=") and "is not a folder" in lines[0], res.output

@@ -51,17 +51,20 @@ def _runs(rule, rules, lr, lrs, kind):
 
 
 def _check_out(out):
-    """Refuse an --out that cannot be created, before any computation."""
+    """Refuse an --out that cannot be created, before any computation: a scratch
+    folder is made (and removed) in its nearest existing ancestor."""
     if out is None:
         return
+    import tempfile
+
     p = Path(out).resolve()
     parent = next((q for q in (p, *p.parents) if q.exists()), None)
     if parent is None or not parent.is_dir():
         raise ValueError(f"--out={out}: {parent} is not a folder")
-    import os
-
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"--out={out}: {parent} is not writable")
+    try:
+        Path(tempfile.mkdtemp(prefix=".localrnn-check-", dir=parent)).rmdir()
+    except OSError as e:
+        raise ValueError(f"--out={out}: cannot create a folder in {parent} ({e.strerror})") from None
 
 
 class _Progress:
