@@ -11,6 +11,7 @@ grid; each training step then costs only the fixed-point solve and the rule.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional
@@ -27,6 +28,26 @@ N_PIXELS = 784
 N_CLASSES = 10
 HISTORY_KEYS = ("iteration", "epoch", "loss", "accuracy", "solver_iter", "n_unconverged",
                 "max_residual", "adjoint_unconverged", "max_re_eig")
+
+
+def available_memory() -> int:
+    """Physical memory of the machine in bytes (0 if unknown)."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return 0
+
+
+def check_memory(nbytes: float, what: str) -> None:
+    """``ValueError`` naming ``what`` when an allocation of about ``nbytes`` bytes
+    exceeds the machine's physical memory (refused before anything is allocated,
+    instead of a ``MemoryError`` part-way through a run)."""
+    avail = available_memory()
+    if avail and nbytes > avail:
+        raise ValueError(f"{what} needs about {nbytes / 2**30:.3g} GiB; this machine has "
+                         f"{avail / 2**30:.3g} GiB")
 
 
 @dataclass(frozen=True)
@@ -93,6 +114,10 @@ def mnist_problem(data, *, n_rec: int = 300, gain: float = 0.5, seed: int = 0, d
     gain = check_number("gain", gain, lo=0.0)
     seed = check_number("seed", seed, lo=0, integer=True)
     dt = check_dtype(dtype)
+    n_img = (len(data["y_train"]) if n_train is None else n_train) + \
+        (len(data["y_test"]) if n_test is None else n_test) if "y_train" in data and "y_test" in data else 0
+    check_memory(8.0 * (n_rec * n_rec + n_rec * N_PIXELS + N_CLASSES * n_rec) + dt.itemsize * n_rec * n_img,
+                 f"n_rec={n_rec}")
     for k in ("x_train", "y_train", "x_test", "y_test"):
         if k not in data:
             raise ValueError(f"data lacks {k!r}; pass the dict returned by localrnn.data.load_mnist")
@@ -185,6 +210,12 @@ def check_train_args(problem: MNISTProblem, rule: str, lr: float, *, batch: int 
     n = problem.U_train.shape[0]
     if batch > n:
         raise ValueError(f"batch={batch} is larger than the {n} training images")
+    # the history (HISTORY_KEYS per iteration) and a metrics.csv row per iteration
+    check_memory((n // batch) * epochs * (8.0 * len(HISTORY_KEYS) + 400), f"epochs={epochs}")
+    if rule == "bptt":   # checkpoints every K = ceil(sqrt(n_steps)) steps plus one segment (two arrays)
+        K = max(1, math.ceil(math.sqrt(max(kw["n_steps"], 1))))
+        check_memory(8.0 * (kw["n_steps"] // K + 1 + 2 * K) * batch * problem.W0.shape[0],
+                     f"rule bptt with n_steps={kw['n_steps']}")
     return dict(rule=rule, lr=lr, batch=batch, epochs=epochs, optimizer=optimizer,
                 eig_every=eig_every, **kw)
 
