@@ -160,17 +160,17 @@ def test_mnist_real_data_learns(tmp_path):
 
 # --------------------------------------------------------------------------- errors
 @pytest.mark.parametrize("extra, match", [
-    (["--rules", "dW1,dW9"], "--rules: 'dW9' is not a rule"),
-    (["--lr", "0"], "--lr: learning rate 0 must be > 0"),
+    (["--rules", "dW1,dW9"], "rules: 'dW9' is not a rule"),
+    (["--lr", "0"], "learning rate 0.0 of rule dW3 must be > 0"),
     (["--lr", "-0.1"], "must be > 0"),
     (["--lrs", "0.1,nan"], "'nan' is not finite"),
     (["--lrs", "0.1,abc"], "'abc' is not a number"),
     (["--rules", "dW1,dW3", "--lrs", "dW1:0.1"], "no learning rates for dW3"),
-    (["--n-rec", "0"], "--n-rec=0 must be >= 1"),
-    (["--epochs", "0"], "--epochs=0 must be >= 1"),
-    (["--rule", "bptt"], "use it with --solver relax"),
+    (["--n-rec", "0"], "n_rec=0 is out of range"),
+    (["--epochs", "0"], "epochs=0 is out of range"),
+    (["--rule", "bptt"], "needs solver='relax'"),
     (["--rule", "dW2"], "Invalid value for '--rule'"),
-    (["--batch", "1000"], "--batch=1000 is larger than the 96 training images"),
+    (["--batch", "1000"], "batch=1000 is larger than the 96 training images"),
     (["--tol", "-1"], "tol=-1.0 is out of range"),
 ])
 def test_mnist_bad_values_are_one_line_exit_2(tmp_path, fake_npz, extra, match):
@@ -196,11 +196,21 @@ def test_mnist_missing_or_broken_data_is_one_line_exit_2(tmp_path, fake_npz):
 @pytest.mark.parametrize("extra, match", [
     (["--rules", "dW4"], "'dW4' is not a rule"),
     (["--n", "0"], "n=0 is out of range"),
-    (["--iters", "0"], "--iters=0 must be >= 1"),
-    (["--lrs", "dW1:1"], "--lrs names 'dW1', which is not in --rules (dW3)"),
+    (["--iters", "0"], "iters=0 is out of range"),
+    (["--lrs", "dW1:1"], "lrs names 'dW1', which is not in rules (dW3)"),
 ])
 def test_linear_bad_values_are_one_line_exit_2(tmp_path, extra, match):
     res = CliRunner().invoke(main, ["fixedpoint", "linear", "--n", "5", "--m", "3", *extra])
     assert res.exit_code == 2, res.output
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and match in lines[0], res.output
+
+
+def test_out_that_cannot_be_a_folder_is_refused_before_computing(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    res = CliRunner().invoke(main, ["fixedpoint", "linear", "--n", "5", "--m", "3", "--iters", "2",
+                                    "--out", str(blocker / "run")])
+    assert res.exit_code == 2, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: --out=") and "is not a folder" in lines[0], res.output

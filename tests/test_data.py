@@ -43,6 +43,7 @@ def check(out, d):
         x, y = out[f"x_{split}"], out[f"y_{split}"]
         assert x.dtype == np.float32 and x.shape == (len(d[f"y_{split}"]), 784)
         assert y.dtype == np.int64
+        # the loader's own conversion (uint8 -> float32, / 255): one IEEE division per pixel
         np.testing.assert_array_equal(x, d[f"x_{split}"].reshape(-1, 784).astype(np.float32) / 255)
         np.testing.assert_array_equal(y, d[f"y_{split}"])
         assert 0.0 <= x.min() and x.max() <= 1.0

@@ -19,6 +19,7 @@ def test_problem_is_seeded_and_the_target_fits_to_the_noise():
     p = linear_problem(40, 20, seed=3)
     q = linear_problem(40, 20, seed=3)
     for k in ("X", "R_hat", "W_target", "W0"):
+        # a rerun: same seed, same draws
         np.testing.assert_array_equal(getattr(p, k), getattr(q, k))
     # J(W_target) = (1/m) ||noise||^2 ~ n sigma_r^2
     assert linear_loss(p.W_target, p.X, p.R_hat) == pytest.approx(40 * 0.01 ** 2, rel=0.3)

@@ -146,6 +146,7 @@ def test_flossing_gradient_does_not_change_the_network(rng):
     before = net.copy()
     flossing_gradient(net, rng.standard_normal((10, 2, 2)), 2, local=False)
     for k, v in before.params().items():
+        # no arithmetic: the network's arrays must be left untouched
         assert np.array_equal(v, getattr(net, k))
 
 
@@ -163,6 +164,7 @@ def test_floss_moves_lambda_max_toward_zero(local):
     # measured on this seed: lambda_max from -0.33 to about -0.02 (local and exact)
     assert lm[0] < -0.3
     assert abs(lm[-1]) < 0.25 * abs(lm[0]), lm[[0, -1]]
+    # no arithmetic touches W_in and b
     assert np.array_equal(net.W_in, W_in) and np.array_equal(net.b, b)  # only W is flossed
     assert hist.exponents.shape == (101, 1) and hist.loss.shape == (101,)
     np.testing.assert_allclose(hist.loss, hist.exponents[:, 0] ** 2, rtol=1e-13)
@@ -210,6 +212,7 @@ def test_floss_bad_arguments(kwargs, match):
     W = net.W.copy()
     with pytest.raises(ValueError, match=match):
         floss(net, np.zeros((10, 2, 2)), **kwargs)
+    # nothing ran: the arguments were refused first
     assert np.array_equal(net.W, W)
 
 

@@ -142,6 +142,7 @@ def test_seeded_start_and_per_trial_q0(rng):
     a = lyapunov_spectrum(net, x, 3, warmup=2, seed=5)
     b = lyapunov_spectrum(net, x, 3, warmup=2, seed=5)
     c = lyapunov_spectrum(net, x, 3, warmup=2, seed=6)
+    # a rerun: same seed, same inputs
     assert np.array_equal(a.exponents, b.exponents)
     assert not np.array_equal(a.Q, c.Q)
     # (B, N, k) q0: each trial its own start; continuing from Q_T equals the long run
@@ -168,8 +169,10 @@ def test_result_fields(rng):
     np.testing.assert_allclose(res.per_trial.mean(axis=0), res.exponents, rtol=1e-14)
     np.testing.assert_allclose(res.exponents_std, res.per_trial.std(axis=0, ddof=1), rtol=1e-14)
     np.testing.assert_allclose(res.exponents_per_time, res.exponents / 0.1, rtol=1e-14)
+    # lambda_max reads exponents[0]: one value
     assert res.lambda_max == res.exponents[0] and res.k == 5
     one = lyapunov_spectrum(net, x[:, :1], 5)
+    # exact by definition: the spread over a single trial is set to 0
     assert np.all(one.exponents_std == 0.0)
     assert default_warmup(5000) == 100
 
@@ -180,6 +183,8 @@ def test_float32_network_is_analysed_in_float64(rng):
     r32 = lyapunov_spectrum(net32, x, 4, warmup=3)
     r64 = lyapunov_spectrum(net32.astype("float64"), x, 4, warmup=3)
     assert r32.per_trial.dtype == np.float64
+    # same computation: a float32 network is cast to float64 first (lyapunov._float64),
+    # the same cast as net32.astype('float64'), then one code path
     assert np.array_equal(r32.per_trial, r64.per_trial)
     L32, g32 = flossing_gradient(net32, x, 2, local=False)
     L64, g64 = flossing_gradient(net32.astype("float64"), x, 2, local=False)

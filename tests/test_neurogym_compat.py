@@ -91,6 +91,7 @@ def test_2af_noiseless_inputs_and_labels_match_for_every_condition():
             i = np.flatnonzero((b.info["ground_truth"] == gt) & (b.info["coh"] == coh))[0]
             _, ob, label = ng_trial(env, ground_truth=gt, coh=coh)
             assert np.allclose(b.inputs[:, i, 1:], ob[:, 1:], rtol=0, atol=F32), (gt, coh)
+            # integer labels and 0/1 fixation values: no arithmetic
             assert np.array_equal(b.targets[:, i], label), (gt, coh)
             for s, e in (fix, dec):     # fixation channel: equal where both versions agree
                 assert np.array_equal(b.inputs[s:e, i, 0], ob[s:e, 0])
@@ -198,6 +199,7 @@ def test_adapter_batch_is_the_envs_trials_seeded_from_the_rng():
     env.seed(int(np.random.default_rng(42).integers(0, 2**31 - 1)))
     for i in range(5):
         _, ob, gt = ng_trial(env)
+        # the adapter copies neurogym's arrays for the same seed: the same computation
         assert np.array_equal(b.inputs[:, i], ob) and np.array_equal(b.targets[:, i], gt)
     assert b.inputs.dtype == np.float64 and b.targets.dtype == np.int64
     assert np.all(b.mask == 1.0)

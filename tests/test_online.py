@@ -115,6 +115,7 @@ def test_rtrl_online_partial_trainable_matches_torch():
     ours, theirs = run_both(learner, ref, x, y, m)
     np.testing.assert_allclose(ours, theirs, rtol=RTOL_EXACT, atol=RTOL_EXACT * theirs.max())
     assert_same_params(learner, ref)
+    # frozen parameters: no arithmetic touches them
     np.testing.assert_array_equal(learner.net.W, net.W)
     np.testing.assert_array_equal(learner.net.b_out, net.b_out)
     assert sorted(learner.grads) == sorted(tr)
@@ -136,6 +137,7 @@ def test_lr_dict_and_trainable_match_torch():
     learner, ref = pair(net, "eprop", lr, "adam", 1, 1, "mse")
     run_both(learner, ref, x, y, m)
     assert_same_params(learner, ref)
+    # frozen parameters (lr 0): no arithmetic touches them
     for k in ("W_in", "b", "b_out"):
         np.testing.assert_array_equal(getattr(learner.net, k), getattr(net, k))
         assert np.any(learner.grads[k])
@@ -174,6 +176,7 @@ def test_frozen_online_gradient_is_batched_gradient(rule, form, loss):
     np.testing.assert_allclose(losses.sum(), Tn * L_f, rtol=RTOL_EXACT)
     assert full.n_updates == 1 and full.pending_steps == 0
     assert_grads_close(full.grads, {k: Tn * v for k, v in G_f.items()})
+    # lr=0: no arithmetic touches the parameters
     for k in PARAMS:  # frozen means frozen
         np.testing.assert_array_equal(getattr(full.net, k), getattr(net, k))
 
@@ -188,6 +191,9 @@ def test_run_is_step_bit_for_bit(rule, form):
     b = OnlineLearner(net.copy(), rule=rule, lr=0.01, optimizer="adam", update_every=3, batch_size=2)
     la = np.array([a.step(x[t], y[t], m[t], noise=noise[t]) for t in range(20)])
     lb = b.run(x, y, m, noise=noise)
+    # same computation: run() loops the per-step functions step() calls, on the same
+    # arrays. step() runs outside step_blas_limit and run() inside it; at B = 2, N = 8 the
+    # GEMMs are far below OpenBLAS's threading threshold, so both use one thread
     np.testing.assert_array_equal(la, lb)
     for k in PARAMS:
         np.testing.assert_array_equal(getattr(a.net, k), getattr(b.net, k))
@@ -208,6 +214,7 @@ def test_reset_keeps_weights_optimizer_and_partial_window(rule, form):
     ref.reset()
     assert not np.any(learner.state)
     assert all(not np.any(v) for v in learner.traces.values())
+    # reset() does no arithmetic on the weights
     np.testing.assert_array_equal(learner.net.W, W_before)
     assert learner.pending_steps == 2 and learner.n_updates == 2
     run_both(learner, ref, x[10:], y[10:], m[10:])
@@ -260,6 +267,7 @@ def test_state_dict_round_trip(optimizer):
     b.load_state_dict(d)
     a.reset()
     la, lb = a.run(x[7:], y[7:], m[7:]), b.run(x[7:], y[7:], m[7:])
+    # same computation: a resume (same kernel, same state, same inputs, same thread limit)
     np.testing.assert_array_equal(la, lb)
     for k in PARAMS:
         np.testing.assert_array_equal(getattr(a.net, k), getattr(b.net, k))
@@ -276,6 +284,7 @@ def test_reset_to_h0():
     net, x, y, m = net_and_data("current", "mse", 2)
     h0 = np.arange(8.0) / 10
     learner = OnlineLearner(net, rule="eprop", lr=0.01, batch_size=2, h0=h0)
+    # copies of h0: no arithmetic
     np.testing.assert_array_equal(learner.state, np.tile(h0, (2, 1)))
     learner.step(x[0], y[0])
     learner.reset()
@@ -294,6 +303,7 @@ def test_zero_mask_step_changes_no_weight():
     loss = learner.step(x[0], y[0], np.zeros(2))
     assert loss == 0.0 and learner.n_updates == 0 and learner.pending_steps == 0
     for k in PARAMS:
+        # a zero mask: no update is applied
         np.testing.assert_array_equal(getattr(learner.net, k), before[k])
     assert not np.array_equal(learner.state, s0)  # the network still ran
     assert np.any(learner.traces["q"])            # and its traces still moved (a_0 = 0: p stays 0)
@@ -306,6 +316,7 @@ def test_feedback_symmetric_follows_readout_random_is_fixed():
     sym = OnlineLearner(net.copy(), rule="eprop", lr=0.1)
     rnd = OnlineLearner(net.copy(), rule="rflo", lr=0.1, seed=11)
     F0 = rnd.feedback
+    # a rerun: same seed, same draw; the feedback arrays below are copies
     np.testing.assert_array_equal(F0, feedback_matrix(net, "random", "rflo", 11))
     for t in range(10):
         sym.step(x[t], y[t], m[t])
@@ -434,5 +445,6 @@ def test_mask_per_stream_broadcasts_over_outputs():
     ms = np.array([1.0, 0.0])
     la = a.step(x[0], y[0], ms)
     lb = b.step(x[0], y[0], np.repeat(ms[:, None], 3, axis=1))
+    # same computation: the (B,) mask is broadcast to (B, O) before the kernel runs
     assert la == lb
     np.testing.assert_array_equal(a.net.W, b.net.W)

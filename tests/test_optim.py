@@ -32,6 +32,7 @@ def test_zero_lr_freezes_and_state_round_trips(rng):
     opt = Adam(p, {"W": 0.1})
     for _ in range(3):
         opt.step({"W": np.ones((3, 3)), "b": np.ones(3)})
+    # no arithmetic touches a parameter without a learning rate
     np.testing.assert_array_equal(p["b"], b0)
     # continuing from a saved state equals not stopping
     q = {k: v.copy() for k, v in p.items()}
@@ -40,6 +41,7 @@ def test_zero_lr_freezes_and_state_round_trips(rng):
     g = {"W": rng.standard_normal((3, 3)), "b": np.zeros(3)}
     opt.step(g)
     opt2.step(g)
+    # same computation: the same Adam step from the same state (a resume)
     np.testing.assert_array_equal(p["W"], q["W"])
 
 

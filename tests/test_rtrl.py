@@ -42,6 +42,8 @@ def test_rtrl_equals_bptt(form, loss, activation):
     net, x, y, m, h0 = problem(form, loss, activation)
     L1, g1 = gradient(net, x, y, m, loss=loss, rule="rtrl", h0=h0)
     L0, g0 = gradient(net, x, y, m, loss=loss, rule="bptt", h0=h0)
+    # same computation: both rules run engine._trajectory and loss_and_delta on the same
+    # arrays under gradient()'s thread limit; only the backward differs (compared below with a tolerance)
     assert L1 == L0
     assert np.max(np.abs(g0["W"])) > 1e-3  # the check is not vacuous
     assert_grads_close(g1, g0)
@@ -55,6 +57,7 @@ def test_rtrl_equals_bptt_relu_noise_single_trial(form):
     noise = 0.1 * np.random.default_rng(7).standard_normal((10, 1, 16))
     L1, g1 = gradient(net, x, y, rule="rtrl", h0=h0, noise=noise)
     L0, g0 = gradient(net, x, y, rule="bptt", h0=h0, noise=noise)
+    # same computation: the same forward (engine._trajectory) and loss for both rules
     assert L1 == L0
     assert_grads_close(g1, g0)
 
@@ -71,6 +74,7 @@ def test_rtrl_without_inputs():
 def test_rtrl_zero_mask_gives_zero_gradient():
     net, x, y, _, h0 = problem("rate", "mse", T=5)
     L, g = gradient(net, x, y, np.zeros((5, 3, 3)), rule="rtrl", h0=h0)
+    # exact by construction: every term is multiplied by a zero mask
     assert L == 0.0
     for k in KEYS:
         assert not np.any(g[k])
@@ -82,6 +86,7 @@ def test_rtrl_return_h0_and_trajectory():
                            return_trajectory=True)
     _, g0, tr0 = gradient(net, x, y, m, loss="xent", rule="bptt", h0=h0, return_h0=True,
                           return_trajectory=True)
+    # same computation: both rules run engine._trajectory on the same inputs, same thread limit
     np.testing.assert_array_equal(tr1.states, tr0.states)
     assert_grads_close(g1, g0, keys=("h0",))
 

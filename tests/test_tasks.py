@@ -150,6 +150,7 @@ def test_romo_inputs_targets_mask_match_a_stepwise_reference():
     b = t.batch(200, 5)
     for i in range(200):
         x, y, m = romo_reference(b.info["f1"][i], b.info["f2"][i], b.info["delay_steps"][i])
+        # values copied (f1, f2, 0.5, 1.0), no arithmetic on either side
         assert np.array_equal(b.inputs[:, i, 0], x), i
         assert np.array_equal(b.targets[:, i], y), i
         assert np.array_equal(b.mask[:, i, 0], m) and np.array_equal(b.mask[:, i, 1], m), i
@@ -231,6 +232,7 @@ def test_romo_make_network():
     assert isinstance(net, Network)
     assert (net.n_in, net.n_rec, net.n_out, net.alpha, net.form) == (1, 16, 2, 0.5, "current")
     ref = Network.init(1, 16, 2, gain=1.5, alpha=0.5, seed=3)
+    # same computation: make_network calls Network.init with these arguments
     assert np.array_equal(net.W, ref.W) and np.array_equal(net.W_out, ref.W_out)
     assert t.make_network(1.0).n_rec == 256
     assert t.make_network(1.0, n_rec=8, dtype="float32").dtype == np.float32
@@ -376,6 +378,7 @@ def test_sine_target_mask_and_inputs():
     assert np.array_equal(b.targets[:, 0], b.targets[:, 2])
     assert abs(b.targets[99, 0, 0]) < 1e-12                                      # t = 100: one full period
     assert np.all(b.mask == 1.0)
+    # the task copies sine_target(T) into every trial: the same computation
     assert np.array_equal(sine_target(100), b.targets[:, 0, 0])
 
 
@@ -389,6 +392,7 @@ def test_sine_network_h0_and_defaults():
     net = t.make_network(seed=4)
     assert (net.n_in, net.n_rec, net.n_out, net.alpha, net.form) == (0, 50, 1, 0.1, "rate")
     ref = Network.init(0, 50, 1, gain=1.5, alpha=0.1, form="rate", seed=4)
+    # same computation: make_network calls Network.init with these arguments
     assert np.array_equal(net.W, ref.W)                                   # W = 1.5 Z / sqrt(N)
     bound = 0.1 / np.sqrt(50)
     assert np.all(np.abs(net.W_out) <= bound) and np.abs(net.W_out).max() > 0.5 * bound

@@ -33,10 +33,22 @@ import numpy as np
 from .._config import step_blas_limit
 from .._validate import check_array, check_choice, check_labels, check_number
 from ..kernels.common import xent_delta
-from .solver import (_RIDGE, DEFAULT_TOL, SOLVERS, FixedPoint, _report, _residual, _solve,
-                     anderson_solve, check_W, report_failure)
+from .solver import (DEFAULT_TOL, RIDGE, SOLVERS, FixedPoint, anderson_solve, check_W,
+                     report_failure, report_unconverged, residual_checked, solve_checked)
 
 RULES = ("dW1", "dW3", "dW4", "bptt")
+
+
+def check_rule_solver(rule: str, solver: str) -> None:
+    """``ValueError`` unless ``rule`` can run with ``solver``: ``"bptt"``
+    differentiates the Euler relaxation itself, so it needs ``solver="relax"``.
+    The one place this rule is stated (used by :func:`compute_update`,
+    :func:`localrnn.fixedpoint.train_mnist` and the grids)."""
+    check_choice("rule", rule, RULES)
+    check_choice("solver", solver, SOLVERS)
+    if rule == "bptt" and solver != "relax":
+        raise ValueError(f"rule='bptt' differentiates the Euler relaxation; it needs solver='relax', "
+                         f"not solver={solver!r}")
 
 
 @dataclass(frozen=True)
@@ -69,10 +81,11 @@ def cross_entropy(R, r, labels):
     r = check_array("r", r, (None, None), dt)
     R = check_array("R", R, (None, r.shape[1]), dt)
     labels = check_labels("labels", labels, (r.shape[0],), R.shape[0])
-    return _cross_entropy(R, r, labels)
+    return cross_entropy_checked(R, r, labels)
 
 
-def _cross_entropy(R, r, labels):
+def cross_entropy_checked(R, r, labels):
+    """:func:`cross_entropy` on arrays already checked (one dtype, labels in range)."""
     B = r.shape[0]
     y = r @ R.T
     dy = np.empty_like(y)
@@ -105,7 +118,7 @@ def _dW1(W, r, delta, tol, max_iter, memory):
     v = delta.copy()
     scale = np.max(np.abs(delta), axis=1) if B else np.zeros(0)
     tol_rows = tol * scale.astype(np.float64)
-    n_eval, res = anderson_solve(apply, v, tol_rows, max_iter, memory, _RIDGE[W.dtype])
+    n_eval, res = anderson_solve(apply, v, tol_rows, max_iter, memory, RIDGE[W.dtype])
     bad = np.flatnonzero(~(res <= tol_rows))
     if bad.size:
         eye = np.eye(W.shape[0])
@@ -237,7 +250,7 @@ def _bptt(W, U, R, labels, eta_d, n_steps, segment):
         z -= r
         z *= eta
         r += z
-    loss, acc, lam = _cross_entropy(R, r, labels)
+    loss, acc, lam = cross_entropy_checked(R, r, labels)
     dW = np.zeros((N, N), dt)
     rs = np.empty((K, B, N), dt)
     gl = np.empty((K, B, N), dt)
@@ -305,9 +318,7 @@ def compute_update(rule: str, W, U, R, labels, *, solver: str = "converge",
     """
     check_choice("rule", rule, RULES)
     check_choice("solver", solver, SOLVERS)
-    if rule == "bptt" and solver != "relax":
-        raise ValueError(f"rule='bptt' differentiates the Euler relaxation; it needs solver='relax', "
-                         f"not solver={solver!r}")
+    check_rule_solver(rule, solver)
     W, dt = check_W(W, dtype)
     U = check_array("U", U, (None, W.shape[0]), dt)
     R = check_array("R", R, (None, W.shape[0]), dt)
@@ -318,22 +329,23 @@ def compute_update(rule: str, W, U, R, labels, *, solver: str = "converge",
     max_iter = check_number("max_iter", max_iter, lo=1, integer=True)
     memory = check_number("memory", memory, lo=0, hi=50, integer=True)
     with step_blas_limit():
-        up = _compute_update(rule, W, U, R, labels, solver, tol, max_iter, memory, eta_d, n_steps)
-    _report(up.fixed_point, on_fail)
+        up = update_checked(rule, W, U, R, labels, solver, tol, max_iter, memory, eta_d, n_steps)
+    report_unconverged(up.fixed_point, on_fail)
     report_failure(up.adjoint_unconverged, U.shape[0],
                    f"relative tol={tol:g}, {up.adjoint_iter} iterations", on_fail, "dW1 adjoint solve")
     return up
 
 
-def _compute_update(rule, W, U, R, labels, solver, tol, max_iter, memory, eta_d, n_steps,
+def update_checked(rule, W, U, R, labels, solver, tol, max_iter, memory, eta_d, n_steps,
                     newton_max=64) -> Update:
-    """:func:`compute_update` on validated arrays (no BLAS limit, no warnings)."""
+    """:func:`compute_update` on validated arrays and arguments (no BLAS limit, no
+    warnings): for drivers that validate once and call it per batch."""
     if rule == "bptt":
         dW, loss, acc, r = _bptt(W, U, R, labels, eta_d, n_steps, None)
-        res = _residual(W, U, r)
+        res = residual_checked(W, U, r)
         return Update(dW, loss, acc, FixedPoint(r, res, res <= tol, n_steps, 0, "relax", tol))
-    fp = _solve(W, U, solver, tol, max_iter, memory, newton_max, eta_d, n_steps)
-    loss, acc, delta = _cross_entropy(R, fp.r, labels)
+    fp = solve_checked(W, U, solver, tol, max_iter, memory, newton_max, eta_d, n_steps)
+    loss, acc, delta = cross_entropy_checked(R, fp.r, labels)
     if rule == "dW1":
         dW, n_bad, n_eval = _dW1(W, fp.r, delta, tol, max_iter, memory)
         return Update(dW, loss, acc, fp, n_bad, n_eval)

@@ -35,8 +35,8 @@ ON_FAIL = ("warn", "raise", "ignore")
 #: stall near 3e-7 (rounding of the GEMM and tanh at N = 300), so 1e-5 leaves a
 #: factor of 30; float64 reaches 1e-15.
 DEFAULT_TOL = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-5}
-#: Ridge added to the Anderson least-squares problem, relative to its trace.
-_RIDGE = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-6}
+#: Ridge added to the Anderson least-squares problem, relative to its trace (per dtype).
+RIDGE = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-6}
 #: An Anderson row whose residual exceeds this factor times its best restarts.
 _RESTART = 1e2
 #: A row iterates plainly while each step shrinks its residual by this factor
@@ -205,7 +205,8 @@ def _relax(W, U, eta_d: float, n_steps: int, r0=None):
     return r
 
 
-def _residual(W, U, r):
+def residual_checked(W, U, r):
+    """:func:`fixed_point_residual` on checked arrays of one dtype (no BLAS limit)."""
     t = r @ W.T
     t += U
     np.tanh(t, out=t)
@@ -225,7 +226,8 @@ def report_failure(n_bad: int, n_total: int, detail: str, on_fail: str, what: st
     warnings.warn(msg, FixedPointWarning, stacklevel=3)
 
 
-def _report(fp: "FixedPoint", on_fail: str) -> None:
+def report_unconverged(fp: "FixedPoint", on_fail: str) -> None:
+    """:func:`report_failure` for the unconverged samples of a solve."""
     report_failure(fp.n_unconverged, fp.residual.size,
                    f"tol={fp.tol:g}, {fp.n_iter} iterations, max residual {fp.max_residual:.3g}",
                    on_fail, f"fixed-point solve ({fp.method})")
@@ -314,20 +316,21 @@ def solve_fixed_point(W, U, *, method: str = "converge", tol: float | None = Non
         memory = check_number("memory", memory, lo=0, hi=50, integer=True)
         newton_max = check_number("newton_max", newton_max, lo=0, integer=True)
     with step_blas_limit():
-        fp = _solve(W, U, method, tol, max_iter, memory, newton_max, eta_d, n_steps, r0)
-    _report(fp, on_fail)
+        fp = solve_checked(W, U, method, tol, max_iter, memory, newton_max, eta_d, n_steps, r0)
+    report_unconverged(fp, on_fail)
     return fp
 
 
-def _solve(W, U, method, tol, max_iter, memory, newton_max, eta_d, n_steps, r0=None) -> FixedPoint:
-    """:func:`solve_fixed_point` on validated arrays of one dtype (no BLAS limit, no report)."""
+def solve_checked(W, U, method, tol, max_iter, memory, newton_max, eta_d, n_steps, r0=None) -> FixedPoint:
+    """:func:`solve_fixed_point` on validated arrays and arguments of one dtype (no BLAS
+    limit, no report): for drivers that validate once and solve per batch."""
     if method == "relax":
         r = _relax(W, U, eta_d, n_steps, r0)
-        res = _residual(W, U, r)
+        res = residual_checked(W, U, r)
         return FixedPoint(r, res, res <= tol, n_steps, 0, method, tol)
     r = np.tanh(U) if r0 is None else r0.copy()
     n_eval, res = anderson_solve(_tanh_map(np.ascontiguousarray(W.T), U), r,
-                                 np.full(U.shape[0], tol), max_iter, memory, _RIDGE[U.dtype])
+                                 np.full(U.shape[0], tol), max_iter, memory, RIDGE[U.dtype])
     bad = np.flatnonzero(~(res <= tol))
     n_newton = 0
     if bad.size and newton_max:
@@ -342,4 +345,4 @@ def fixed_point_residual(W, U, r) -> np.ndarray:
     U = check_array("U", U, (None, W.shape[0]), dt)
     r = check_array("r", r, U.shape, dt)
     with step_blas_limit():
-        return _residual(W, U, r)
+        return residual_checked(W, U, r)

@@ -11,6 +11,7 @@ grid; each training step then costs only the fixed-point solve and the rule.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional
@@ -20,13 +21,33 @@ import numpy as np
 from .._config import step_blas_limit
 from .._validate import check_array, check_choice, check_dtype, check_labels, check_number
 from ..optim import OPTIMIZERS, make_optimizer
-from .rules import RULES, _compute_update, _cross_entropy
-from .solver import DEFAULT_TOL, SOLVERS, _solve
+from .rules import check_rule_solver, cross_entropy_checked, update_checked
+from .solver import DEFAULT_TOL, SOLVERS, solve_checked
 
 N_PIXELS = 784
 N_CLASSES = 10
 HISTORY_KEYS = ("iteration", "epoch", "loss", "accuracy", "solver_iter", "n_unconverged",
                 "max_residual", "adjoint_unconverged", "max_re_eig")
+
+
+def available_memory() -> int:
+    """Physical memory of the machine in bytes (0 if unknown)."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return 0
+
+
+def check_memory(nbytes: float, what: str) -> None:
+    """``ValueError`` naming ``what`` when an allocation of about ``nbytes`` bytes
+    exceeds the machine's physical memory (refused before anything is allocated,
+    instead of a ``MemoryError`` part-way through a run)."""
+    avail = available_memory()
+    if avail and nbytes > avail:
+        raise ValueError(f"{what} needs about {nbytes / 2**30:.3g} GiB; this machine has "
+                         f"{avail / 2**30:.3g} GiB")
 
 
 @dataclass(frozen=True)
@@ -93,6 +114,10 @@ def mnist_problem(data, *, n_rec: int = 300, gain: float = 0.5, seed: int = 0, d
     gain = check_number("gain", gain, lo=0.0)
     seed = check_number("seed", seed, lo=0, integer=True)
     dt = check_dtype(dtype)
+    n_img = (len(data["y_train"]) if n_train is None else n_train) + \
+        (len(data["y_test"]) if n_test is None else n_test) if "y_train" in data and "y_test" in data else 0
+    check_memory(8.0 * (n_rec * n_rec + n_rec * N_PIXELS + N_CLASSES * n_rec) + dt.itemsize * n_rec * n_img,
+                 f"n_rec={n_rec}")
     for k in ("x_train", "y_train", "x_test", "y_test"):
         if k not in data:
             raise ValueError(f"data lacks {k!r}; pass the dict returned by localrnn.data.load_mnist")
@@ -153,9 +178,9 @@ def _solver_kw(problem, solver, tol, max_iter, memory, eta_d, n_steps):
 def _evaluate(R, W, U, y, kw, chunk=2048):
     loss_sum, correct, n_bad, max_res = 0.0, 0.0, 0, 0.0
     for s in range(0, U.shape[0], chunk):
-        fp = _solve(W, U[s:s + chunk], kw["solver"], kw["tol"], kw["max_iter"], kw["memory"], 64,
+        fp = solve_checked(W, U[s:s + chunk], kw["solver"], kw["tol"], kw["max_iter"], kw["memory"], 64,
                     kw["eta_d"], kw["n_steps"])
-        L, acc, _ = _cross_entropy(R, fp.r, y[s:s + chunk])
+        L, acc, _ = cross_entropy_checked(R, fp.r, y[s:s + chunk])
         k = fp.r.shape[0]
         loss_sum += L * k
         correct += acc * k
@@ -164,6 +189,35 @@ def _evaluate(R, W, U, y, kw, chunk=2048):
     n = U.shape[0]
     return dict(loss=loss_sum / n, accuracy=correct / n, n=int(n), n_unconverged=int(n_bad),
                 max_residual=float(max_res))
+
+
+def check_train_args(problem: MNISTProblem, rule: str, lr: float, *, batch: int = 512,
+                     epochs: int = 3, solver: str = "converge", tol: float | None = None,
+                     max_iter: int = 200, memory: int = 5, eta_d: float = 0.01, n_steps: int = 500,
+                     optimizer: str = "sgd", eig_every: int = 10) -> dict:
+    """Validate the arguments of :func:`train_mnist` for ``problem`` (the one place
+    they are checked); returns them as a dict with ``tol`` resolved to the dtype's
+    default.  Raises ``ValueError`` naming the bad value and what is allowed."""
+    check_rule_solver(rule, solver)
+    kw = _solver_kw(problem, solver, tol, max_iter, memory, eta_d, n_steps)
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    lr = check_number("lr", lr, lo=0.0, lo_open=True)
+    batch = check_number("batch", batch, lo=1, integer=True)
+    epochs = check_number("epochs", epochs, lo=1, integer=True)
+    eig_every = check_number("eig_every", eig_every, lo=1, integer=True)
+    if not np.all(np.isfinite(problem.W0)):
+        raise ValueError("problem.W0 has non-finite entries")
+    n = problem.U_train.shape[0]
+    if batch > n:
+        raise ValueError(f"batch={batch} is larger than the {n} training images")
+    # the history (HISTORY_KEYS per iteration) and a metrics.csv row per iteration
+    check_memory((n // batch) * epochs * (8.0 * len(HISTORY_KEYS) + 400), f"epochs={epochs}")
+    if rule == "bptt":   # checkpoints every K = ceil(sqrt(n_steps)) steps plus one segment (two arrays)
+        K = max(1, math.ceil(math.sqrt(max(kw["n_steps"], 1))))
+        check_memory(8.0 * (kw["n_steps"] // K + 1 + 2 * K) * batch * problem.W0.shape[0],
+                     f"rule bptt with n_steps={kw['n_steps']}")
+    return dict(rule=rule, lr=lr, batch=batch, epochs=epochs, optimizer=optimizer,
+                eig_every=eig_every, **kw)
 
 
 def train_mnist(problem: MNISTProblem, rule: str, lr: float, *, batch: int = 512, epochs: int = 3,
@@ -187,21 +241,12 @@ def train_mnist(problem: MNISTProblem, rule: str, lr: float, *, batch: int = 512
 
     Bit-for-bit reproducible for a given problem, arguments and BLAS thread count.
     """
-    check_choice("rule", rule, RULES)
-    kw = _solver_kw(problem, solver, tol, max_iter, memory, eta_d, n_steps)
-    check_choice("optimizer", optimizer, OPTIMIZERS)
-    lr = check_number("lr", lr, lo=0.0, lo_open=True)
-    batch = check_number("batch", batch, lo=1, integer=True)
-    epochs = check_number("epochs", epochs, lo=1, integer=True)
-    eig_every = check_number("eig_every", eig_every, lo=1, integer=True)
-    if rule == "bptt" and solver != "relax":
-        raise ValueError(f"rule='bptt' differentiates the Euler relaxation; it needs solver='relax', "
-                         f"not solver={solver!r}")
-    if not np.all(np.isfinite(problem.W0)):
-        raise ValueError("problem.W0 has non-finite entries")
+    a = check_train_args(problem, rule, lr, batch=batch, epochs=epochs, solver=solver, tol=tol,
+                         max_iter=max_iter, memory=memory, eta_d=eta_d, n_steps=n_steps,
+                         optimizer=optimizer, eig_every=eig_every)
+    lr, batch, epochs, eig_every = a["lr"], a["batch"], a["epochs"], a["eig_every"]
+    kw = {k: a[k] for k in ("solver", "tol", "max_iter", "memory", "eta_d", "n_steps")}
     n = problem.U_train.shape[0]
-    if batch > n:
-        raise ValueError(f"batch={batch} is larger than the {n} training images")
     per_epoch = n // batch
     total = per_epoch * epochs
     W = problem.W0.copy()
@@ -239,7 +284,7 @@ def _train_loop(problem, rule, W, opt, hist, rng, epochs, per_epoch, batch, eig_
         perm = rng.permutation(n)
         for b in range(per_epoch):
             idx = perm[b * batch:(b + 1) * batch]
-            up = _compute_update(rule, W, problem.U_train[idx], problem.R, problem.y_train[idx], *args)
+            up = update_checked(rule, W, problem.U_train[idx], problem.R, problem.y_train[idx], *args)
             hist["iteration"][it] = it
             hist["epoch"][it] = ep
             hist["loss"][it] = up.loss
@@ -290,9 +335,11 @@ def train_mnist_grid(problem: MNISTProblem, runs, *, jobs: int = 1,
     Returns the :class:`FixedPointRun` list in the order of ``runs``.
     """
     runs = [(str(r), float(lr)) for r, lr in runs]
-    for r, lr in runs:
-        check_choice("rule", r, RULES)
-        check_number("lr", lr, lo=0.0, lo_open=True)
+    if not runs:
+        raise ValueError("runs is empty; give at least one (rule, lr) pair")
+    check_kw = {k: v for k, v in train_kw.items() if k != "evaluate_train"}
+    for r, lr in runs:          # every run's arguments, before any run starts
+        check_train_args(problem, r, lr, **check_kw)
     jobs = check_number("jobs", jobs, lo=1, integer=True)
     jobs = min(jobs, max(len(runs), 1))
     if jobs == 1:
