@@ -321,3 +321,42 @@ def test_committed_doc_is_generated():
     text = DOC_PATH.read_text()
     assert generated_part(text) == render_neuromorphic_doc(), \
         "docs/neuromorphic.md is stale: run python -m localrnn.neuromorphic.export --write-doc"
+
+
+# ------------------------------------------------------------------------------- CLI
+def _cli(args):
+    from click.testing import CliRunner
+
+    from localrnn.cli import main
+    return CliRunner().invoke(main, args)
+
+
+def test_cli_json_equals_api():
+    r = _cli(["export", "--rule", "eprop", "--form", "rate", "--n-rec", "6", "--n-in", "2",
+              "--n-out", "3", "--quantize", "w8,s16,t12,acc32", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    want = step_spec("eprop", "rate", 6, 2, 3, quantize="w8,s16,t12,acc32")
+    assert json.loads(r.output) == json.loads(want.to_json())
+
+
+def test_cli_markdown_to_file(tmp_path):
+    out = tmp_path / "spec.md"
+    r = _cli(["export", "--rule", "bptt", "--n-rec", "4", "--n-in", "1", "--n-out", "1",
+              "--T", "7", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert out.read_text() == step_spec("bptt", "current", 4, 1, 1, T=7).to_markdown()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--rule", "eprop", "--n-rec", "4", "--n-in", "1", "--n-out", "1", "--quantize", "w8,q3"],
+     "bad field 'q3'"),
+    (["--rule", "eprop", "--n-rec", "0", "--n-in", "1", "--n-out", "1"], "n_rec=0"),
+    (["--rule", "eprop"], "missing --n-rec, --n-in, --n-out"),
+    (["--rule", "sgd", "--n-rec", "4", "--n-in", "1", "--n-out", "1"], "'sgd'"),
+    (["--format", "nir"], "--format nir needs RUN_DIR"),
+])
+def test_cli_bad_input(args, words):
+    r = _cli(["export", *args])
+    assert r.exit_code == 2
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:") and words in lines[0], r.output

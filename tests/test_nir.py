@@ -178,3 +178,20 @@ def test_bad_input():
         to_nir("net")
     with pytest.raises(ValueError, match="dt=-1.0"):
         to_nir(_net("current"), dt=-1)
+
+
+def test_cli_nir(tmp_path):
+    from click.testing import CliRunner
+
+    from localrnn.cli import main
+    d, net = _fake_run(tmp_path, form="rate")
+    r = CliRunner().invoke(main, ["export", str(d), "--format", "nir"])
+    assert r.exit_code == 0, r.output
+    g = nir.read(str(d / "network.nir"))
+    np.testing.assert_array_equal(g.nodes["w_in"].weight, net.W_in)
+    assert str(g.metadata["form"]) == "rate"
+    out = tmp_path / "o.nir"
+    r = CliRunner().invoke(main, ["export", str(d), "--format", "nir", "--out", str(out)])
+    assert r.exit_code == 0 and out.is_file()
+    r = CliRunner().invoke(main, ["export", str(tmp_path / "none"), "--format", "nir"])
+    assert r.exit_code == 2 and r.output.startswith("Error:") and "has no weights.npz" in r.output

@@ -306,8 +306,7 @@ class StepSpec:
         if self.rule == "bptt":
             title += f", T={self.T}"
         lines = [f"# One time step: {title}", "",
-                 f"Precision: `{q.to_string()}`" + ("" if q.is_float64 else f" (rounding {q.rounding})")
-                 + f"; feedback: {self.feedback}.", ""]
+                 f"Precision: `{q.to_string()}`; feedback: {self.feedback}.", ""]
         lines += ["## State variables", "",
                   "| variable | shape | scope | quantity | bits | kept | meaning |",
                   "|---|---|---|---|---|---|---|"]
