@@ -360,3 +360,84 @@ def test_cli_bad_input(args, words):
     assert r.exit_code == 2
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error:") and words in lines[0], r.output
+
+
+# --------------------------------------------------------------------- Lava rule strings
+from localrnn.neuromorphic.lava import evaluate, lava_rules, validate_rule, validate_rules  # noqa: E402
+
+
+@pytest.mark.parametrize("s", [
+    "1 * (-2) * x0 * y1 + 1 * 2 * y0 * x1",                     # STDP (Lava's example)
+    "2^-2 * 3 * x0 * y1 + 2^-2 * 2 * y0 * x1 - u0 * t * 2",    # R-STDP tag, numbers filled in
+    " u0 * t * y2 ",
+    "-2^-6 * u0 * (x1 - 64) * (y2 - 64)",
+    "2^-3 * u0 * x1 * y1 - 2^-3 * u0 * t",
+    "-2^-6 * u0 * t * (y2 - 64)",
+    "3*2^4 * y0 * sgn(w - 10)",
+])
+def test_lava_grammar_accepts(s):
+    assert validate_rule(s)
+
+
+@pytest.mark.parametrize("s, words", [
+    ("0.5 * u0 * t", "float"),
+    ("x1 * y1", "no dependency"),
+    ("exp(x1) * u0", "'exp(x1)' in"),
+    ("100 * u0 * t", "mantissa"),       # 100 = 25 * 2^2: mantissa 25
+    ("2^-9 * u0 * t", "exponent"),
+    ("u0 * u1 * t", "two u dependencies"),
+    ("u0 * (x1 - 300)", "offset -300"),
+    ("u0 * (x1 - 64", "unbalanced"),
+    ("", "non-empty"),
+])
+def test_lava_grammar_rejects(s, words):
+    with pytest.raises(ValueError) as e:
+        validate_rule(s)
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_lava_one_u_for_all_rules():
+    with pytest.raises(ValueError, match="one u<k>"):
+        validate_rules({"dt": "u0 * t", "dw": "u1 * t"})
+
+
+def test_lava_scale_normalised_and_evaluated():
+    (p,) = validate_rule("1 * (-2) * x0 * y1")
+    assert (p.mantissa, p.exponent, p.dependency) == (-2, 0, "x0")
+    (p,) = validate_rule("48 * u2 * t")          # 48 = 6 * 2^3: the first mantissa in range
+    assert (p.mantissa, p.exponent) == (6, 3)
+    (p,) = validate_rule("2^-9 * 4 * u0 * t")    # 2^-9 * 4 = 1 * 2^-7
+    assert (p.mantissa, p.exponent) == (1, -7)
+
+
+@pytest.mark.parametrize("form", ["current", "rate"])
+@pytest.mark.parametrize("rule", ["eprop", "rflo"])
+def test_lava_rules_are_the_three_factor_update(rule, form):
+    """With the symbols' documented encodings, the strings compute our updates."""
+    r = lava_rules(rule, form, alpha=0.125, eta_exponent=-6)
+    parsed = validate_rules(r.strings)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        e, L, a, dphi, p = rng.uniform(-0.9, 0.9, 5)
+        dphi = abs(dphi)
+        if form == "current":
+            dw = evaluate(parsed["dw"], {"u0": 1, "x1": 64 + 64 * e, "y2": 64 + 64 * L})
+            assert dw == pytest.approx(-2.0 ** -6 * 64 * 64 * L * e, rel=1e-12)
+        else:
+            t = 64 * 64 * p
+            dt = evaluate(parsed["dt"], {"u0": 1, "x1": 64 + 64 * a, "y1": 64 * dphi, "t": t})
+            p_new = (t + dt) / (64 * 64)
+            assert p_new == pytest.approx((1 - 0.125) * p + 0.125 * dphi * a, rel=1e-12)
+            dw = evaluate(parsed["dw"], {"u0": 1, "t": t, "y2": 64 + 64 * L})
+            assert dw == pytest.approx(-2.0 ** -6 * 64 ** 3 * L * p, rel=1e-12)
+    with pytest.raises(ValueError, match="non-local"):
+        lava_rules("rtrl", form)
+
+
+def test_cli_lava():
+    r = _cli(["export", "--rule", "rflo", "--form", "rate", "--format", "lava"])
+    assert r.exit_code == 0, r.output
+    assert 'dt = "2^-3 * u0 * (x1 - 64) * y1 - 2^-3 * u0 * t"' in r.output
+    r = _cli(["export", "--rule", "bptt", "--n-rec", "4", "--n-in", "1", "--n-out", "1",
+              "--format", "lava"])
+    assert r.exit_code == 2 and "non-local" in r.output

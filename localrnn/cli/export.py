@@ -24,12 +24,16 @@ FORMATS = ("md", "json", "nir", "lava")
 @click.option("--feedback", type=click.Choice(("symmetric", "random")), default=None,
               help="Feedback of the local rules [e-prop symmetric, RFLO random].")
 @click.option("--T", "T", type=int, default=None, help="Trial length of BPTT's entry [100].")
+@click.option("--alpha", type=float, default=0.125, show_default=True,
+              help="alpha = dt/tau of --format lava's trace settings (rate form: rounded to a "
+                   "power of two).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="md or json (the step spec), nir (RUN_DIR's network), lava (learning-rule "
                    "strings) [md; nir with RUN_DIR].")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
               help="Output file [stdout; RUN_DIR/network.nir for nir].")
-def export(run_dir, rule, form, n_rec, n_in, n_out, quantize, feedback, T, fmt, out_file):
+def export(run_dir, rule, form, n_rec, n_in, n_out, quantize, feedback, T, alpha, fmt,
+           out_file):
     """The per-step update of an online learner as a spec (equations, operation counts,
     memory, communication, locality): --rule R --n-rec N --n-in I --n-out O; or a trained
     run's network as a NIR graph: RUN_DIR --format nir."""
@@ -44,13 +48,14 @@ def export(run_dir, rule, form, n_rec, n_in, n_out, quantize, feedback, T, fmt, 
     if run_dir is not None:
         raise UsageFail(f"--format {fmt} describes a rule, not a run: drop RUN_DIR and give "
                         "--rule, --n-rec, --n-in, --n-out")
-    missing = [o for o, v in (("--rule", rule), ("--n-rec", n_rec), ("--n-in", n_in),
-                              ("--n-out", n_out)) if v is None]
+    need = (("--rule", rule),) if fmt == "lava" else (
+        ("--rule", rule), ("--n-rec", n_rec), ("--n-in", n_in), ("--n-out", n_out))
+    missing = [o for o, v in need if v is None]
     if missing:
         raise UsageFail(f"missing {', '.join(missing)} (or give RUN_DIR --format nir)")
     if fmt == "lava":
         from ..neuromorphic.lava import lava_rules_text
-        text = lava_rules_text(rule, form, feedback=feedback)
+        text = lava_rules_text(rule, form, feedback=feedback, alpha=alpha)
     else:
         from ..neuromorphic.export import step_spec
         spec = step_spec(rule, form, n_rec, n_in, n_out, quantize=quantize, feedback=feedback, T=T)
