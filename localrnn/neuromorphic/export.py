@@ -256,8 +256,9 @@ class StepSpec:
         return self.n_rec * (self.n_rec + self.n_in + 1)
 
     def trace_words_per_synapse(self) -> float:
-        """Learning-state words (traces, influence matrix, stored trajectory) per synapse,
-        the quantity of ``OnlineLearner.memory_per_synapse``."""
+        """Trace words (eligibility traces, RTRL's influence matrix) per synapse, the
+        quantity of ``OnlineLearner.memory_per_synapse`` (0 for BPTT, whose learning state
+        is the stored trajectory, counted with the states)."""
         words = sum(self.ev(v.size()) for v in self.variables if v.kept and v.quantity == "t")
         return words / self.n_synapses
 
@@ -579,9 +580,9 @@ def _variables(rule, form, feedback) -> List[Variable]:
               Variable("d", (N,), "per neuron", "s", False, "alpha phi'"),
               Variable("g", (P + O * N + O,), "per parameter", "acc", False, "step gradient")]
     else:
-        v += [Variable("trajectory " + s, (T, N), "per neuron x step", "t", True,
-                       f"stored states {s}_1..{s}_T (rates derived)"),
-              Variable("trajectory x", (T, I), "per input x step", "t", True, "stored inputs"),
+        v += [Variable("trajectory " + s, (T, N), "per neuron x step", "s", True,
+                       f"stored states {s}_1..{s}_T (rates derived): the learning state"),
+              Variable("trajectory x", (T, I), "per input x step", "s", True, "stored inputs"),
               Variable("adjoint", (N,), "per neuron", "l", False, "a_t (backward state)"),
               Variable("grad", (P + O * N + O,), "per parameter", "acc", True,
                        "gradient sums over the trial")]
@@ -608,7 +609,7 @@ def _communication(rule, form, feedback):
                   "each neuron needs all others' sensitivity rows: non-local"))
         c.append(("W_out^T delta_t", O * N, "w", "c_t needs the readout weights (exact, symmetric)"))
     else:
-        c.append(("the stored trajectory, replayed backwards", T * (N + I), "t",
+        c.append(("the stored trajectory, replayed backwards", T * (N + I), "s",
                   "after the trial; memory grows with T"))
         c.append(("W^T and W_out^T for the backward pass", N * N + O * N, "w",
                   "weight transport"))
