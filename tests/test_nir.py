@@ -195,3 +195,14 @@ def test_cli_nir(tmp_path):
     assert r.exit_code == 0 and out.is_file()
     r = CliRunner().invoke(main, ["export", str(tmp_path / "none"), "--format", "nir"])
     assert r.exit_code == 2 and r.output.startswith("Error:") and "has no weights.npz" in r.output
+
+
+@pytest.mark.parametrize("form", ["current", "rate"])
+def test_no_input_network(tmp_path, form):
+    """n_in = 0 (the sine task): a dummy input of zero weights keeps the bias in w_in."""
+    net = _net(form, I=0)
+    g = nir.read(str(export_nir(net, tmp_path / "s.nir")))
+    assert bool(g.metadata["dummy_input"]) and g.nodes["w_in"].weight.shape == (net.n_rec, 1)
+    h0 = np.full((2, net.n_rec), 0.3)
+    out, _ = evaluate_nir(g, np.zeros((8, 2, 1)), {("h" if form == "current" else "a"): h0})
+    np.testing.assert_allclose(out, forward(net, np.zeros((8, 2, 0)), h0=h0)[1], rtol=0, atol=1e-12)

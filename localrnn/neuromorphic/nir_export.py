@@ -33,6 +33,10 @@ current-form update with ``I_t = W r_{t-1} + W_in x_t + b`` and the rate-form up
 with ``I_t = phi(u_t)``.  NIR graphs do not store dt; ``metadata["dt"]`` does, and
 ``tau`` is in the same unit (the task's dt, or 1 = one step for a bare network).
 
+A network without inputs (``n_in = 0``, e.g. the sine task) gets one dummy input of
+zero weights (``metadata["dummy_input"]``; feed it zeros), since the Affine ``w_in``
+carries the bias b.
+
 ``nir`` is optional: ``pip install "localrnn[nir]"``.
 """
 from __future__ import annotations
@@ -86,15 +90,15 @@ def to_nir(net: Network, dt: float = 1.0):
     if not (np.isfinite(dt) and dt > 0):
         raise ValueError(f"dt={dt!r} must be a finite number > 0")
     N, I, O = net.n_rec, net.n_in, net.n_out
-    if I < 1:
-        raise ValueError(f"the network has n_in={I}; the NIR export needs at least one input "
-                         "(NIR's Input and Affine nodes take no empty vectors)")
     f64 = lambda a: np.array(a, dtype=np.float64)  # noqa: E731
+    W_in = f64(net.W_in)
+    if I == 0:  # e.g. the sine task: one dummy input with zero weights carries the bias b
+        W_in, I = np.zeros((N, 1)), 1
     tau = np.full(N, dt / net.alpha)
     li = nir.LI(tau=tau, r=np.ones(N), v_leak=np.zeros(N))
     nodes = {
         "input": nir.Input(input_type=np.array([I])),
-        "w_in": nir.Affine(weight=f64(net.W_in), bias=f64(net.b)),
+        "w_in": nir.Affine(weight=W_in, bias=f64(net.b)),
         "w_rec": nir.Linear(weight=f64(net.W)),
         "w_out": nir.Affine(weight=f64(net.W_out), bias=f64(net.b_out)),
         "output": nir.Output(output_type=np.array([O])),
@@ -125,6 +129,7 @@ def to_nir(net: Network, dt: float = 1.0):
         "alpha": float(net.alpha),
         "integration": "forward Euler, one step of dt per time step; LI tau = dt / alpha",
         "exact": bool(net.activation == "identity"),
+        "dummy_input": bool(net.n_in == 0),
         "exact_note": ("the Affine, Linear and LI nodes are exact; phi (named in 'activation', "
                        "acting on 'phi_edges') has no NIR node, so a reader that ignores this "
                        "metadata runs the linear network"),
