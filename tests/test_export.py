@@ -77,6 +77,9 @@ class Ops:
         self.c["mul"] += r.size
         return Ops(r, self.c)
 
+    def T(self):
+        return Ops(self.v.T, self.c)
+
     def col(self):
         return Ops(self.v[:, None], self.c)
 
@@ -252,6 +255,79 @@ def test_counts_equal_instrumented_step(rule, form, N, I, O):
         assert dict(c) == want, (t, dict(c), want)
     # memory per synapse: the learner's own figure
     assert spec.trace_words_per_synapse() == pytest.approx(learner.memory_per_synapse(), rel=1e-15)
+
+
+def counted_bptt(net, x, y_star, m, lr):
+    """One trial of BPTT (MODEL.md section 4; rate form derived from section 1) with
+    counting arrays, then one SGD update.  x (T, I), y_star and m (T, O), h_0 = 0.
+    Returns the counter and the gradients."""
+    c = Counter()
+    A = {k: Ops(getattr(net, k), c) for k in ("W_in", "W", "b", "W_out", "b_out")}
+    alpha, keep = net.alpha, 1.0 - net.alpha
+    T_, I = x.shape
+    N = net.n_rec
+    xs = [Ops(v, c) for v in x]
+    h = Ops(np.zeros(N), c)
+    states, outs, us = [], [], []
+    prev = phi(h) if net.form == "current" else h          # r_0 = phi(h_0) / a_0
+    rates = [prev]
+    for t in range(T_):
+        drv = A["W_in"] @ xs[t]
+        if net.form == "current":
+            h = keep * h + alpha * (A["W"] @ prev + (drv + A["b"]))
+            prev = phi(h)
+        else:
+            u = A["W"] @ prev + (drv + A["b"])
+            us.append(u)
+            prev = keep * prev + alpha * phi(u)
+        rates.append(prev)
+        outs.append(A["W_out"] @ prev + A["b_out"])
+    inv = 1.0 / Ops(m, c).sum()
+    deltas = [Ops(m[t], c) * (outs[t] - y_star[t]) * inv for t in range(T_)]
+    G = {k: Ops(np.zeros_like(getattr(net, k)), c) for k in ("W_in", "W", "b", "W_out", "b_out")}
+    nxt = Ops(np.zeros(N), c)
+    cn = Ops(np.zeros(N), c)
+    for t in reversed(range(T_)):
+        d = deltas[t]
+        if net.form == "current":
+            a = dphi_from_rate(rates[t + 1]) * (A["W_out"].T() @ d + alpha * (A["W"].T() @ nxt)) \
+                + keep * nxt
+            e = a
+        else:
+            g = A["W_out"].T() @ d + A["W"].T() @ cn + keep * nxt
+            e = alpha * dphi(us[t]) * g
+            a, cn = g, e
+        G["W"] = G["W"] + e.outer(rates[t])
+        G["W_in"] = G["W_in"] + e.outer(xs[t])
+        G["b"] = G["b"] + e
+        G["W_out"] = G["W_out"] + d.outer(rates[t + 1])
+        G["b_out"] = G["b_out"] + d
+        nxt = a
+    if net.form == "current":
+        for k in ("W", "W_in", "b"):
+            G[k] = alpha * G[k]
+    for k in G:
+        A[k] - lr * G[k]
+    return c, {k: v.v for k, v in G.items()}
+
+
+@pytest.mark.parametrize("N, I, O", [(5, 2, 3), (17, 3, 2)])
+@pytest.mark.parametrize("form", ["current", "rate"])
+def test_bptt_counts_equal_instrumented_trial(form, N, I, O):
+    from localrnn import gradient
+    T_ = 6
+    net = Network.init(I, N, O, gain=1.2, alpha=0.3, form=form, seed=N)
+    rng = np.random.default_rng(N)
+    net.b[:] = 0.1 * rng.standard_normal(N)
+    x = rng.standard_normal((T_, I))
+    y_star = rng.standard_normal((T_, O))
+    m = rng.uniform(0.5, 1.5, (T_, O))
+    c, G = counted_bptt(net, x, y_star, m, lr=0.1)
+    _, want = gradient(net, x[:, None], y_star[:, None], m[:, None], rule="bptt")
+    for k, v in G.items():   # the counted trial is BPTT: same gradient (BLAS vs NumPy order)
+        np.testing.assert_allclose(v, want[k].reshape(v.shape), rtol=1e-10, atol=1e-13, err_msg=k)
+    spec = step_spec("bptt", form, N, I, O, T=T_)
+    assert dict(c) == {k: spec.trial_op_counts()[k] for k in KINDS}
 
 
 def test_quantised_memory_and_shifts():

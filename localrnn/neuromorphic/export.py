@@ -212,6 +212,7 @@ class StepSpec:
     three_factor: Optional[Dict[str, str]]
     notes: List[str]
     T: Optional[int] = None
+    per_trial: List[Equation] = field(default_factory=list)
 
     # ----- evaluation
     @property
@@ -228,6 +229,16 @@ class StepSpec:
             for k, v in e.ops.items():
                 tot[k] += self.ev(v)
         tot["shift"] = 0 if self.quant.is_float64 else tot["mul"]
+        return tot
+
+    def trial_op_counts(self) -> Dict[str, int]:
+        """BPTT: operations of a whole trial, T per-step counts plus the once-per-trial
+        equations (:attr:`per_trial`); the online rules: T = 1 step."""
+        step = self.op_counts()
+        tot = {k: (self.T or 1) * v for k, v in step.items()}
+        for e in self.per_trial:
+            for k, v in self.equation_counts(e).items():
+                tot[k] += v
         return tot
 
     def equation_counts(self, eq: Equation) -> Dict[str, int]:
@@ -286,6 +297,11 @@ class StepSpec:
                  "locality": [{"term": t, "locality": loc} for t, loc in e.locality],
                  "note": e.note} for e in self.equations],
             "ops_total": self.op_counts(),
+            "per_trial_equations": [
+                {"phase": e.phase, "equation": e.text, "ops": self.equation_counts(e),
+                 "ops_formula": {k: str(v) for k, v in e.ops.items()}, "note": e.note}
+                for e in self.per_trial],
+            "ops_trial_total": self.trial_op_counts() if self.per_trial else None,
             "memory_bits": self.memory_bits(),
             "synapses": self.n_synapses,
             "trace_words_per_synapse": self.trace_words_per_synapse(),
@@ -330,6 +346,16 @@ class StepSpec:
         notes = [(k, e.note) for k, e in enumerate(self.equations, 1) if e.note]
         if notes:
             lines += [""] + [f"- ({k}) {n}" for k, n in notes]
+        if self.per_trial:
+            lines += ["", f"Once per trial (T = {self.T} steps):", "",
+                      "| phase | equation | " + " | ".join(OPS) + " |",
+                      "|---|---|" + "---|" * len(OPS)]
+            for e in self.per_trial:
+                c = self.equation_counts(e)
+                lines.append(f"| {e.phase} | `{e.text}` | " + " | ".join(str(c[o]) for o in OPS) + " |")
+            tt = self.trial_op_counts()
+            lines.append("| **trial total** | T x step + once per trial | "
+                         + " | ".join(f"**{tt[o]}**" for o in OPS) + " |")
         mem = self.memory_bits()
         lines += ["", "## Memory", "",
                   "| quantity | bits kept between steps |", "|---|---|"]
@@ -495,39 +521,51 @@ def _rtrl(form) -> List[Equation]:
                      [("g_t", "non-local")])]
 
 
-def _bptt(form) -> List[Equation]:
-    # counts of MODEL.md section 4's equations per step (amortised over the trial)
+def _bptt(form) -> Tuple[List[Equation], List[Equation]]:
+    """BPTT (MODEL.md section 4): the equations of one step (forward, then backward) and
+    those done once per trial."""
+    s = "r" if form == "current" else "a"
     if form == "current":
         back = Equation("backward",
                         "a_t = phi'(h_t) * (W_out^T delta_t + alpha W^T a_{t+1}) + (1 - alpha) a_{t+1}",
                         _ops(mul=O * N + N * N + 3 * N, add=(O - 1) * N + N * (N - 1) + 2 * N, dphi=N),
                         [("W^T a_{t+1}", "non-local"), ("a_{t+1}", "non-local")],
                         "needs the future (a_{t+1}) and the transposed recurrent weights "
-                        "(weight transport)")
-        grads = [Equation("gradient", "dL/dW += a_t r_{t-1}^T  (times alpha once per trial)",
-                          _ops(mul=N * N, add=N * N), [("a_t", "non-local"), ("r_j", "pre")]),
-                 Equation("gradient", "dL/dW_in += a_t x_t^T", _ops(mul=N * I, add=N * I),
+                        "(weight transport); a_{T+1} = 0")
+        grads = [Equation("gradient", "G_W += a_t r_{t-1}^T", _ops(mul=N * N, add=N * N),
+                          [("a_t", "non-local"), ("r_j", "pre")]),
+                 Equation("gradient", "G_Win += a_t x_t^T", _ops(mul=N * I, add=N * I),
                           [("a_t", "non-local"), ("x_k", "pre")]),
-                 Equation("gradient", "dL/db += a_t", _ops(add=N), [("a_t", "non-local")])]
+                 Equation("gradient", "G_b += a_t", _ops(add=N), [("a_t", "non-local")])]
+        scale = "dL/dW = alpha G_W,  dL/dW_in = alpha G_Win,  dL/db = alpha G_b"
     else:
         back = Equation("backward",
-                        "g_t = W_out^T delta_t + W^T (alpha phi'(u_{t+1}) * g_{t+1}) + (1 - alpha) g_{t+1}",
+                        "c_t = alpha phi'(u_t) * g_t,  g_t = W_out^T delta_t + W^T c_{t+1} + (1 - alpha) g_{t+1}",
                         _ops(mul=O * N + N * N + 3 * N, add=(O - 1) * N + N * (N - 1) + 2 * N, dphi=N),
-                        [("W^T (...)", "non-local"), ("g_{t+1}", "non-local")],
-                        "derived from MODEL.md section 1 (rate form): needs the future and W^T")
-        grads = [Equation("gradient", "dL/dW += (alpha phi'(u_t) * g_t) a_{t-1}^T",
-                          _ops(mul=N * N, add=N * N), [("g_t", "non-local"), ("a_j", "pre")],
-                          "alpha phi'(u_t) * g_t is formed once per step in the backward line"),
-                 Equation("gradient", "dL/dW_in += (alpha phi'(u_t) * g_t) x_t^T",
-                          _ops(mul=N * I, add=N * I), [("g_t", "non-local"), ("x_k", "pre")]),
-                 Equation("gradient", "dL/db += alpha phi'(u_t) * g_t", _ops(add=N),
-                          [("g_t", "non-local")])]
-    return [back, *grads,
-            Equation("gradient", "dL/dW_out += delta_t s_t^T,  dL/db_out += delta_t",
-                     _ops(mul=O * N, add=O * N + O), [("delta_t", "output")]),
-            Equation("update", "theta <- theta - eta dL/dtheta  (once per trial, amortised: x 1/T)",
-                     _ops(), [("dL/dtheta", "non-local")],
-                     "P + ON + O multiplies and adds once per trial of T steps (not counted per step)")]
+                        [("W^T c_{t+1}", "non-local"), ("g_{t+1}", "non-local")],
+                        "g_t = dL/da_t, derived from MODEL.md section 1 (rate form): needs the "
+                        "future and W^T; g_{T+1} = c_{T+1} = 0")
+        grads = [Equation("gradient", "dL/dW += c_t a_{t-1}^T", _ops(mul=N * N, add=N * N),
+                          [("c_t", "non-local"), ("a_j", "pre")]),
+                 Equation("gradient", "dL/dW_in += c_t x_t^T", _ops(mul=N * I, add=N * I),
+                          [("c_t", "non-local"), ("x_k", "pre")]),
+                 Equation("gradient", "dL/db += c_t", _ops(add=N), [("c_t", "non-local")])]
+        scale = None
+    step = [Equation("error", "delta_t = m_t (y_t - y*_t) / S", _ops(mul=2 * O, add=O),
+                     [("delta_t", "output")], "S = sum_{t,o} m_to, once per trial; the gradient "
+                     "sums below start from zero and count T adds per entry"),
+            back, *grads,
+            Equation("gradient", f"dL/dW_out += delta_t {s}_t^T,  dL/db_out += delta_t",
+                     _ops(mul=O * N, add=O * N + O), [("delta_t", "output")])]
+    trial = [Equation("error", "S = sum_{t,o} m_to,  1 / S", _ops(add=T * O - 1, div=1),
+                      [("S", "global")])]
+    if form == "current":
+        trial.insert(0, Equation("forward", "r_0 = phi(h_0)", _ops(phi=N), [("r_0", "post")]))
+    if scale:
+        trial.append(Equation("gradient", scale, _ops(mul=P), [("alpha", "global")]))
+    trial.append(Equation("update", "theta <- theta - eta dL/dtheta  (all five parameters)",
+                          _ops(mul=P + O * N + O, add=P + O * N + O), [("dL/dtheta", "non-local")]))
+    return step, trial
 
 
 def _variables(rule, form, feedback) -> List[Variable]:
@@ -651,8 +689,9 @@ def _notes(rule, form, feedback):
     if rule == "bptt":
         n.append("BPTT is not an online rule: it stores the trajectory (T (N + I) words, "
                  "growing with T), runs backward in time from the trial's end, and needs W^T "
-                 "(weight transport).  Its counts are MODEL.md section 4's equations per step, "
-                 "forward plus backward, not measured from a kernel.")
+                 "(weight transport).  Its step counts are MODEL.md section 4's equations, forward "
+                 "plus backward, plus the once-per-trial part; checked against an instrumented "
+                 "NumPy BPTT (tests/test_export.py), not the batched kernels/backward.py.")
     return n
 
 
@@ -700,18 +739,17 @@ def step_spec(rule: str, form: str, n_rec: int, n_in: int, n_out: int, quantize=
     elif T is not None:
         raise ValueError(f"T={T!r} is only for rule='bptt' (the online rules keep no history)")
 
-    eqs = _forward(form) + _delta()
+    eqs, trial = _forward(form), []
     if rule in ("eprop", "rflo"):
-        eqs += _signal(form, "F") + _local(form)
+        eqs += _delta() + _signal(form, "F") + _local(form) + _readout_update(form)
     elif rule == "rtrl":
-        eqs += _signal(form, "W_out^T") + _rtrl(form)
+        eqs += _delta() + _signal(form, "W_out^T") + _rtrl(form) + _readout_update(form)
     else:
-        eqs += _bptt(form)
-    if rule != "bptt":
-        eqs += _readout_update(form)
+        step, trial = _bptt(form)
+        eqs += step
     return StepSpec(rule, form, n_rec, n_in, n_out, q, fb, _variables(rule, form, fb), eqs,
                     _communication(rule, form, fb), _three_factor(rule, form, fb),
-                    _notes(rule, form, fb), T if rule == "bptt" else None)
+                    _notes(rule, form, fb), T if rule == "bptt" else None, trial)
 
 
 # ---------------------------------------------------------------------- the docs page
@@ -737,6 +775,12 @@ def _formula_table(rule, form) -> List[str]:
     out.append("| | **total** | | " + " | ".join(f"**{tot[o]}**" for o in tot) + " | |")
     notes = [(k, e.note) for k, e in enumerate(sp.equations, 1) if e.note]
     out += [""] + [f"- ({k}) {n}" for k, n in notes]
+    if sp.per_trial:
+        out += ["", "Once per trial:", "", "| phase | equation | "
+                + " | ".join(o for o in OPS if o != "shift") + " |",
+                "|---|---|" + "---|" * (len(OPS) - 1)]
+        for e in sp.per_trial:
+            out.append(f"| {e.phase} | `{e.text}` | " + " | ".join(str(e.ops[o]) for o in tot) + " |")
     mem = {}
     for v in sp.variables:
         if v.kept:
@@ -778,7 +822,9 @@ def render_neuromorphic_doc() -> str:
               "Every count of e-prop, RFLO and RTRL (both forms) is checked by "
               "`tests/test_export.py` against an instrumented NumPy step that reproduces the "
               "learner's one-step result to 1e-12.  BPTT's counts are MODEL.md section 4's "
-              "equations per step and are not instrumented.  Shifts (not in the tables) are "
+              "equations (per step, and once per trial), checked against an instrumented "
+              "NumPy BPTT whose gradient equals `localrnn.gradient(rule='bptt')` (not the "
+              "batched kernel's own arithmetic).  Shifts (not in the tables) are "
               "0 in float64 and, nominally, one per multiply in fixed point.", "",
               "Operation kinds: " + "; ".join(f"`{k}` {v}" for k, v in OPS_DOC.items()) + ".",
               "Locality labels: " + "; ".join(f"`{k}` {v}" for k, v in LOCALITY.items()) + ".", "",
