@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from localrnn.network import Network
-from localrnn.neuromorphic.export import (DOC_PATH, OPS, Poly, generated_part,
+from localrnn.neuromorphic.export import (DOC_PATH, Poly, generated_part,
                                           render_neuromorphic_doc, step_spec)
 from localrnn.online import OnlineLearner
 

@@ -34,7 +34,6 @@ definitions render ``docs/neuromorphic.md`` (:func:`render_neuromorphic_doc`;
 from __future__ import annotations
 
 import json
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -57,7 +57,6 @@ EXPONENT = (-7, 8)
 #: Offsets C of ``(v +- C)``: 8-bit constants.
 OFFSET = (-128, 127)
 
-_INT = r"[+-]?\d+"
 _LIT_MPOW = re.compile(r"^([+-]?\d+)\*2\^([+-]?\d+)$")
 _LIT_POW = re.compile(r"^([+-]?)2\^([+-]?\d+)$")
 _LIT_INT = re.compile(r"^[+-]?\d+$")
