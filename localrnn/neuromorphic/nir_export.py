@@ -1,0 +1,187 @@
+"""A trained network as a NIR graph (Neuromorphic Intermediate Representation; issue 11 b).
+
+Node mapping (``nir`` 1.0.8 node types; weights are (out, in) as in NIR):
+
+**current form** (state h, rate r = phi(h); MODEL.md section 1)::
+
+    input -> w_in (Affine: W_in, b) -> h (LI) -[phi]-> w_rec (Linear: W) => h
+                                        h  -[phi]-> w_out (Affine: W_out, b_out) -> output
+
+``h`` carries the synaptic current h_t; ``w_rec`` carries W r_t; ``w_out`` carries y_t.
+
+**rate form** (state a, pre-activation u)::
+
+    input -> w_in (Affine: W_in, b) -> u (Linear: identity) -[phi]-> a (LI)
+                                  a -> w_rec (Linear: W) => u
+                                  a -> w_out (Affine: W_out, b_out) -> output
+
+``u`` carries u_t = W a_{t-1} + W_in x_t + b (an identity node: NIR sums the edges into
+a node, and phi must act on that sum); ``a`` carries the rate a_t.
+
+``-[phi]->`` marks an edge on which the activation phi acts.  NIR has no rate
+nonlinearity and ``nir.read`` rejects custom node types, so phi is a *name* in the
+graph's metadata (``activation``, ``phi_edges``): a reader that ignores it gets the
+linear network.  The graph is therefore exact only when phi is the identity
+(``metadata["exact"]``; none of localrnn's activations is, so False for every export;
+the linear nodes and the LI dynamics are exact).  ``=>`` marks the edge that closes the
+cycle (``delayed_edges``): it carries the previous step's value.
+
+**LI and our update.**  NIR's ``LI`` is ``tau dv/dt = (v_leak - v) + r I`` (nir/ir/neuron.py).
+One forward-Euler step of length dt with ``tau = dt / alpha``, ``r = 1``, ``v_leak = 0``
+is ``v_t = v_{t-1} + alpha (I_t - v_{t-1}) = (1 - alpha) v_{t-1} + alpha I_t``: the
+current-form update with ``I_t = W r_{t-1} + W_in x_t + b`` and the rate-form update
+with ``I_t = phi(u_t)``.  NIR graphs do not store dt; ``metadata["dt"]`` does, and
+``tau`` is in the same unit (the task's dt, or 1 = one step for a bare network).
+
+A network without inputs (``n_in = 0``, e.g. the sine task) gets one dummy input of
+zero weights (``metadata["dummy_input"]``; feed it zeros), since the Affine ``w_in``
+carries the bias b.
+
+``nir`` is optional: ``pip install "localrnn[nir]"``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Tuple
+
+import numpy as np
+
+from ..network import PARAM_NAMES, Network
+
+#: Separator of edges in the metadata strings (HDF5 keeps strings, not lists of pairs).
+EDGE_SEP = ";"
+
+
+def _nir():
+    try:
+        import nir
+    except ImportError:  # pragma: no cover - exercised only without the extra
+        raise ValueError('the NIR export needs the nir package: pip install "localrnn[nir]"') from None
+    return nir
+
+
+def _edge_str(edges) -> str:
+    return EDGE_SEP.join(f"{a}->{b}" for a, b in edges)
+
+
+def parse_edges(s) -> list:
+    """The (src, dst) pairs of a metadata edge string ``"a->b;c->d"``."""
+    s = s.decode() if isinstance(s, bytes) else str(s)
+    return [tuple(e.split("->")) for e in s.split(EDGE_SEP) if e]
+
+
+def to_nir(net: Network, dt: float = 1.0):
+    """The network as a ``nir.NIRGraph`` (see the module docstring for the mapping).
+
+    Parameters
+    ----------
+    net : Network
+    dt : float
+        Time step; LI's ``tau = dt / alpha`` (default 1: time in steps).
+
+    Returns
+    -------
+    nir.NIRGraph
+    """
+    nir = _nir()
+    if not isinstance(net, Network):
+        raise ValueError(f"net is a {type(net).__name__}; expected a localrnn.Network")
+    dt = float(dt)
+    if not (np.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt={dt!r} must be a finite number > 0")
+    N, I, O = net.n_rec, net.n_in, net.n_out
+    f64 = lambda a: np.array(a, dtype=np.float64)  # noqa: E731
+    W_in = f64(net.W_in)
+    if I == 0:  # e.g. the sine task: one dummy input with zero weights carries the bias b
+        W_in, I = np.zeros((N, 1)), 1
+    tau = np.full(N, dt / net.alpha)
+    li = nir.LI(tau=tau, r=np.ones(N), v_leak=np.zeros(N))
+    nodes = {
+        "input": nir.Input(input_type=np.array([I])),
+        "w_in": nir.Affine(weight=W_in, bias=f64(net.b)),
+        "w_rec": nir.Linear(weight=f64(net.W)),
+        "w_out": nir.Affine(weight=f64(net.W_out), bias=f64(net.b_out)),
+        "output": nir.Output(output_type=np.array([O])),
+    }
+    if net.form == "current":
+        state = "h"
+        nodes["h"] = li
+        edges = [("input", "w_in"), ("w_in", "h"), ("h", "w_rec"), ("w_rec", "h"),
+                 ("h", "w_out"), ("w_out", "output")]
+        phi_edges = [("h", "w_rec"), ("h", "w_out")]
+        delayed = [("w_rec", "h")]
+    else:
+        state = "a"
+        nodes["u"] = nir.Linear(weight=np.eye(N))
+        nodes["a"] = li
+        edges = [("input", "w_in"), ("w_in", "u"), ("u", "a"), ("a", "w_rec"), ("w_rec", "u"),
+                 ("a", "w_out"), ("w_out", "output")]
+        phi_edges = [("u", "a")]
+        delayed = [("w_rec", "u")]
+    meta = {
+        "producer": "localrnn",
+        "form": net.form,
+        "activation": net.activation,
+        "phi_edges": _edge_str(phi_edges),
+        "delayed_edges": _edge_str(delayed),
+        "state_node": state,
+        "dt": dt,
+        "alpha": float(net.alpha),
+        "integration": "forward Euler, one step of dt per time step; LI tau = dt / alpha",
+        "exact": bool(net.activation == "identity"),
+        "dummy_input": bool(net.n_in == 0),
+        "exact_note": ("the Affine, Linear and LI nodes are exact; phi (named in 'activation', "
+                       "acting on 'phi_edges') has no NIR node, so a reader that ignores this "
+                       "metadata runs the linear network"),
+    }
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+
+
+def read_run(run_dir) -> Tuple[Network, float]:
+    """The final network of a run folder and its task's dt.
+
+    The one place that reads run folders here (``weights.npz`` ``final_*`` arrays,
+    ``alpha``, ``activation``, ``form``; ``config.json`` for the task's dt), so that a
+    shared run-folder reader can replace it.
+    """
+    from ..io import read_json
+    d = Path(run_dir)
+    if not (d / "weights.npz").is_file():
+        raise ValueError(f"RUN_DIR {str(d)!r} has no weights.npz; give a folder written by "
+                         "'localrnn run'")
+    with np.load(d / "weights.npz") as w:
+        missing = [k for k in ("final_" + p for p in PARAM_NAMES) if k not in w]
+        if missing:
+            raise ValueError(f"{d / 'weights.npz'} lacks {', '.join(missing)}; give a folder "
+                             "written by 'localrnn run'")
+        net = Network(**{p: w["final_" + p] for p in PARAM_NAMES}, alpha=float(w["alpha"]),
+                      activation=str(w["activation"]), form=str(w["form"]))
+    dt = 1.0
+    if (d / "config.json").is_file():
+        cfg = read_json(d / "config.json")
+        if "task" in cfg:
+            from ..tasks import get_task
+            dt = float(get_task(cfg["task"], **cfg.get("task_kwargs", {})).dt)
+    return net, dt
+
+
+def export_nir(run_dir_or_net, path, dt: Optional[float] = None) -> Path:
+    """Write a run folder's final network (or a ``Network``) as a NIR file (HDF5).
+
+    ``dt``: for a ``Network`` (default 1); a run folder's task dt otherwise.
+    Returns the path written.
+    """
+    nir = _nir()
+    if isinstance(run_dir_or_net, Network):
+        net, dt0 = run_dir_or_net, 1.0
+    else:
+        net, dt0 = read_run(run_dir_or_net)
+    graph = to_nir(net, dt0 if dt is None else dt)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    nir.write(str(tmp), graph)
+    tmp.replace(path)  # atomic: the file is complete or absent
+    return path
+
+
+__all__ = ["to_nir", "export_nir", "read_run", "parse_edges", "EDGE_SEP"]
