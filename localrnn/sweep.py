@@ -144,8 +144,7 @@ def _safe(s: str) -> str:
 def cell_name(params: Mapping[str, Any], varying: Sequence[str]) -> str:
     """Folder name of a cell: task and rule, then each varying parameter, e.g.
     ``romo-rflo-g0.5-lr0.0002-s0`` (floats in their shortest exact repr)."""
-    keys = [k for k in ("task", "rule") if k in params or k in varying]
-    keys += [k for k in varying if k not in keys]
+    keys = ["task", "rule"] + [k for k in varying if k not in ("task", "rule")]
     defaults = _train_fields()
     parts = []
     for k in keys:
@@ -196,9 +195,9 @@ def validate_cells(cells: Sequence[Cell]) -> None:
         try:
             c.config().resolved()
         except TypeError as e:  # an unknown keyword reaches the dataclass
-            raise ValueError(f"cell {c.name}: {e}") from None
+            raise ValueError(f"grid cell {c.name}: {e}") from None
         except ValueError as e:
-            raise ValueError(f"cell {c.name}: {e}") from None
+            raise ValueError(f"grid cell {c.name}: {e}") from None
         if c.align_batch is not None:
             from ._validate import check_number
             check_number("align_batch", c.align_batch, lo=1, integer=True)
@@ -316,8 +315,8 @@ class Grid:
         return math.prod(len(v) for v in self.axes.values())
 
 
-def load_grid(path) -> Grid:
-    """Read and validate a grid file (TOML; see the module docstring)."""
+def read_grid_file(path) -> Dict[str, Any]:
+    """The raw dict of a grid file (TOML), unvalidated; ``ValueError`` if unreadable."""
     try:
         import tomllib
     except ImportError:  # Python < 3.11
@@ -330,9 +329,18 @@ def load_grid(path) -> Grid:
         raise ValueError(f"grid file {str(p)!r} does not exist")
     try:
         with open(p, "rb") as f:
-            d = tomllib.load(f)
+            return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"grid file {str(p)!r} is not valid TOML: {e}".replace("\n", " ")) from None
+
+
+def load_grid(path, overrides: Optional[Mapping[str, Any]] = None) -> Grid:
+    """Read and validate a grid file (TOML; see the module docstring).
+
+    ``overrides`` replace or add keys of the file (the CLI's quick-grid options).
+    """
+    d = read_grid_file(path)
+    d.update(overrides or {})
     return Grid.from_dict(d)
 
 
@@ -816,6 +824,6 @@ def _failed_result(cell: Cell, e: BaseException) -> CellResult:
 
 
 __all__ = ["Grid", "Cell", "CellResult", "SweepResult", "load_grid", "make_cells", "validate_cells",
-           "run_cell", "run_sweep", "read_cell_row", "read_summary", "write_summary",
+           "run_cell", "run_sweep", "read_grid_file", "read_cell_row", "read_summary", "write_summary",
            "summary_columns", "cell_name", "WORKER_ENV", "SWEEP_OPTIONS", "PARAM_COLUMNS",
            "RESULT_COLUMNS", "FINISHED"]
