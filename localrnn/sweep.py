@@ -376,6 +376,21 @@ def _single_threaded():
         yield
 
 
+def _worker_info() -> Dict[str, Any]:
+    """Thread settings the cell ran with (cell.json), to check a cluster's workers."""
+    info: Dict[str, Any] = {"env": {k: os.environ.get(k) for k in WORKER_ENV}}
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas_threads"] = sorted({int(p["num_threads"]) for p in threadpool_info()})
+    except ImportError:  # pragma: no cover
+        pass
+    import numba
+
+    info["numba_threads"] = int(numba.config.NUMBA_NUM_THREADS)
+    return info
+
+
 def run_cell(cell: Cell) -> CellResult:
     """Train one cell into a temporary folder; return its files and summary row.
 
@@ -390,6 +405,7 @@ def run_cell(cell: Cell) -> CellResult:
         run_dir.mkdir()
         record: Dict[str, Any] = {"name": cell.name, "params": cell.params, "align": cell.align,
                                   "align_batch": cell.align_batch}
+        record["worker"] = _worker_info()  # before the guard: what the process itself has
         try:
             with _single_threaded():
                 from .train import Trainer
@@ -582,6 +598,21 @@ def _import_distributed():
     return distributed
 
 
+def local_dask_client(n_workers: int):
+    """A Dask ``Client`` on a new ``LocalCluster`` of ``n_workers`` single-threaded
+    worker processes started with :data:`WORKER_ENV` (what ``--dask-local N`` uses).
+
+    Close both when done: ``client.close(); client.cluster.close()``.
+    """
+    from ._validate import check_number
+
+    n = check_number("dask_local", n_workers, lo=1, integer=True)
+    distributed = _import_distributed()
+    cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                       env=dict(WORKER_ENV), dashboard_address=":0")
+    return distributed.Client(cluster)
+
+
 class _DaskExecutor:
     def __init__(self, scheduler=None, dask_local: Optional[int] = None, client=None):
         distributed = _import_distributed()
@@ -592,11 +623,8 @@ class _DaskExecutor:
             self.client = distributed.Client(scheduler)
             self._own.append(self.client)
         else:
-            cluster = distributed.LocalCluster(n_workers=int(dask_local), threads_per_worker=1,
-                                               processes=True, env=dict(WORKER_ENV),
-                                               dashboard_address=None)
-            self.client = distributed.Client(cluster)
-            self._own += [self.client, cluster]
+            self.client = local_dask_client(dask_local)
+            self._own += [self.client, self.client.cluster]
         self._distributed = distributed
 
     def submit(self, fn, arg):
@@ -619,8 +647,6 @@ def _make_executor(workers: int, scheduler, dask_local):
             return _DaskExecutor(client=scheduler)  # a distributed.Client
         return _DaskExecutor(scheduler=scheduler)
     if dask_local is not None:
-        from ._validate import check_number
-        check_number("dask_local", dask_local, lo=1, integer=True)
         return _DaskExecutor(dask_local=dask_local)
     from ._validate import check_number
     check_number("workers", workers, lo=1, integer=True)
@@ -826,4 +852,4 @@ def _failed_result(cell: Cell, e: BaseException) -> CellResult:
 __all__ = ["Grid", "Cell", "CellResult", "SweepResult", "load_grid", "make_cells", "validate_cells",
            "run_cell", "run_sweep", "read_grid_file", "read_cell_row", "read_summary", "write_summary",
            "summary_columns", "cell_name", "WORKER_ENV", "SWEEP_OPTIONS", "PARAM_COLUMNS",
-           "RESULT_COLUMNS", "FINISHED"]
+           "RESULT_COLUMNS", "FINISHED", "local_dask_client"]

@@ -23,6 +23,13 @@ GRID4 = dict(GRID, seed=3)
 TIMING = ("seconds",)
 
 
+def assert_single_threaded_workers(out, rows):
+    """Every cell ran in a process started with WORKER_ENV: one BLAS and one Numba thread."""
+    for r in rows:
+        w = json.loads((out / "cells" / r["name"] / "cell.json").read_text())["worker"]
+        assert w["env"] == sw.WORKER_ENV and w["blas_threads"] == [1] and w["numba_threads"] == 1, w
+
+
 def numbers(path):
     """summary.csv rows without the timing columns, as raw strings (exact comparison)."""
     with open(path, newline="") as f:
@@ -42,13 +49,12 @@ def serial(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dask_client():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       env=dict(sw.WORKER_ENV), dashboard_address=None)
-    client = distributed.Client(cluster)
+    """One LocalCluster for the module, started as ``--dask-local 2`` starts it."""
+    pytest.importorskip("distributed")
+    client = sw.local_dask_client(2)
     yield client
     client.close()
-    cluster.close()
+    client.cluster.close()
 
 
 # ---------------------------------------------------------------------------- grid and names
@@ -121,6 +127,7 @@ def test_processes_give_identical_results(serial, tmp_path):
     res_s, out_s = serial
     res = run_sweep(Grid.from_dict(GRID4), tmp_path, workers=2, progress=False)
     assert res.counts()["done"] == 4
+    assert_single_threaded_workers(tmp_path, res.rows)
     assert numbers(res.path) == numbers(res_s.path)
     for r in res.rows:
         a, b = weights(out_s / "cells" / r["name"]), weights(tmp_path / "cells" / r["name"])
@@ -131,8 +138,11 @@ def test_processes_give_identical_results(serial, tmp_path):
 
 def test_dask_gives_identical_results(serial, dask_client, tmp_path):
     res_s, out_s = serial
-    res = run_sweep(Grid.from_dict(GRID4), tmp_path, scheduler=dask_client, progress=False)
+    # by address, as `--scheduler tcp://...` does for an existing cluster
+    res = run_sweep(Grid.from_dict(GRID4), tmp_path, scheduler=dask_client.scheduler.address,
+                    progress=False)
     assert res.counts()["done"] == 4
+    assert_single_threaded_workers(tmp_path, res.rows)
     assert numbers(res.path) == numbers(res_s.path)
     for r in res.rows:
         a, b = weights(out_s / "cells" / r["name"]), weights(tmp_path / "cells" / r["name"])
