@@ -394,8 +394,9 @@ def _worker_info() -> Dict[str, Any]:
 def run_cell(cell: Cell) -> CellResult:
     """Train one cell into a temporary folder; return its files and summary row.
 
-    Runs in the worker (any executor).  A cell that raises is returned with status
-    ``failed`` and a one-line error; it never raises itself.
+    Runs in the worker (any executor).  A cell that raises an ``Exception`` is
+    returned with status ``failed`` and a one-line error; ``KeyboardInterrupt``
+    (Ctrl-C) propagates, so it stops the sweep.
     """
     from . import io as lio
 
@@ -412,6 +413,10 @@ def run_cell(cell: Cell) -> CellResult:
 
                 trainer = Trainer(cell.config(), run_dir)
                 result = trainer.run()
+                if result.status == "interrupted":
+                    # Trainer turns Ctrl-C into a saved partial run; a sweep stops instead
+                    # (the cell is not written, so a rerun trains it from scratch)
+                    raise KeyboardInterrupt
                 record["status"] = result.status
                 record["error"] = result.message if result.status != "done" else ""
                 if cell.align:

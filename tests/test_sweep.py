@@ -284,3 +284,22 @@ def test_cli_bad_quick_option_is_exit_2(tmp_path):
     assert res.exit_code == 2 and "--seeds" in res.output and "'x'" in res.output
     res = invoke(["sweep", "--rules", "rflo"])
     assert res.exit_code == 2 and "--task" in res.output
+
+
+def test_ctrl_c_inside_a_cell_stops_the_sweep(tmp_path, monkeypatch):
+    """Trainer.run turns Ctrl-C into status "interrupted"; the sweep must stop, not go on."""
+    real_run = Trainer.run
+
+    def interrupted(self, *a, **k):
+        if self.config.seed == 1:
+            def ctrl_c(i):
+                raise KeyboardInterrupt
+            k["on_iteration"] = ctrl_c
+        return real_run(self, *a, **k)
+
+    monkeypatch.setattr(Trainer, "run", interrupted)
+    cells = make_cells([dict(TINY, seed=0), dict(TINY, seed=1), dict(TINY, seed=2)])
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(cells, tmp_path, progress=False)
+    assert [r["name"] for r in read_summary(tmp_path / "summary.csv")] == ["romo-rflo-s0"]
+    assert sorted(p.name for p in (tmp_path / "cells").iterdir()) == ["romo-rflo-s0"]
