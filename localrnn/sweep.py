@@ -35,14 +35,13 @@ import itertools
 import json
 import math
 import os
-import shutil
 import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 #: Environment of a worker process: one thread for BLAS, OpenMP and Numba.  Set
 #: before the worker imports NumPy (spawned processes, Dask nannies).
