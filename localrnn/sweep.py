@@ -624,7 +624,11 @@ class _DaskExecutor:
         if client is not None:
             self.client = client
         elif scheduler is not None:
-            self.client = distributed.Client(scheduler)
+            try:
+                self.client = distributed.Client(scheduler)
+            except (OSError, TimeoutError, ValueError) as e:
+                raise ValueError(f"scheduler={scheduler!r}: cannot connect ({_one_line(e)}); give the "
+                                 "address 'dask scheduler' prints, e.g. tcp://HOST:8786") from None
             self._own.append(self.client)
         else:
             self.client = local_dask_client(dask_local)

@@ -159,6 +159,16 @@ def test_dask_missing_is_one_line(monkeypatch, tmp_path):
     assert not (tmp_path / "cells").exists()
 
 
+def test_unreachable_scheduler_is_one_line(tmp_path):
+    pytest.importorskip("distributed")
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):  # default 30 s
+        with pytest.raises(ValueError, match="scheduler='tcp://127.0.0.1:1'.*cannot connect"):
+            run_sweep(Grid.from_dict(dict(TINY)), tmp_path, scheduler="tcp://127.0.0.1:1",
+                      progress=False)
+
+
 def test_two_executors_at_once_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="one executor"):
         run_sweep(Grid.from_dict(dict(TINY)), tmp_path, workers=2, dask_local=2, progress=False)
@@ -202,7 +212,7 @@ def test_interrupted_sweep_resumes_without_redoing_cells(serial, tmp_path, monke
     assert ran == [] and res3.skipped == 4 and numbers(res3.path) == numbers(res_s.path)
 
 
-def test_failed_and_diverged_cells_are_recorded_and_the_rest_finish(tmp_path, monkeypatch):
+def test_failed_and_diverged_cells_are_recorded_and_the_rest_finish(tmp_path, monkeypatch, capfd):
     real_run = Trainer.run
 
     def flaky(self, *a, **k):
@@ -213,8 +223,9 @@ def test_failed_and_diverged_cells_are_recorded_and_the_rest_finish(tmp_path, mo
     monkeypatch.setattr(Trainer, "run", flaky)
     cells = make_cells([dict(TINY, seed=0), dict(TINY, seed=1),
                         dict(TINY, seed=2, optimizer="sgd", lr=1e300)])
-    res = run_sweep(cells, tmp_path, progress=False)
+    res = run_sweep(cells, tmp_path, progress=True)
     assert (res.done, res.failed, res.diverged) == (1, 1, 1) and not res.ok
+    assert "sweep" in capfd.readouterr().err  # the progress bar's label (no tty: no bar)
     rows = {r["seed"]: r for r in read_summary(res.path)}
     assert rows[0]["status"] == "done"
     assert rows[1]["status"] == "failed" and rows[1]["error"] == "RuntimeError: boom"
@@ -223,6 +234,7 @@ def test_failed_and_diverged_cells_are_recorded_and_the_rest_finish(tmp_path, mo
     monkeypatch.setattr(Trainer, "run", real_run)
     res2 = run_sweep(cells, tmp_path, progress=False)
     assert (res2.skipped, res2.done, res2.failed) == (2, 1, 0) and res2.ok
+    assert capfd.readouterr().err == ""
     assert [r["status"] for r in res2.rows] == ["done", "done", "diverged"]
     assert res2.rows[1]["error"] is None
 
