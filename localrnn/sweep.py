@@ -646,18 +646,24 @@ class _DaskExecutor:
             obj.close()
 
 
-def _make_executor(workers: int, scheduler, dask_local):
+def _check_executor(workers: int, scheduler, dask_local) -> None:
+    from ._validate import check_number
+
     chosen = [x for x in (workers != 1, scheduler is not None, dask_local is not None) if x]
     if len(chosen) > 1:
         raise ValueError("choose one executor: workers > 1, scheduler or dask_local")
+    check_number("workers", workers, lo=1, integer=True)
+    if dask_local is not None:
+        check_number("dask_local", dask_local, lo=1, integer=True)
+
+
+def _make_executor(workers: int, scheduler, dask_local):
     if scheduler is not None:
         if not isinstance(scheduler, str):
             return _DaskExecutor(client=scheduler)  # a distributed.Client
         return _DaskExecutor(scheduler=scheduler)
     if dask_local is not None:
         return _DaskExecutor(dask_local=dask_local)
-    from ._validate import check_number
-    check_number("workers", workers, lo=1, integer=True)
     return _SerialExecutor() if workers == 1 else _ProcessExecutor(workers)
 
 
@@ -799,6 +805,7 @@ def run_sweep(cells_or_grid: Union[Grid, Sequence[Cell]], out, workers: int = 1,
     if not cells:
         raise ValueError("a sweep needs at least one cell")
     validate_cells(cells)
+    _check_executor(workers, scheduler, dask_local)
     out = Path(out)
     cells_dir = out / "cells"
     rows: Dict[str, Dict[str, Any]] = {}
