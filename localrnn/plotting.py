@@ -1,8 +1,8 @@
 """Every figure of the package: learning curves, Lyapunov spectra, lambda_max vs gain.
 
-Functions draw into an ``Axes`` given as ``ax`` (or a new figure) and never
-write files; the callers save figures through :mod:`localrnn.runs` /
-:mod:`localrnn.io`.  Matplotlib is imported on first use, with the ``Agg``
+Functions draw into an ``Axes`` given as ``ax`` (or a new figure) and do not
+write files, except :func:`plot_saved_runs` (``localrnn plot``), which reads run
+folders through :class:`localrnn.runs.RunDir` and writes one figure atomically.  Matplotlib is imported on first use, with the ``Agg``
 backend unless one is already chosen.
 """
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 
-def _plt():
+def pyplot():
+    """``matplotlib.pyplot``, with the Agg backend unless one is already chosen."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -41,7 +42,7 @@ def plot_curves(runs: Sequence[Tuple[str, List[Dict]]], title: str = "", ax=None
     -------
     matplotlib Figure
     """
-    plt = _plt()
+    plt = pyplot()
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
@@ -68,7 +69,7 @@ def plot_accuracy(runs: Sequence[Tuple[str, List[Dict]]], title: str = "", ax=No
     """Accuracy against iteration: on the training batch (dashed, ``train_accuracy``)
     and on the held-out batch (solid with markers, ``accuracy``), at the evaluation
     iterations.  Returns the matplotlib Figure."""
-    plt = _plt()
+    plt = pyplot()
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
@@ -80,7 +81,7 @@ def plot_accuracy(runs: Sequence[Tuple[str, List[Dict]]], title: str = "", ax=No
             color = line.get_color()
         tr = _xy(rows, "train_accuracy")
         if len(tr):
-            ax.plot(tr[:, 0], tr[:, 1], "--", lw=1.0, color=color, label=f"{label} (train)")
+            ax.plot(tr[:, 0], tr[:, 1], "x--", ms=4, lw=1.0, color=color, label=f"{label} (train)")
     ax.set_xlabel("iteration")
     ax.set_ylabel("accuracy")
     ax.set_ylim(-0.02, 1.02)
@@ -98,7 +99,7 @@ def plot_run(rows: List[Dict], label: str, title: str = ""):
 
     Returns the matplotlib Figure.
     """
-    plt = _plt()
+    plt = pyplot()
     fig, (a0, a1) = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
     plot_curves([(label, rows)], title="loss", ax=a0)
     plot_accuracy([(label, rows)], title="accuracy", ax=a1)
@@ -106,6 +107,35 @@ def plot_run(rows: List[Dict], label: str, title: str = ""):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_saved_runs(run_dirs, out_file, title: str = "") -> int:
+    """Overlay the learning curves of saved runs in ``out_file``; returns how many.
+
+    Each run is labelled ``"<rule> g=<gain>"`` from its ``config.json``.
+    ``ValueError`` for a folder that is not a run or a figure file that cannot be
+    written.
+    """
+    from .io import atomic_savefig
+    from .runs import RunDir, check_writable_file
+
+    out_file = check_writable_file(out_file, "out")
+    runs = []
+    for d in run_dirs:
+        rd = RunDir(d).require("metrics.csv", "config.json")
+        cfg = rd.read_config()
+        g = cfg.get("gain")
+        label = f"{cfg.get('rule')} g={g:g}" if isinstance(g, (int, float)) else rd.path.name
+        runs.append((label, rd.read_metrics()))
+    if not runs:
+        raise ValueError("no run folders given")
+    plt = pyplot()
+    fig = plot_curves(runs, title=title)
+    try:
+        atomic_savefig(out_file, fig)
+    finally:
+        plt.close(fig)
+    return len(runs)
 
 
 def plot_spectrum(result, ax=None, per_time: bool = False, label=None, **kw):
@@ -123,7 +153,7 @@ def plot_spectrum(result, ax=None, per_time: bool = False, label=None, **kw):
 
     Returns the matplotlib ``Axes``.
     """
-    plt = _plt()
+    plt = pyplot()
     if ax is None:
         ax = plt.gca()
     lam = result.exponents_per_time if per_time else result.exponents
@@ -150,7 +180,7 @@ def plot_lambda_vs_gain(sweep, ax=None, label=None, **kw):
 
     Returns the matplotlib ``Axes``.
     """
-    plt = _plt()
+    plt = pyplot()
     if ax is None:
         ax = plt.gca()
     m, sd = sweep.lambda_max_mean, sweep.lambda_max_std
@@ -162,4 +192,4 @@ def plot_lambda_vs_gain(sweep, ax=None, label=None, **kw):
     return ax
 
 
-__all__ = ["plot_curves", "plot_accuracy", "plot_run", "plot_spectrum", "plot_lambda_vs_gain"]
+__all__ = ["pyplot", "plot_saved_runs", "plot_curves", "plot_accuracy", "plot_run", "plot_spectrum", "plot_lambda_vs_gain"]

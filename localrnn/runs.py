@@ -87,9 +87,21 @@ def check_writable_dir(path, name: str = "out") -> Path:
         raise ValueError(f"{name}={str(p)!r} cannot be written (no write permission in {str(q)!r}); "
                          "give a writable folder")
     # /proc, /sys and the like accept access() but refuse new entries
-    if q != p and _is_pseudo_fs(q):
+    if _is_pseudo_fs(q):
         raise ValueError(f"{name}={str(p)!r} cannot be written ({str(q)!r} is a virtual file system); "
                          "give a writable folder")
+    return p
+
+
+def check_writable_file(path, name: str = "out") -> Path:
+    """``path`` as a Path if a file can be written there (its folder passes
+    :func:`check_writable_dir` and ``path`` is not a folder), else ``ValueError``."""
+    p = Path(path)
+    if str(path) == "" or p.name in ("", ".", ".."):
+        raise ValueError(f"{name}={str(path)!r} is not a file name; give a file path")
+    if p.is_dir():
+        raise ValueError(f"{name}={str(p)!r} is a folder; give a file path")
+    check_writable_dir(p.parent if str(p.parent) else Path("."), name)
     return p
 
 
@@ -350,4 +362,4 @@ def is_disk_full(exc: BaseException) -> bool:
 
 
 __all__ = ["RunDir", "METRIC_FIELDS", "PROBE_TRIALS", "probe_inputs", "new_run_dir", "read_metrics",
-           "metrics_csv", "check_writable_dir", "is_disk_full"]
+           "metrics_csv", "check_writable_dir", "check_writable_file", "is_disk_full"]
