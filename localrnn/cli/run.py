@@ -29,7 +29,9 @@ from ._common import emit_summary, progress
 @click.option("--online", is_flag=True, help="Per-step weight updates while each trial runs (rtrl, eprop, rflo).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--eval-every", type=int, default=None, help="Evaluate on the held-out batch every K iterations.")
-@click.option("--eval-batch", type=int, default=128, show_default=True)
+@click.option("--eval-batch", type=int, default=128, show_default=True, help="Trials of the held-out batch.")
+@click.option("--checkpoint-every", type=int, default=50, show_default=True,
+              help="Save metrics rows, weights and checkpoint every K iterations.")
 @click.option("--floss-iters", type=int, default=0, show_default=True, help="Gradient-flossing pretraining iterations.")
 @click.option("--floss-k", type=int, default=None, help="Exponents flossed [min(N, 10)].")
 @click.option("--floss-exact", is_flag=True, help="Exact flossing gradient instead of the local one.")
@@ -39,7 +41,7 @@ from ._common import emit_summary, progress
 @click.option("--resume", type=click.Path(file_okay=False), default=None, help="Continue the run saved in this folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def run(task, rule, gain, n_rec, batch, iters, lr, optimizer, form, activation, dtype, feedback,
-        online, seed, eval_every, eval_batch, floss_iters, floss_k, floss_exact, floss_lr, lyap,
+        online, seed, eval_every, eval_batch, checkpoint_every, floss_iters, floss_k, floss_exact, floss_lr, lyap,
         out, resume, as_json):
     """Train an RNN on TASK (romo, 2af, dms, sine, neurogym:<id>) and save the learning curve.
 
@@ -68,7 +70,7 @@ def run(task, rule, gain, n_rec, batch, iters, lr, optimizer, form, activation, 
         cfg = TrainConfig(task=task, rule=rule, gain=gain, n_rec=n_rec, batch=batch, iters=iters,
                           lr=lr, optimizer=optimizer, form=form, activation=activation, dtype=dtype,
                           feedback=feedback, online=online, seed=seed, eval_every=eval_every,
-                          eval_batch=eval_batch, floss_iters=floss_iters, floss_k=floss_k,
+                          eval_batch=eval_batch, checkpoint_every=checkpoint_every, floss_iters=floss_iters, floss_k=floss_k,
                           floss_exact=floss_exact, floss_lr=floss_lr, lyapunov=lyap)
         trainer = Trainer(cfg)  # validates everything before a folder is made
         c = trainer.config
