@@ -79,3 +79,19 @@ def test_tasks_unknown_name_is_one_error_line_and_exit_2():
 def test_tasks_help():
     r = CliRunner().invoke(main, ["tasks", "--help"])
     assert r.exit_code == 0 and "--json" in r.output
+
+
+def test_neurogym_missing_message_names_what_is_missing_and_the_install_command(monkeypatch):
+    from localrnn.tasks.neurogym_adapter import import_error_message
+
+    m = import_error_message(ImportError("No module named 'torch'", name="torch"))
+    assert "'torch'" in m and 'pip install "localrnn[neurogym]"' in m and "pip install torch" in m
+    m = import_error_message(ImportError("No module named 'neurogym'", name="neurogym"))
+    assert m.startswith("neurogym tasks need the optional neurogym package") and "localrnn[neurogym]" in m
+    # through the CLI, with neurogym absent: one line, exit 2
+    import sys
+
+    monkeypatch.setitem(sys.modules, "neurogym", None)  # makes `import neurogym` raise ImportError
+    r = CliRunner().invoke(main, ["tasks", "neurogym:PerceptualDecisionMaking-v0"])
+    assert r.exit_code == 2 and 'pip install "localrnn[neurogym]"' in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
