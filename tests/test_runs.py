@@ -263,3 +263,25 @@ def test_check_writable_dir(tmp_path):
         check_writable_dir("/proc/localrnn-test")
     with pytest.raises(ValueError, match="empty"):
         check_writable_dir("")
+
+
+def test_curve_png_has_loss_and_accuracy_panels(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from localrnn.plotting import plot_run
+    from localrnn.train import plot_curves as old_home  # still importable from train
+
+    r = Trainer(TrainConfig(**CFG), tmp_path).run()
+    assert (tmp_path / "curve.png").stat().st_size > 1000
+    fig = plot_run(r.metrics, label="rflo")
+    loss_ax, acc_ax = fig.axes
+    assert loss_ax.get_ylabel() == "loss" and acc_ax.get_ylabel() == "accuracy"
+    labels = [ln.get_label() for ln in acc_ax.lines]
+    assert labels == ["rflo (eval)", "rflo (train)"]
+    ev = [(m["iteration"], m["accuracy"]) for m in r.metrics if m["accuracy"] is not None]
+    np.testing.assert_array_equal(acc_ax.lines[0].get_xydata(), np.array(ev, dtype=float))
+    plt.close(fig)
+    plt.close(old_home([("x", r.metrics)]))
