@@ -218,8 +218,9 @@ class RunDir:
     def append_metrics(self, rows) -> None:
         """Append ``rows`` to ``metrics.csv``, flushed and fsynced.
 
-        If the write fails (e.g. a full disk), the file is cut back to its length
-        before the call and the ``OSError`` is raised with the file's path.
+        If the write fails (e.g. a full disk) or is interrupted, the file is cut back
+        to its length before the call (so a later call appends the rows once) and the
+        exception is raised (an ``OSError`` naming the file).
         """
         rows = list(rows)
         if not rows:
@@ -238,12 +239,14 @@ class RunDir:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-        except OSError as e:
+        except BaseException as e:  # a full disk, or Ctrl-C mid-write: no partial or doubled rows
             try:
                 os.truncate(p, size)
             except OSError:
                 pass
-            raise lio.write_error(e, p) from e
+            if isinstance(e, OSError):
+                raise lio.write_error(e, p) from e
+            raise
 
     def truncate_metrics(self, n: int) -> None:
         """Keep the header and the first ``n`` rows of ``metrics.csv`` (resume).

@@ -1,7 +1,7 @@
 """Training on a task: iterations over fresh batches, evaluation, results on disk.
 
 The loop over iterations lives here, in Python; every batch is one kernel call
-per pass (STYLE.md).  Reproducibility is by construction: the batch of
+per pass.  Reproducibility is by construction: the batch of
 iteration ``i`` is drawn from ``default_rng([seed, 1, i])`` and the held-out
 evaluation batch from ``default_rng([seed, 2])``, so a run resumed from a
 checkpoint draws exactly the batches an uninterrupted run would, and ends with

@@ -285,3 +285,27 @@ def test_curve_png_has_loss_and_accuracy_panels(tmp_path):
     np.testing.assert_array_equal(acc_ax.lines[0].get_xydata(), np.array(ev, dtype=float))
     plt.close(fig)
     plt.close(old_home([("x", r.metrics)]))
+
+
+def test_ctrl_c_while_rows_are_appended_writes_each_row_once(tmp_path, monkeypatch):
+    """Ctrl-C inside the metrics append of a checkpoint (after the rows reached the
+    file, before fsync returned): the trainer saves and stops; the rows are on disk
+    once each, and resume completes the run."""
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc/self/fd to tell metrics.csv's descriptor")
+    real_fsync, hit = os.fsync, []
+
+    def interrupted_once(fd):
+        if not hit and os.readlink(f"/proc/self/fd/{fd}").endswith("metrics.csv") \
+                and os.fstat(fd).st_size > len(",".join(METRIC_FIELDS)) + 1:
+            hit.append(fd)
+            raise KeyboardInterrupt
+        return real_fsync(fd)
+
+    monkeypatch.setattr("localrnn.runs.os.fsync", interrupted_once)
+    r = Trainer(TrainConfig(**CFG), tmp_path).run()
+    monkeypatch.undo()
+    assert hit and r.status == "interrupted" and len(r.metrics) == 3
+    assert [m["iteration"] for m in read_metrics(tmp_path / "metrics.csv")] == [1, 2, 3]
+    Trainer.resume(tmp_path).run()
+    assert [m["iteration"] for m in read_metrics(tmp_path / "metrics.csv")] == list(range(1, 10))
