@@ -8,8 +8,8 @@ lambda_max of the initial and trained weights) and writes runs/sweep-*/ folders.
 import argparse
 import time
 
-import localrnn
 from localrnn.lyapunov import lyapunov_spectrum
+from localrnn.runs import probe_inputs
 from localrnn.train import TrainConfig, Trainer
 
 p = argparse.ArgumentParser()
@@ -27,7 +27,7 @@ for rule in a.rules.split(","):
         t0 = time.perf_counter()
         tr = Trainer(cfg, out_dir=f"runs/sweep-{a.task}-{rule}-g{g:g}")
         res = tr.run()
-        x = tr.task.batch(8, __import__("numpy").random.default_rng([a.seed, 3, 0])).inputs
+        x = probe_inputs(tr.task, a.seed)  # the run's Lyapunov probe batch
         lam0 = lyapunov_spectrum(res.init_net, x, 1).lambda_max
         lam1 = lyapunov_spectrum(res.net, x, 1).lambda_max
         s = res.summary()

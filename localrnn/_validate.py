@@ -27,9 +27,13 @@ def check_number(name: str, value, *, lo=None, hi=None, lo_open=False, hi_open=F
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         kind = "an integer" if integer else "a number"
         raise ValueError(f"{name}={value!r} must be {kind}")
-    if integer and not float(value).is_integer():
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond float range (e.g. --n-rec 1e400 typed as digits)
+        raise ValueError(f"{name}={value!r} is out of range; allowed "
+                         f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]") from None
+    if integer and not v.is_integer():
         raise ValueError(f"{name}={value!r} must be an integer")
-    v = float(value)
     if not math.isfinite(v):
         raise ValueError(f"{name}={value!r} must be finite")
     left = "(" if lo_open else "["

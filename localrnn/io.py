@@ -15,21 +15,42 @@ from typing import Any, Mapping
 import numpy as np
 
 
-def atomic_write_bytes(path, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+def write_error(exc: OSError, path) -> OSError:
+    """``exc`` as an ``OSError`` of the same class and errno whose ``filename`` is ``path``
+    (the file a reader knows, not a temporary one)."""
+    code = exc.errno
+    msg = exc.strerror or (os.strerror(code) if code else str(exc))
     try:
+        return type(exc)(code, msg, str(path))
+    except TypeError:
+        return OSError(code, msg, str(path))
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename.
+
+    On any failure (a full disk: ``OSError`` with ``errno.ENOSPC``) the previous
+    file at ``path`` is untouched, the temporary file is removed, and the
+    ``OSError`` raised names ``path``.
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    except BaseException as e:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(e, OSError):
+            raise write_error(e, path) from e
         raise
     return path
 
@@ -79,7 +100,7 @@ def read_json(path) -> Any:
 
 
 def new_run_dir(root="runs", prefix: str = "run") -> Path:
-    """A new, empty folder ``root/prefix-YYYYmmdd-HHMMSS[-k]``."""
+    """A new, empty folder ``root/prefix-YYYYmmdd-HHMMSS[-k]`` (also :func:`localrnn.runs.new_run_dir`)."""
     import time
 
     root = Path(root)

@@ -1,26 +1,24 @@
 """Training on a task: iterations over fresh batches, evaluation, results on disk.
 
 The loop over iterations lives here, in Python; every batch is one kernel call
-per pass (STYLE.md).  Reproducibility is by construction: the batch of
+per pass.  Reproducibility is by construction: the batch of
 iteration ``i`` is drawn from ``default_rng([seed, 1, i])`` and the held-out
 evaluation batch from ``default_rng([seed, 2])``, so a run resumed from a
 checkpoint draws exactly the batches an uninterrupted run would, and ends with
 bit-identical weights.
 
-Results directory (all files written atomically):
+The results folder (config, append-only metrics, weights, checkpoint,
+exponents, figure) is read and written through :class:`localrnn.runs.RunDir`,
+which documents its layout; figures come from :mod:`localrnn.plotting`.
 
-``config.json``     every setting needed to rerun the run
-``metrics.csv``     iteration, loss, eval_loss, accuracy, seconds
-``weights.npz``     initial (``init_*``) and final (``final_*``) parameters
-``checkpoint.npz``  parameters, optimiser state and iteration, for ``--resume``
-``curve.png``       the learning curve
-``lyapunov.json``   exponents before/after flossing and after training (if asked)
+Before anything is allocated, :func:`estimate_memory` bounds the bytes a run
+needs and :meth:`TrainConfig.resolved` refuses a run that would not fit in
+:data:`MEMORY_FRACTION` of the machine's physical memory.
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -28,14 +26,17 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from . import io as lio
 from ._validate import check_choice, check_dtype, check_number
 from .activations import ACTIVATIONS
 from .engine import RULES, gradient, loss_and_delta, trajectory
 from .network import FORMS, PARAM_NAMES, Network, feedback_matrix
 from .optim import OPTIMIZERS, make_optimizer
+from .plotting import plot_curves, plot_run  # noqa: F401  (plot_curves: its former home)
+from .runs import (METRIC_FIELDS, PROBE_TRIALS, RunDir, probe_inputs,  # noqa: F401
+                   read_metrics)  # METRIC_FIELDS, read_metrics: their former home, still importable
 
-METRIC_FIELDS = ("iteration", "loss", "eval_loss", "accuracy", "seconds")
+#: Fraction of the physical memory a run may plan to use (:func:`estimate_memory`).
+MEMORY_FRACTION = 0.8
 
 
 class TrainingDiverged(RuntimeError):
@@ -53,7 +54,7 @@ class TrainConfig:
 
     task: str = "romo"
     rule: str = "rflo"
-    gain: float = 0.5
+    gain: Optional[float] = None
     n_rec: Optional[int] = None
     batch: Optional[int] = None
     iters: Optional[int] = None
@@ -85,6 +86,10 @@ class TrainConfig:
         d = dict(task.defaults)
         c = TrainConfig(**asdict(self))
         check_choice("rule", c.rule, RULES)
+        if c.gain is None:
+            if d.get("gain") is None:
+                raise ValueError(f"task {c.task!r} defines no default gain; give gain=...")
+            c.gain = d["gain"]
         c.gain = check_number("gain", c.gain, lo=0.0)
         c.n_rec = check_number("n_rec", c.n_rec if c.n_rec is not None else d.get("n_rec", 128),
                                lo=1, integer=True)
@@ -126,6 +131,7 @@ class TrainConfig:
         for k in tr:
             check_choice("trainable entry", k, PARAM_NAMES)
         c.trainable = tr
+        check_memory(c, task)
         return c
 
     def to_json(self) -> Dict:
@@ -160,6 +166,7 @@ class TrainResult:
         ev = evals[-1] if evals else {}
         return {
             "task": self.config.task, "rule": self.config.rule, "gain": self.config.gain,
+            "n_rec": self.config.n_rec, "iters": self.config.iters, "lr": self.config.lr,
             "status": self.status,
             "iterations": int(last.get("iteration", 0)),
             "final_loss": last.get("loss", float("nan")),
@@ -170,33 +177,89 @@ class TrainResult:
         }
 
 
+# ---------------------------------------------------------------------------- memory
+
+#: bytes a metrics row takes in memory (a dict of six numbers), measured order of magnitude
+_ROW_BYTES = 700
+
+
+def physical_memory() -> int:
+    """Bytes of physical memory of this machine (``os.sysconf``); 0 if unknown."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def estimate_memory(config: TrainConfig, task=None) -> Dict[str, int]:
+    """Bytes a run of ``config`` (resolved) allocates at most, by part (an upper estimate).
+
+    Parts (``it`` = 4 or 8 bytes, N units, B trials, T steps, I inputs, O outputs,
+    P = N^2 + N I + N recurrent parameters):
+
+    ``weights``       8 copies of the parameters (network, initial, last good,
+                      gradient, two Adam moments, checkpoint buffers)
+    ``trajectories``  the training batch's forward/backward history
+                      ``B T (4 N + 2 O + I)`` plus its float64 inputs and targets
+    ``eval``          the same for the held-out batch (``eval_batch``)
+    ``rtrl``          RTRL's sensitivities ``2 N P`` (offline) or ``2 B N P`` (online)
+    ``traces``        local rules' eligibility traces ``4 B N (N + I + 1)``
+    ``lyapunov``      Q matrices of the probe batch ``4 * 8 T N k`` when exponents or
+                      flossing are asked for
+    ``metrics``       the rows kept in memory, ``iters * 700``
+
+    Returns a dict of those parts and ``"total"``.
+    """
+    if task is None:
+        from .tasks import get_task
+
+        task = get_task(config.task, **config.task_kwargs)
+    c = config
+    it = 4 if str(c.dtype) == "float32" else 8
+    N, B, Be = int(c.n_rec), int(c.batch), int(c.eval_batch)
+    T, I, O = int(max(getattr(task, "T", 1), 1)), int(task.n_in), int(task.n_out)
+    P = N * N + N * I + N
+    traj = lambda b: b * T * ((4 * N + 2 * O + I) * it + (I + O) * 8)  # noqa: E731
+    parts = {"weights": 8 * (P + O * N + O) * it, "trajectories": traj(B), "eval": traj(Be),
+             "rtrl": 0, "traces": 0, "lyapunov": 0, "metrics": int(c.iters) * _ROW_BYTES}
+    if c.rule == "rtrl":
+        parts["rtrl"] = 2 * (B if c.online else 1) * N * P * it
+    elif c.rule in ("eprop", "rflo"):
+        parts["traces"] = 4 * B * N * (N + I + 1) * it
+    if c.floss_iters or c.lyapunov:
+        k = c.floss_k or min(N, 10)
+        parts["lyapunov"] = 4 * PROBE_TRIALS * T * N * k * 8
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+#: which options drive each part of the estimate (named in the error message)
+_DRIVERS = {"weights": ("n_rec",), "trajectories": ("batch", "n_rec"), "eval": ("eval_batch", "n_rec"),
+            "rtrl": ("n_rec", "batch"), "traces": ("batch", "n_rec"), "lyapunov": ("n_rec", "floss_k"),
+            "metrics": ("iters",)}
+
+
+def check_memory(config: TrainConfig, task=None) -> None:
+    """``ValueError`` if :func:`estimate_memory` exceeds ``MEMORY_FRACTION`` of the
+    physical memory; the message names the values that drive the largest part."""
+    avail = physical_memory()
+    if avail <= 0:
+        return
+    est = estimate_memory(config, task)
+    allowed = int(MEMORY_FRACTION * avail)
+    if est["total"] <= allowed:
+        return
+    part = max((k for k in est if k != "total"), key=lambda k: est[k])
+    vals = ", ".join(f"{k}={getattr(config, k)}" for k in _DRIVERS[part])
+    raise ValueError(f"{vals}: the run would need about {est['total']:.3g} bytes of memory ({part} "
+                     f"{est[part]:.3g}), more than the {allowed:.3g} bytes allowed "
+                     f"({MEMORY_FRACTION:.0%} of {avail:.3g} physical); use smaller values")
+
+
 # ---------------------------------------------------------------------------- helpers
 
 def _batch(task, B: int, seed: int, stream: int, i: int = 0):
     return task.batch(B, np.random.default_rng([seed, stream, i]))
-
-
-def _metrics_csv(rows: List[Dict]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(METRIC_FIELDS)
-    for r in rows:
-        w.writerow(["" if r.get(k) is None else (repr(float(r[k])) if k != "iteration" else int(r[k]))
-                    for k in METRIC_FIELDS])
-    return buf.getvalue()
-
-
-def read_metrics(path) -> List[Dict]:
-    """Rows of a ``metrics.csv`` as dicts of floats (``None`` where empty)."""
-    out = []
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            d = {}
-            for k in METRIC_FIELDS:
-                v = row.get(k, "")
-                d[k] = None if v in ("", None) else (int(v) if k == "iteration" else float(v))
-            out.append(d)
-    return out
 
 
 def _all_finite(arrays) -> bool:
@@ -213,36 +276,6 @@ def evaluate(net: Network, task, batch, h0=None) -> Tuple[float, float]:
     L, _ = loss_and_delta(tr.outputs, tg, m, task.loss)
     acc = float(task.accuracy(tr.outputs, batch)) if np.all(np.isfinite(tr.outputs)) else float("nan")
     return L, acc
-
-
-def plot_curves(runs: List[Tuple[str, List[Dict]]], title: str = "", ax=None):
-    """Learning curves (training loss, and eval loss as markers) on a log scale."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig = None
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
-    for label, rows in runs:
-        it = np.array([r["iteration"] for r in rows])
-        loss = np.array([r["loss"] for r in rows], dtype=float)
-        (line,) = ax.plot(it, loss, lw=1.2, label=f"{label} (train)")
-        ev = [(r["iteration"], r["eval_loss"]) for r in rows if r.get("eval_loss") is not None]
-        if ev:
-            e = np.array(ev, dtype=float)
-            ax.plot(e[:, 0], e[:, 1], "o", ms=3, color=line.get_color(), label=f"{label} (eval)")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("loss")
-    if any(r["loss"] > 0 for _, rows in runs for r in rows):
-        ax.set_yscale("log")
-    ax.set_title(title)
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    if fig is not None:
-        fig.tight_layout()
-    return fig if fig is not None else ax.figure
 
 
 # ---------------------------------------------------------------------------- trainer
@@ -281,6 +314,8 @@ class Trainer:
             fb = c.feedback or ("random" if c.rule == "rflo" else "symmetric")
             self.F = "symmetric" if fb == "symmetric" else feedback_matrix(self.net, fb, c.rule, c.seed)
         self.metrics: List[Dict] = []
+        self._rows_written = 0
+        self._train_batch = None
         self.start_iter = 0
         self.lyapunov: Optional[Dict] = None
         self._make_optimizer()
@@ -315,7 +350,7 @@ class Trainer:
     def step(self, i: int) -> float:
         """One iteration on the batch of iteration ``i``; returns the batch loss."""
         c = self.config
-        b = _batch(self.task, c.batch, c.seed, 1, i)
+        b = self._train_batch = _batch(self.task, c.batch, c.seed, 1, i)
         h0 = self._h0(c.batch)
         if self.learner is not None:
             # stream the batch's B trials through the per-step learner, weights updated
@@ -337,67 +372,66 @@ class Trainer:
         return L
 
     # -------------------------------------------------------------- files
+    @property
+    def run_dir(self) -> Optional[RunDir]:
+        """The results folder as a :class:`~localrnn.runs.RunDir` (None: nothing written)."""
+        return None if self.out_dir is None else RunDir(self.out_dir)
+
     def _write(self, status: str, final=True):
-        if self.out_dir is None:
+        """Save the state after ``len(self.metrics)`` iterations.
+
+        Order: new metrics rows (appended, fsynced), config, weights, checkpoint,
+        exponents, figure.  A crash (or a full disk: the ``OSError`` is raised) between
+        any two leaves a folder ``--resume`` continues from the previous checkpoint:
+        rows beyond the checkpoint's iteration are cut on resume, and every other
+        file is replaced atomically or not at all.
+        """
+        rd = self.run_dir
+        if rd is None:
             return
         c = self.config
-        d = self.out_dir
-        lio.atomic_write_json(d / "config.json", {"localrnn_version": _version(), "status": status,
-                                                  **c.to_json()})
-        lio.atomic_write_text(d / "metrics.csv", _metrics_csv(self.metrics))
-        arrays = {}
-        for k in PARAM_NAMES:
-            arrays["init_" + k] = getattr(self.init_net, k)
-            arrays["final_" + k] = getattr(self.net, k)
-        arrays.update(alpha=np.array(self.net.alpha), activation=np.array(self.net.activation),
-                      form=np.array(self.net.form))
-        lio.atomic_savez(d / "weights.npz", arrays)
-        ck = {"iteration": np.array(len(self.metrics))}
-        for k in PARAM_NAMES:
-            ck["param_" + k] = getattr(self.net, k)
-        for k, v in self.opt.state_dict().items():
-            ck["opt_" + k] = v
-        lio.atomic_savez(d / "checkpoint.npz", ck)
+        rd.append_metrics(self.metrics[self._rows_written:])
+        self._rows_written = len(self.metrics)
+        rd.write_config(c.to_json(), status, _version())
+        rd.write_weights(self.init_net, self.net)
+        rd.write_checkpoint(len(self.metrics), self.net, self.opt.state_dict())
         if self.lyapunov is not None:
-            lio.atomic_write_json(d / "lyapunov.json", self.lyapunov)
+            rd.write_lyapunov(self.lyapunov)
         if final and self.metrics:
-            import matplotlib
-
-            matplotlib.use("Agg", force=False)
             import matplotlib.pyplot as plt
 
-            fig = plot_curves([(f"{c.rule}", self.metrics)],
-                              title=f"{c.task}: rule {c.rule}, gain {c.gain:g}, N={c.n_rec}")
-            lio.atomic_savefig(d / "curve.png", fig)
-            plt.close(fig)
+            fig = plot_run(self.metrics, label=f"{c.rule}",
+                           title=f"{c.task}: rule {c.rule}, gain {c.gain:g}, N={c.n_rec}")
+            try:
+                rd.save_figure(fig)
+            finally:
+                plt.close(fig)
 
     @classmethod
     def resume(cls, out_dir) -> "Trainer":
         """A trainer that continues the run saved in ``out_dir``."""
-        out_dir = Path(out_dir)
-        cfg_path = out_dir / "config.json"
-        if not cfg_path.is_file():
-            raise ValueError(f"--resume {str(out_dir)!r}: no config.json there; give a run folder "
+        rd = RunDir(out_dir)
+        if not rd.exists():
+            raise ValueError(f"--resume {str(rd.path)!r}: no config.json there; give a run folder "
                              "written by 'localrnn run'")
-        d = lio.read_json(cfg_path)
+        d = rd.read_config()
         d.pop("localrnn_version", None)
         d.pop("status", None)
-        t = cls(TrainConfig.from_json(d), out_dir)
-        ck_path = out_dir / "checkpoint.npz"
-        if ck_path.is_file():
-            with np.load(ck_path) as ck:
-                n = int(ck["iteration"])
-                for k in PARAM_NAMES:
-                    getattr(t.net, k)[...] = ck["param_" + k]
-                t.opt.load_state_dict({k[4:]: ck[k] for k in ck.files if k.startswith("opt_")})
-            with np.load(out_dir / "weights.npz") as w:
-                for k in PARAM_NAMES:
-                    getattr(t.init_net, k)[...] = w["init_" + k]
-            t.metrics = read_metrics(out_dir / "metrics.csv")[:n]
+        t = cls(TrainConfig.from_json(d), rd.path)
+        ck = rd.read_checkpoint()
+        if ck is not None:
+            n = ck["iteration"]
+            for k in PARAM_NAMES:
+                getattr(t.net, k)[...] = ck["params"][k]
+            t.opt.load_state_dict(ck["opt"])
+            t.init_net = rd.load_network("init")
+            rows = rd.read_metrics() if rd.has("metrics.csv") else []
+            if len(rows) < n:
+                raise ValueError(f"--resume {str(rd.path)!r}: metrics.csv holds {len(rows)} rows but the "
+                                 f"checkpoint is at iteration {n}; the folder is inconsistent")
+            t.metrics = rows[:n]
             t.start_iter = n
-            ly = out_dir / "lyapunov.json"
-            if ly.is_file():
-                t.lyapunov = lio.read_json(ly)
+            t.lyapunov = rd.read_lyapunov()
         return t
 
     # -------------------------------------------------------------- the loop
@@ -412,8 +446,14 @@ class Trainer:
         ``"diverged"``, keeping the weights of the last good iteration.
         """
         c = self.config
-        if self.out_dir is not None:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
+        rd = self.run_dir
+        if rd is not None:
+            rd.path.mkdir(parents=True, exist_ok=True)
+            if self.start_iter == 0:
+                rd.start_metrics()
+            else:
+                rd.truncate_metrics(self.start_iter)
+            self._rows_written = self.start_iter
         if self.start_iter == 0 and (c.floss_iters > 0 or c.lyapunov) and self.lyapunov is None:
             self._flossing_pretraining()
         self._write("running", final=False)
@@ -433,10 +473,14 @@ class Trainer:
                 if not (math.isfinite(L) and _all_finite(getattr(self.net, k) for k in PARAM_NAMES)):
                     raise TrainingDiverged(f"non-finite loss or weights at iteration {i + 1} (loss={L!r})")
                 row = {"iteration": i + 1, "loss": L, "eval_loss": None, "accuracy": None,
-                       "seconds": time.perf_counter() - ti}
+                       "seconds": time.perf_counter() - ti, "train_accuracy": None}
                 if (i + 1) % c.eval_every == 0 or i + 1 == c.iters:
                     row["eval_loss"], row["accuracy"] = evaluate(self.net, self.task, self.eval_data,
                                                                  self._h0(c.eval_batch))
+                    # the training batch's score, with the weights after this update (as
+                    # the held-out score): one forward of the batch at eval iterations only
+                    row["train_accuracy"] = evaluate(self.net, self.task, self._train_batch,
+                                                     self._h0(c.batch))[1]
                 self.metrics.append(row)
                 done_here += 1
                 good = {k: getattr(self.net, k).copy() for k in PARAM_NAMES}
@@ -463,15 +507,15 @@ class Trainer:
                            elapsed / done_here if done_here else float("nan"))
 
     # -------------------------------------------------------------- Lyapunov
-    LYAP_TRIALS = 8
+    LYAP_TRIALS = PROBE_TRIALS
 
     def _exponents(self, k):
-        """The first k exponents (per step) on 8 trials of the stream ``[seed, 3, 0]``
-        (the same inputs ``localrnn lyapunov RUN_DIR`` uses)."""
+        """The first k exponents (per step) on the run's probe inputs
+        (:func:`localrnn.runs.probe_inputs`, the inputs ``localrnn lyapunov RUN_DIR`` uses)."""
         from .lyapunov import lyapunov_spectrum
 
         B = self.LYAP_TRIALS
-        x = _batch(self.task, B, self.config.seed, 3).inputs
+        x = probe_inputs(self.task, self.config.seed, B)
         res = lyapunov_spectrum(self.net, x, k=k, seed=self.config.seed, h0=self._h0(B))
         return [float(v) for v in np.asarray(res.exponents)]
 

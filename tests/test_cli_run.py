@@ -175,3 +175,77 @@ def test_online_iteration_is_the_learner_over_the_batch():
     for k in ("W_in", "W", "W_out"):
         np.testing.assert_array_equal(getattr(net, k), getattr(r.net, k))
     np.testing.assert_array_equal(net.b, r.init_net.b)           # romo does not train biases
+
+
+TINY = ["--n-rec", "8", "--batch", "2", "--iters", "2", "--eval-batch", "4"]
+
+
+@pytest.mark.parametrize("task", ["sine", "romo", "2af"])
+def test_gain_and_sizes_default_to_the_task(tmp_path, task):
+    """`localrnn run sine --rule rflo` trains at the sine task's gain (1.5), not a CLI
+    constant; the summary line and config.json show the effective values."""
+    from localrnn.tasks import get_task
+
+    d = get_task(task).defaults
+    out = tmp_path / task
+    res = invoke(["run", task, "--rule", "rflo", *TINY, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["gain"] == d["gain"] and cfg["lr"] == d["lr"] and cfg["optimizer"] == d["optimizer"]
+    assert cfg["form"] == d["form"] and cfg["activation"] == d["activation"]
+    assert cfg["trainable"] == list(d["trainable"])
+    line = [l for l in res.stdout.splitlines() if l.startswith("task ")][0]
+    assert f"gain {d['gain']:.4g}," in line and "n_rec 8," in line and "iters 2," in line and "lr " in line
+    # the API's default is the task's too
+    assert TrainConfig(task=task).resolved().gain == d["gain"]
+
+
+def test_sine_default_gain_is_1_5_and_an_explicit_gain_wins(tmp_path):
+    res = invoke(["run", "sine", "--rule", "rflo", *TINY, "--out", str(tmp_path / "a"), "--json"])
+    assert json.loads(res.stdout)["gain"] == 1.5
+    with np.load(tmp_path / "a" / "weights.npz") as w:
+        # the initial W has the task's gain: the same network as make_network(1.5)
+        from localrnn.tasks import get_task
+
+        net = get_task("sine").make_network(1.5, seed=0, n_rec=8)
+        np.testing.assert_array_equal(w["init_W"], net.W)  # the same draw twice
+    res = invoke(["run", "sine", "--rule", "rflo", "--gain", "0.5", *TINY, "--out", str(tmp_path / "b"), "--json"])
+    assert json.loads(res.stdout)["gain"] == 0.5
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["gain"] == 0.5
+
+
+@pytest.mark.parametrize("out, needle", [("/proc/x", "out='/proc/x' cannot be written"),
+                                         ("/proc/x/y", "out='/proc/x/y' cannot be written"),
+                                         ("FILE/sub", "is not a folder")])
+def test_unwritable_out_is_refused_before_any_computation(tmp_path, monkeypatch, out, needle):
+    (tmp_path / "FILE").write_text("x")
+    out = out.replace("FILE", str(tmp_path / "FILE"))
+    needle = needle.replace("FILE", str(tmp_path / "FILE"))
+
+    def no_training(*a, **k):
+        raise AssertionError("computation started")
+
+    monkeypatch.setattr(Trainer, "__init__", no_training)
+    res = CliRunner().invoke(main, ["run", "romo", *TINY, "--out", out])
+    assert res.exit_code == 2, res.output
+    lines = [l for l in res.output.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:") and needle in lines[0], res.output
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--batch", "99999999999"], "batch=99999999999"),
+    (["--n-rec", "1000000"], "n_rec=1000000"),
+    (["--eval-batch", "99999999999"], "eval_batch=99999999999"),
+    (["--iters", "99999999999999"], "iters=99999999999999"),
+    (["--rule", "rtrl", "--n-rec", "20000"], "n_rec=20000"),
+])
+def test_runs_that_cannot_fit_in_memory_are_refused(tmp_path, args, needle):
+    from localrnn.train import physical_memory
+
+    if physical_memory() == 0:
+        pytest.skip("physical memory unknown")
+    res = CliRunner().invoke(main, ["run", "romo", *args, "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2, res.output
+    lines = [l for l in res.output.splitlines() if l.strip()]
+    assert len(lines) == 1 and needle in lines[0] and "bytes of memory" in lines[0], res.output
+    assert not (tmp_path / "x").exists()

@@ -8,16 +8,16 @@ from localrnn.cli import main
 from localrnn.cli.tasks import tasks as tasks_command
 from localrnn.tasks import get_task, list_tasks
 
-ROWS = {  # name: (in, out, dt, T, loss) as printed
-    "romo": ("1", "2", "0.5 tau", "56", "mse"),
-    "2af": ("3", "3", "100 ms", "22", "xent"),
-    "dms": ("3", "3", "100 ms", "32", "xent"),
-    "sine": ("0", "1", "0.1 tau", "100", "mse"),
+ROWS = {  # name: (in, out, dt, T, loss, default gain) as printed
+    "romo": ("1", "2", "0.5 tau", "56", "mse", "1"),
+    "2af": ("3", "3", "100 ms", "22", "xent", "1"),
+    "dms": ("3", "3", "100 ms", "32", "xent", "1"),
+    "sine": ("0", "1", "0.1 tau", "100", "mse", "1.5"),
 }
 
 
 def rows_of(output):
-    """``{name: (in, out, dt, T, loss, description)}`` from the table (two-space columns)."""
+    """``{name: (in, out, dt, T, loss, gain, description)}`` from the table (two-space columns)."""
     out = {}
     for line in output.splitlines():
         cells = [c.strip() for c in line.split("  ") if c.strip()]
@@ -30,12 +30,13 @@ def test_tasks_lists_the_four_native_tasks_with_sizes():
     r = CliRunner().invoke(main, ["tasks"])
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
-    assert lines[0].split() == ["task", "in", "out", "dt", "T", "loss", "description"]
+    assert lines[0].split() == ["task", "in", "out", "dt", "T", "loss", "gain", "description"]
     rows = rows_of(r.output)
     assert list(rows) == list_tasks()
     for name, want in ROWS.items():
-        assert rows[name][:5] == want, name
-        assert rows[name][5] == get_task(name).description
+        assert rows[name][:6] == want, name
+        assert float(rows[name][5]) == get_task(name).defaults["gain"]
+        assert rows[name][6] == get_task(name).description
     assert "neurogym:<EnvId>" in r.output
 
 
@@ -78,3 +79,19 @@ def test_tasks_unknown_name_is_one_error_line_and_exit_2():
 def test_tasks_help():
     r = CliRunner().invoke(main, ["tasks", "--help"])
     assert r.exit_code == 0 and "--json" in r.output
+
+
+def test_neurogym_missing_message_names_what_is_missing_and_the_install_command(monkeypatch):
+    from localrnn.tasks.neurogym_adapter import import_error_message
+
+    m = import_error_message(ImportError("No module named 'torch'", name="torch"))
+    assert "'torch'" in m and 'pip install "localrnn[neurogym]"' in m and "pip install torch" in m
+    m = import_error_message(ImportError("No module named 'neurogym'", name="neurogym"))
+    assert m.startswith("neurogym tasks need the optional neurogym package") and "localrnn[neurogym]" in m
+    # through the CLI, with neurogym absent: one line, exit 2
+    import sys
+
+    monkeypatch.setitem(sys.modules, "neurogym", None)  # makes `import neurogym` raise ImportError
+    r = CliRunner().invoke(main, ["tasks", "neurogym:PerceptualDecisionMaking-v0"])
+    assert r.exit_code == 2 and 'pip install "localrnn[neurogym]"' in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -1,11 +1,23 @@
 """The ``localrnn`` command line: thin click wrappers over the public API.
 
 One module per command, loaded lazily so ``localrnn --help`` does not import
-Numba.  Every bad value ends as one line ``Error: ...`` on stderr and exit code 2
-(click usage errors and the API's ``ValueError`` alike); no traceback.
+Numba.  Every failure ends as one line ``Error: ...`` on stderr, never a traceback.
+
+Exit codes (every command):
+
+===  ==================================================================
+0    done
+2    a bad value (click usage errors, the API's ``ValueError``, a path
+     that cannot be read or written)
+3    training diverged (``localrnn run``; the last good state is saved)
+4    the results could not be written: disk full, quota, read-only file
+     system, I/O error, or out of memory; nothing already saved is lost
+130  interrupted (Ctrl-C); the partial run is saved
+===  ==================================================================
 """
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 
@@ -36,6 +48,22 @@ HELP = {
 
 
 _NO_ARGS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", None) or type("_Never", (Exception,), {})
+
+
+#: every exit code a command can end with (see the module docstring)
+EXIT_CODES = {"done": 0, "bad_value": 2, "diverged": 3, "io": 4, "interrupted": 130}
+#: errno values that mean "the machine could not store the results" (exit 4); any other
+#: OSError names a path that cannot be used (exit 2)
+_IO_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
+
+
+def os_error_line(e: OSError) -> str:
+    """``Error: <path>: <cause>`` for an OSError (disk full named as such)."""
+    where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+    cause = e.strerror or str(e)
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        cause += " (disk full: free space, then 'localrnn run --resume' continues from the last checkpoint)"
+    return f"Error: cannot write {where}{cause}" if e.errno in _IO_ERRNOS else f"Error: {where}{cause}"
 
 
 class UsageFail(Exception):
@@ -79,6 +107,12 @@ class LazyGroup(click.Group):
         except (click.Abort, KeyboardInterrupt):
             click.echo("Aborted.", err=True)
             sys.exit(130)
+        except OSError as e:
+            click.echo(os_error_line(e).replace("\n", " "), err=True)
+            sys.exit(4 if e.errno in _IO_ERRNOS else 2)
+        except MemoryError:
+            click.echo("Error: out of memory; use smaller sizes (--n-rec, --batch, --eval-batch)", err=True)
+            sys.exit(4)
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
@@ -89,4 +123,4 @@ def main():
     (e-prop, RFLO) learning rules; Lyapunov spectra and gradient flossing."""
 
 
-__all__ = ["main", "UsageFail"]
+__all__ = ["main", "UsageFail", "COMMANDS", "EXIT_CODES", "os_error_line"]

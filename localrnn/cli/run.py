@@ -6,30 +6,32 @@ from pathlib import Path
 
 import click
 
+from ..names import ACTIVATIONS, DTYPES, FEEDBACKS, FORMS, OPTIMIZERS, RULES
 from ._common import emit_summary, progress
-
-RULES = ["bptt", "rtrl", "eprop", "rflo"]
 
 
 @click.command("run")
 @click.argument("task", required=False)
 @click.option("--rule", type=click.Choice(RULES), default="rflo", show_default=True,
               help="Learning rule: exact (bptt, rtrl) or local (eprop, rflo).")
-@click.option("--gain", type=float, default=0.5, show_default=True, help="Initial recurrent gain g (W = g Z / sqrt(N)).")
+@click.option("--gain", type=float, default=None,
+              help="Initial recurrent gain g (W = g Z / sqrt(N)) [task default; see 'localrnn tasks'].")
 @click.option("--n-rec", type=int, default=None, help="Recurrent units N [task default].")
 @click.option("--batch", type=int, default=None, help="Trials per batch [task default].")
 @click.option("--iters", type=int, default=None, help="Training iterations [task default].")
 @click.option("--lr", type=float, default=None, help="Learning rate [task default].")
-@click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default=None, help="[task default]")
-@click.option("--form", type=click.Choice(["current", "rate"]), default=None, help="Dynamics form [task default].")
-@click.option("--activation", type=click.Choice(["tanh", "relu", "softplus", "retanh"]), default=None)
-@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
-@click.option("--feedback", type=click.Choice(["symmetric", "random"]), default=None,
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=None, help="[task default]")
+@click.option("--form", type=click.Choice(FORMS), default=None, help="Dynamics form [task default].")
+@click.option("--activation", type=click.Choice(list(ACTIVATIONS)), default=None, help="[task default]")
+@click.option("--dtype", type=click.Choice(DTYPES), default="float64", show_default=True)
+@click.option("--feedback", type=click.Choice(FEEDBACKS), default=None,
               help="Feedback for eprop/rflo [eprop: symmetric, rflo: random].")
 @click.option("--online", is_flag=True, help="Per-step weight updates while each trial runs (rtrl, eprop, rflo).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--eval-every", type=int, default=None, help="Evaluate on the held-out batch every K iterations.")
-@click.option("--eval-batch", type=int, default=128, show_default=True)
+@click.option("--eval-batch", type=int, default=128, show_default=True, help="Trials of the held-out batch.")
+@click.option("--checkpoint-every", type=int, default=50, show_default=True,
+              help="Save metrics rows, weights and checkpoint every K iterations.")
 @click.option("--floss-iters", type=int, default=0, show_default=True, help="Gradient-flossing pretraining iterations.")
 @click.option("--floss-k", type=int, default=None, help="Exponents flossed [min(N, 10)].")
 @click.option("--floss-exact", is_flag=True, help="Exact flossing gradient instead of the local one.")
@@ -39,32 +41,40 @@ RULES = ["bptt", "rtrl", "eprop", "rflo"]
 @click.option("--resume", type=click.Path(file_okay=False), default=None, help="Continue the run saved in this folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def run(task, rule, gain, n_rec, batch, iters, lr, optimizer, form, activation, dtype, feedback,
-        online, seed, eval_every, eval_batch, floss_iters, floss_k, floss_exact, floss_lr, lyap,
+        online, seed, eval_every, eval_batch, checkpoint_every, floss_iters, floss_k, floss_exact, floss_lr, lyap,
         out, resume, as_json):
     """Train an RNN on TASK (romo, 2af, dms, sine, neurogym:<id>) and save the learning curve.
 
-    Results go to --out: config.json, metrics.csv, weights.npz, curve.png.
-    Ctrl-C saves the partial run; `localrnn run --resume DIR` continues it.
+    Options marked [task default] take the task's value (its gain, size,
+    iterations, learning rate...: 'localrnn tasks --json'); the values used are in
+    the summary line and config.json.  Results go to --out: config.json,
+    metrics.csv, weights.npz, checkpoint.npz, curve.png.  Ctrl-C saves the
+    partial run; `localrnn run --resume DIR` continues it.  Exit codes: 0 done,
+    2 bad value, 3 diverged, 4 results could not be written (e.g. disk full;
+    the previous checkpoint stays intact), 130 interrupted.
     """
-    from ..io import new_run_dir
+    from ..runs import check_writable_dir, new_run_dir
     from ..train import TrainConfig, Trainer
 
     if resume is not None:
         if task is not None:
             raise click.UsageError("give either TASK or --resume RUN_DIR, not both")
         trainer = Trainer.resume(resume)
+        check_writable_dir(resume, "resume")
         out_dir = trainer.out_dir
     else:
         if task is None:
             raise click.UsageError("missing TASK (e.g. 'localrnn run romo --rule rflo --gain 0.5'); "
                                    "see 'localrnn tasks'")
+        check_writable_dir("runs" if out is None else out, "out")
         cfg = TrainConfig(task=task, rule=rule, gain=gain, n_rec=n_rec, batch=batch, iters=iters,
                           lr=lr, optimizer=optimizer, form=form, activation=activation, dtype=dtype,
                           feedback=feedback, online=online, seed=seed, eval_every=eval_every,
-                          eval_batch=eval_batch, floss_iters=floss_iters, floss_k=floss_k,
+                          eval_batch=eval_batch, checkpoint_every=checkpoint_every, floss_iters=floss_iters, floss_k=floss_k,
                           floss_exact=floss_exact, floss_lr=floss_lr, lyapunov=lyap)
         trainer = Trainer(cfg)  # validates everything before a folder is made
-        out_dir = new_run_dir("runs", prefix=f"{task.replace(':', '_')}-{rule}-g{gain:g}") if out is None else out
+        c = trainer.config
+        out_dir = new_run_dir("runs", prefix=f"{task.replace(':', '_')}-{c.rule}-g{c.gain:g}") if out is None else out
         trainer.out_dir = Path(out_dir)
     c = trainer.config
     remaining = c.iters - trainer.start_iter

@@ -7,8 +7,9 @@ from ..io import to_json
 
 
 def _row(s) -> list:
+    g = s.get("defaults", {}).get("gain")
     return [s["name"], str(s["n_in"]), str(s["n_out"]), f"{s['dt']:g} {s['time_unit']}", str(s["T"]),
-            s["loss"], s["description"]]
+            s["loss"], "-" if g is None else f"{g:g}", s["description"]]
 
 
 @click.command("tasks")
@@ -18,8 +19,9 @@ def _row(s) -> list:
 def tasks(names, as_json):
     """List the tasks (or only NAMES, e.g. 'romo' or 'neurogym:DelayComparison-v0').
 
-    One line each: name, inputs, outputs, time step, steps per trial, loss, and
-    what the task is.  Any task name accepted here is accepted by 'localrnn run'.
+    One line each: name, inputs, outputs, time step, steps per trial, loss, the
+    default gain 'localrnn run' uses (its other defaults: --json), and what the
+    task is.  Any task name accepted here is accepted by 'localrnn run'.
     """
     from ..tasks import get_task, list_tasks
 
@@ -27,7 +29,7 @@ def tasks(names, as_json):
     if as_json:
         click.echo(to_json(summaries).rstrip("\n"))
         return
-    header = ["task", "in", "out", "dt", "T", "loss", "description"]
+    header = ["task", "in", "out", "dt", "T", "loss", "gain", "description"]
     rows = [header] + [_row(s) for s in summaries]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
     for r in rows:

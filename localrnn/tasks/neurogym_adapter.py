@@ -42,8 +42,23 @@ def import_neurogym():
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"gymnasium(\.|$)")
             import neurogym  # noqa: F401
     except ImportError as exc:
-        raise ValueError(f"{INSTALL_HINT} ({exc})") from None
+        raise ValueError(import_error_message(exc)) from None
     return neurogym
+
+
+def import_error_message(exc: ImportError) -> str:
+    """What is missing and the command that installs it.
+
+    The ``neurogym`` extra installs neurogym *and* torch: neurogym 2.3's ``import
+    neurogym`` imports torch (its wrappers) without declaring it, so a plain
+    ``pip install neurogym`` is not enough.
+    """
+    missing = (getattr(exc, "name", None) or "").split(".")[0]
+    if missing in ("", "neurogym"):
+        return f"{INSTALL_HINT} ({exc})"
+    return (f"neurogym tasks need neurogym and {missing!r}, which neurogym imports but is not "
+            f"installed: pip install \"localrnn[neurogym]\" (installs neurogym and torch), or "
+            f"pip install {missing} ({exc})")
 
 
 def neurogym_env_ids():
@@ -179,4 +194,4 @@ class NeurogymTask(Task):
         return d
 
 
-__all__ = ["NeurogymTask", "import_neurogym", "neurogym_env_ids", "INSTALL_HINT"]
+__all__ = ["NeurogymTask", "import_neurogym", "import_error_message", "neurogym_env_ids", "INSTALL_HINT"]

@@ -1,0 +1,195 @@
+"""Every figure of the package: learning curves, Lyapunov spectra, lambda_max vs gain.
+
+Functions draw into an ``Axes`` given as ``ax`` (or a new figure) and do not
+write files, except :func:`plot_saved_runs` (``localrnn plot``), which reads run
+folders through :class:`localrnn.runs.RunDir` and writes one figure atomically.  Matplotlib is imported on first use, with the ``Agg``
+backend unless one is already chosen.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+
+def pyplot():
+    """``matplotlib.pyplot``, with the Agg backend unless one is already chosen."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _xy(rows, key):
+    pts = [(r["iteration"], r[key]) for r in rows if r.get(key) is not None]
+    return np.array(pts, dtype=float).reshape(-1, 2)
+
+
+def plot_curves(runs: Sequence[Tuple[str, List[Dict]]], title: str = "", ax=None):
+    """Learning curves: training loss as lines, held-out loss as markers, log scale.
+
+    Parameters
+    ----------
+    runs : list of (label, metrics rows)
+        Rows as in ``metrics.csv`` (:data:`localrnn.runs.METRIC_FIELDS`).
+    title : str
+    ax : matplotlib Axes, optional
+        Drawn into; a new figure otherwise.
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    plt = pyplot()
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    for label, rows in runs:
+        it = np.array([r["iteration"] for r in rows])
+        loss = np.array([r["loss"] for r in rows], dtype=float)
+        (line,) = ax.plot(it, loss, lw=1.2, label=f"{label} (train)")
+        e = _xy(rows, "eval_loss")
+        if len(e):
+            ax.plot(e[:, 0], e[:, 1], "o", ms=3, color=line.get_color(), label=f"{label} (eval)")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    if any(r["loss"] > 0 for _, rows in runs for r in rows):
+        ax.set_yscale("log")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    if fig is not None:
+        fig.tight_layout()
+    return fig if fig is not None else ax.figure
+
+
+def plot_accuracy(runs: Sequence[Tuple[str, List[Dict]]], title: str = "", ax=None):
+    """Accuracy against iteration: on the training batch (dashed, ``train_accuracy``)
+    and on the held-out batch (solid with markers, ``accuracy``), at the evaluation
+    iterations.  Returns the matplotlib Figure."""
+    plt = pyplot()
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    for label, rows in runs:
+        ev = _xy(rows, "accuracy")
+        color = None
+        if len(ev):
+            (line,) = ax.plot(ev[:, 0], ev[:, 1], "o-", ms=3, lw=1.2, label=f"{label} (eval)")
+            color = line.get_color()
+        tr = _xy(rows, "train_accuracy")
+        if len(tr):
+            ax.plot(tr[:, 0], tr[:, 1], "x--", ms=4, lw=1.0, color=color, label=f"{label} (train)")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(title)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    if fig is not None:
+        fig.tight_layout()
+    return fig if fig is not None else ax.figure
+
+
+def plot_run(rows: List[Dict], label: str, title: str = ""):
+    """A run's ``curve.png``: loss (left) and accuracy (right), train and held-out.
+
+    Returns the matplotlib Figure.
+    """
+    plt = pyplot()
+    fig, (a0, a1) = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
+    plot_curves([(label, rows)], title="loss", ax=a0)
+    plot_accuracy([(label, rows)], title="accuracy", ax=a1)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_saved_runs(run_dirs, out_file, title: str = "") -> int:
+    """Overlay the learning curves of saved runs in ``out_file``; returns how many.
+
+    Each run is labelled ``"<rule> g=<gain>"`` from its ``config.json``.
+    ``ValueError`` for a folder that is not a run or a figure file that cannot be
+    written.
+    """
+    from .io import atomic_savefig
+    from .runs import RunDir, check_writable_file
+
+    out_file = check_writable_file(out_file, "out")
+    runs = []
+    for d in run_dirs:
+        rd = RunDir(d).require("metrics.csv", "config.json")
+        cfg = rd.read_config()
+        g = cfg.get("gain")
+        label = f"{cfg.get('rule')} g={g:g}" if isinstance(g, (int, float)) else rd.path.name
+        runs.append((label, rd.read_metrics()))
+    if not runs:
+        raise ValueError("no run folders given")
+    plt = pyplot()
+    fig = plot_curves(runs, title=title)
+    try:
+        atomic_savefig(out_file, fig)
+    finally:
+        plt.close(fig)
+    return len(runs)
+
+
+def plot_spectrum(result, ax=None, per_time: bool = False, label=None, **kw):
+    """Exponent i against i, with the spread over trials as a band.
+
+    Parameters
+    ----------
+    result : localrnn.lyapunov.LyapunovResult
+    ax : matplotlib Axes, optional (the current Axes otherwise)
+    per_time : bool
+        Exponents per unit time instead of per step.
+    label : str, optional
+    **kw
+        Passed to ``Axes.plot``.
+
+    Returns the matplotlib ``Axes``.
+    """
+    plt = pyplot()
+    if ax is None:
+        ax = plt.gca()
+    lam = result.exponents_per_time if per_time else result.exponents
+    sd = result.exponents_per_time_std if per_time else result.exponents_std
+    i = np.arange(1, result.k + 1)
+    line, = ax.plot(i, lam, marker="o" if result.k <= 20 else None, label=label, **kw)
+    ax.fill_between(i, lam - sd, lam + sd, color=line.get_color(), alpha=0.25, lw=0)
+    ax.axhline(0.0, color="0.5", lw=0.8)
+    ax.set_xlabel("index i")
+    ax.set_ylabel(r"$\lambda_i$ " + ("(per unit time)" if per_time else "(per step)"))
+    return ax
+
+
+def plot_lambda_vs_gain(sweep, ax=None, label=None, **kw):
+    """lambda_max (mean and spread over network seeds) against the gain.
+
+    Parameters
+    ----------
+    sweep : localrnn.lyapunov.GainSweep
+    ax : matplotlib Axes, optional (the current Axes otherwise)
+    label : str, optional
+    **kw
+        Passed to ``Axes.plot``.
+
+    Returns the matplotlib ``Axes``.
+    """
+    plt = pyplot()
+    if ax is None:
+        ax = plt.gca()
+    m, sd = sweep.lambda_max_mean, sweep.lambda_max_std
+    line, = ax.plot(sweep.gains, m, marker="o", label=label, **kw)
+    ax.fill_between(sweep.gains, m - sd, m + sd, color=line.get_color(), alpha=0.25, lw=0)
+    ax.axhline(0.0, color="0.5", lw=0.8)
+    ax.set_xlabel("gain g")
+    ax.set_ylabel(r"$\lambda_{max}$ (per step)")
+    return ax
+
+
+__all__ = ["pyplot", "plot_saved_runs", "plot_curves", "plot_accuracy", "plot_run", "plot_spectrum", "plot_lambda_vs_gain"]
