@@ -107,7 +107,7 @@ def draw_bits(rng, k):
         return pcg32(rng) >> (32 - k)
     a = pcg32(rng)
     b = pcg32(rng)
-    return ((a << 32) | b) >> (64 - k)
+    return (a << (k - 32)) | (b >> (64 - k))   # the top k bits of (a << 32 | b), no overflow
 
 
 @njit
