@@ -64,6 +64,7 @@ class TrainConfig:
     dtype: str = "float64"
     feedback: Optional[str] = None
     online: bool = False
+    quantize: Optional[str] = None
     seed: int = 0
     eval_every: Optional[int] = None
     eval_batch: int = 128
@@ -98,7 +99,16 @@ class TrainConfig:
             c.lr = {k: check_number(f"lr[{k}]", v, lo=0.0) for k, v in c.lr.items()}
         else:
             c.lr = check_number("lr", c.lr, lo=0.0, lo_open=True)
-        c.optimizer = check_choice("optimizer", c.optimizer or d.get("optimizer", "adam"), OPTIMIZERS)
+        c.optimizer = check_choice("optimizer", c.optimizer or ("sgd" if c.quantize is not None else
+                                                                d.get("optimizer", "adam")), OPTIMIZERS)
+        if c.quantize is not None:  # the integer online learner (issue 11): e-prop/RFLO, SGD
+            from .neuromorphic.quantspec import QuantSpec
+
+            QuantSpec.parse(c.quantize)
+            if not c.online or c.rule not in ("eprop", "rflo") or c.optimizer != "sgd":
+                raise ValueError(f"quantize={c.quantize!r} needs online=True, rule eprop or rflo and "
+                                 f"optimizer sgd (got online={c.online}, rule={c.rule!r}, "
+                                 f"optimizer={c.optimizer!r})")
         c.form = check_choice("form", c.form or d.get("form", "current"), FORMS)
         c.activation = check_choice("activation", c.activation or d.get("activation", "tanh"),
                                     ACTIVATIONS)
@@ -296,7 +306,14 @@ class Trainer:
     def _make_optimizer(self):
         c = self.config
         params = {k: getattr(self.net, k) for k in self.trainable}
-        if c.online:
+        if c.online and c.quantize is not None:
+            from .neuromorphic.fixed import QuantizedOnlineLearner
+
+            self.learner = QuantizedOnlineLearner(self.net, rule=c.rule, lr=self._lr(), spec=c.quantize,
+                                                  feedback=self.F, loss=self.task.loss, seed=c.seed,
+                                                  batch_size=c.batch, trainable=self.trainable)
+            self.opt = self.learner
+        elif c.online:
             from .online import OnlineLearner
 
             self.learner = OnlineLearner(self.net, rule=c.rule, lr=self._lr(), optimizer=c.optimizer,
@@ -349,6 +366,9 @@ class Trainer:
         for k in PARAM_NAMES:
             arrays["init_" + k] = getattr(self.init_net, k)
             arrays["final_" + k] = getattr(self.net, k)
+        if hasattr(self.learner, "weights_int"):  # integer weights and their scales (quantize)
+            for k, (v, scale) in self.learner.weights_int().items():
+                arrays["int_" + k], arrays["scale_" + k] = v, np.array(scale)
         arrays.update(alpha=np.array(self.net.alpha), activation=np.array(self.net.activation),
                       form=np.array(self.net.form))
         lio.atomic_savez(d / "weights.npz", arrays)

@@ -247,3 +247,55 @@ def test_bad_inputs_are_one_line_errors():
         q.run(np.zeros((2, 1, 2)), np.zeros((2, 1, 2)), np.full((2, 1, 2), 0.5))
     with pytest.raises(ValueError, match="lr"):
         QuantizedOnlineLearner(net, "eprop", lr=3.0, spec="w8,s16")
+
+
+# ------------------------------------------------------------------ training and the CLI
+def _cli(args):
+    from click.testing import CliRunner
+
+    from localrnn.cli import main
+
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+@pytest.mark.parametrize("spec,field", [("w8,s16,x12", "'x12'"), ("w8,s99", "'s99'"),
+                                        ("w8.9,s16", "'w8.9'"), ("w8,round=up", "round=up")])
+def test_cli_bad_spec_is_one_error_line(spec, field, capsys):
+    from localrnn.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["run", "romo", "--rule", "rflo", "--online", "--quantize", spec, "--n-rec", "4",
+              "--iters", "1"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("Error:") and field in err[0], err
+
+
+def test_run_romo_quantized_writes_integer_weights(tmp_path):
+    out = tmp_path / "q"
+    _cli(["run", "romo", "--rule", "rflo", "--online", "--quantize", "w12,s16,t12,l16,acc32",
+          "--n-rec", "6", "--batch", "2", "--iters", "2", "--eval-every", "1", "--eval-batch", "4",
+          "--out", str(out)])
+    import json
+
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["quantize"] == "w12,s16,t12,l16,acc32" and cfg["optimizer"] == "sgd"
+    with np.load(out / "weights.npz") as w:
+        for k in ("W_in", "W", "b", "W_out", "b_out"):
+            assert w["int_" + k].dtype == np.int64
+            assert np.abs(w["int_" + k]).max() <= 2 ** 11
+            np.testing.assert_array_equal(w["int_" + k] * w["scale_" + k], w["final_" + k])
+        assert float(w["scale_W"]) == 2.0 ** -9     # w12: 12 - 1 sign - 2 integer bits
+        assert not np.array_equal(w["int_W"] * w["scale_W"], w["init_W"])  # it learned
+    for name in ("metrics.csv", "checkpoint.npz", "curve.png"):
+        assert (out / name).is_file()
+
+
+def test_quantize_needs_online_local_sgd():
+    from localrnn.train import TrainConfig
+
+    with pytest.raises(ValueError, match="needs online=True"):
+        TrainConfig(task="romo", rule="rflo", quantize="w8,s16").resolved()
+    with pytest.raises(ValueError, match="needs online=True"):
+        TrainConfig(task="romo", rule="rflo", online=True, optimizer="adam",
+                    quantize="w8,s16").resolved()

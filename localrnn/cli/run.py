@@ -27,6 +27,8 @@ RULES = ["bptt", "rtrl", "eprop", "rflo"]
 @click.option("--feedback", type=click.Choice(["symmetric", "random"]), default=None,
               help="Feedback for eprop/rflo [eprop: symmetric, rflo: random].")
 @click.option("--online", is_flag=True, help="Per-step weight updates while each trial runs (rtrl, eprop, rflo).")
+@click.option("--quantize", default=None, metavar="SPEC",
+              help="Integer online learner with these formats, e.g. w8,s16,t12,acc32 (eprop/rflo, --online, sgd).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--eval-every", type=int, default=None, help="Evaluate on the held-out batch every K iterations.")
 @click.option("--eval-batch", type=int, default=128, show_default=True)
@@ -39,7 +41,7 @@ RULES = ["bptt", "rtrl", "eprop", "rflo"]
 @click.option("--resume", type=click.Path(file_okay=False), default=None, help="Continue the run saved in this folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def run(task, rule, gain, n_rec, batch, iters, lr, optimizer, form, activation, dtype, feedback,
-        online, seed, eval_every, eval_batch, floss_iters, floss_k, floss_exact, floss_lr, lyap,
+        online, quantize, seed, eval_every, eval_batch, floss_iters, floss_k, floss_exact, floss_lr, lyap,
         out, resume, as_json):
     """Train an RNN on TASK (romo, 2af, dms, sine, neurogym:<id>) and save the learning curve.
 
@@ -60,7 +62,7 @@ def run(task, rule, gain, n_rec, batch, iters, lr, optimizer, form, activation, 
                                    "see 'localrnn tasks'")
         cfg = TrainConfig(task=task, rule=rule, gain=gain, n_rec=n_rec, batch=batch, iters=iters,
                           lr=lr, optimizer=optimizer, form=form, activation=activation, dtype=dtype,
-                          feedback=feedback, online=online, seed=seed, eval_every=eval_every,
+                          feedback=feedback, online=online, quantize=quantize, seed=seed, eval_every=eval_every,
                           eval_batch=eval_batch, floss_iters=floss_iters, floss_k=floss_k,
                           floss_exact=floss_exact, floss_lr=floss_lr, lyapunov=lyap)
         trainer = Trainer(cfg)  # validates everything before a folder is made
