@@ -19,6 +19,7 @@ COMMANDS = {
     "bench": ("localrnn.cli.bench", "bench"),
     "lyapunov": ("localrnn.cli.lyapunov", "lyapunov"),
     "fixedpoint": ("localrnn.cli.fixedpoint", "fixedpoint"),
+    "quantize-sweep": ("localrnn.cli.quantize_sweep", "quantize_sweep"),
 }
 
 HELP = {
@@ -28,6 +29,7 @@ HELP = {
     "bench": "Time each rule per time step against PyTorch.",
     "lyapunov": "Lyapunov spectrum of a saved run or a fresh network.",
     "fixedpoint": "Fixed-point learning with reparameterised rules (Zhu & Rosenbaum 2023).",
+    "quantize-sweep": "Integer online learning against the word length of weights and traces.",
 }
 
 
