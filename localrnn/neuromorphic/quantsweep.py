@@ -7,9 +7,10 @@ for each rule and rounding, next to the float64 :class:`localrnn.OnlineLearner` 
 and the same learning rates.  Every run starts from the same initial network and sees
 the same trials.
 
-Measures, per run: ``initial_loss`` (mean per-iteration training loss over the first
-``tail`` iterations), ``final_loss`` (mean over the last ``tail`` iterations), ``learns`` (``final_loss <=
-0.5 * initial_loss``) and ``vs_float`` (``final_loss`` / the float64 run's).  The
+Measures, per run: ``final_loss`` (mean per-iteration training loss over the last
+``tail`` iterations), ``learns`` (``final_loss <= 0.5 * untrained_loss``, the loss of the
+initial network on the first ``tail`` trials with learning off), ``vs_float``
+(``final_loss`` / the float64 run's) and ``near_float`` (``vs_float <= 2``).  The
 per-iteration loss is the trial's MSE as :class:`localrnn.train.Trainer` reports it for
 online runs (per-step losses weighted by their mask sums).
 """
@@ -32,8 +33,10 @@ WEIGHT_BITS = (4, 6, 8, 10, 12, 16)
 TRACE_BITS = (4, 6, 8, 10, 12)
 #: Formats of the quantities not being swept.
 BASE_SPEC = "w16,s16,t16,l16,acc32"
-#: ``learns``: the final loss is at most this fraction of the initial loss.
+#: ``learns``: the final loss is at most this fraction of the untrained loss.
 LEARNS_FRACTION = 0.5
+#: ``near_float``: the final loss is at most this multiple of the float64 run's.
+NEAR_FLOAT = 2.0
 
 
 def _spec_with(base: QuantSpec, qty: str, bits: int, rounding: str) -> str:
@@ -80,14 +83,15 @@ def quantize_sweep(task: str = "sine", rules: Iterable[str] = LOCAL_RULES,
     base : QuantSpec string of the formats not swept.
     n_rec, batch, lr, gain : the task's defaults when None; ``optimizer`` is SGD.
     iters : training iterations per run.
-    tail : iterations averaged for the initial and the final loss (default
+    tail : iterations averaged for the final and the untrained loss (default
         ``min(50, max(1, iters // 5))``).
 
     Returns
     -------
     dict with ``rows`` (one per run: rule, rounding, quantity ("w", "t" or "float64"),
-    bits, spec, initial_loss, final_loss, learns, vs_float, seconds), ``curves``
-    ({run label: per-iteration losses}) and ``config`` (every setting).
+    bits, spec, final_loss, learns, vs_float, near_float, seconds), ``curves``
+    ({run label: per-iteration losses}) and ``config`` (every setting, and
+    ``untrained_loss``).
     """
     from ..tasks import get_task
 
@@ -123,14 +127,17 @@ def quantize_sweep(task: str = "sine", rules: Iterable[str] = LOCAL_RULES,
     curves: Dict[str, np.ndarray] = {}
     float_final = {}
 
+    # the untrained network's loss on the first ``tail`` trials (learning off)
+    frozen = OnlineLearner(net0.copy(), LOCAL_RULES[0], lr=0.0, optimizer="sgd", batch_size=B)
+    untrained = float(np.mean(_train(frozen, t, batches[:tail], h0)))
+
     def record(rule, rounding, qty, bits, spec, hist, sec):
-        init = float(np.mean(hist[:tail]))
         final = float(np.mean(hist[-tail:]))
+        vs = final / float_final[rule] if rule in float_final else 1.0
+        ok = bool(np.isfinite(final))
         row = dict(rule=rule, rounding=rounding, quantity=qty, bits=bits, spec=spec,
-                   initial_loss=init, final_loss=final,
-                   learns=bool(np.isfinite(final) and final <= LEARNS_FRACTION * init),
-                   vs_float=final / float_final[rule] if rule in float_final else 1.0,
-                   seconds=sec)
+                   final_loss=final, learns=ok and final <= LEARNS_FRACTION * untrained,
+                   vs_float=vs, near_float=ok and vs <= NEAR_FLOAT, seconds=sec)
         rows.append(row)
         label = f"{rule} float64" if qty == "float64" else f"{rule} {rounding} {qty}{bits}"
         curves[label] = hist
@@ -156,13 +163,15 @@ def quantize_sweep(task: str = "sine", rules: Iterable[str] = LOCAL_RULES,
     config = dict(task=task, rules=rules, weight_bits=wb, trace_bits=tb, roundings=roundings,
                   base=base_spec.to_string(), n_rec=n_rec, batch=B, iters=iters, tail=tail,
                   lr=lr, gain=gain, seed=seed, trainable=list(trainable), form=net0.form,
-                  activation=net0.activation, alpha=net0.alpha, learns_fraction=LEARNS_FRACTION)
+                  activation=net0.activation, alpha=net0.alpha, learns_fraction=LEARNS_FRACTION,
+                  near_float=NEAR_FLOAT, untrained_loss=untrained)
     return {"rows": rows, "curves": curves, "config": config}
 
 
 def smallest_learning_widths(result: Dict) -> List[Dict]:
-    """Per rule, rounding and swept quantity: the smallest width at which the run learns
-    and at which every wider run learns too (None if none)."""
+    """Per rule, rounding and swept quantity: ``smallest_bits``, the smallest width at
+    which the run learns and every wider run learns too (None if none), and
+    ``smallest_bits_near_float`` likewise for ``near_float``."""
     out = []
     rows = result["rows"]
     keys = sorted({(r["rule"], r["rounding"], r["quantity"]) for r in rows
@@ -170,17 +179,20 @@ def smallest_learning_widths(result: Dict) -> List[Dict]:
     for rule, rnd, qty in keys:
         rs = sorted((r for r in rows if (r["rule"], r["rounding"], r["quantity"]) == (rule, rnd, qty)),
                     key=lambda r: r["bits"])
-        best = None
-        for r in reversed(rs):
-            if not r["learns"]:
-                break
-            best = r["bits"]
-        out.append(dict(rule=rule, rounding=rnd, quantity=qty, smallest_bits=best))
+        best = {}
+        for key in ("learns", "near_float"):
+            best[key] = None
+            for r in reversed(rs):
+                if not r.get(key, False):
+                    break
+                best[key] = r["bits"]
+        out.append(dict(rule=rule, rounding=rnd, quantity=qty, smallest_bits=best["learns"],
+                        smallest_bits_near_float=best["near_float"]))
     return out
 
 
-COLUMNS = ("rule", "rounding", "quantity", "bits", "spec", "initial_loss", "final_loss", "learns",
-           "vs_float", "seconds")
+COLUMNS = ("rule", "rounding", "quantity", "bits", "spec", "final_loss", "learns", "vs_float",
+           "near_float", "seconds")
 
 
 def table_csv(result: Dict) -> str:
@@ -199,8 +211,9 @@ def table_markdown(result: Dict) -> str:
     rows = result["rows"]
     lines = [f"Task `{c['task']}`, N={c['n_rec']}, {c['iters']} iterations of batch {c['batch']}, "
              f"SGD lr={c['lr']}, base formats `{c['base']}`; final loss = mean training loss of "
-             f"the last {c['tail']} iterations (initial: first {c['tail']}); learns = final <= "
-             f"{c['learns_fraction']} x initial.", ""]
+             f"the last {c['tail']} iterations; untrained loss {c['untrained_loss']:.3g}; "
+             f"(no) = does not learn (final > {c['learns_fraction']} x untrained), "
+             f"(far) = learns but final > {c['near_float']:g} x float64's.", ""]
     cols = sorted({(r["rule"], r["rounding"]) for r in rows if r["quantity"] != "float64"})
     for qty, name in (("w", "weight"), ("t", "trace")):
         bits = sorted({r["bits"] for r in rows if r["quantity"] == qty})
@@ -212,19 +225,23 @@ def table_markdown(result: Dict) -> str:
             cells = []
             for a, b in cols:
                 r = [x for x in rows if (x["rule"], x["rounding"], x["quantity"], x["bits"]) == (a, b, qty, bt)]
-                cells.append("" if not r else f"{r[0]['final_loss']:.3g}" + ("" if r[0]["learns"] else " (no)"))
+                tag = "" if not r else ("" if r[0]["near_float"] else
+                                        (" (far)" if r[0]["learns"] else " (no)"))
+                cells.append("" if not r else f"{r[0]['final_loss']:.3g}{tag}")
             lines.append(f"| {bt} | " + " | ".join(cells) + " |")
         lines.append("")
     fl = [r for r in rows if r["quantity"] == "float64"]
     if fl:
-        lines.append("float64: " + ", ".join(f"{r['rule']} final loss {r['final_loss']:.3g} "
-                                             f"(initial {r['initial_loss']:.3g})" for r in fl))
+        lines.append("float64: " + ", ".join(f"{r['rule']} final loss {r['final_loss']:.3g}"
+                                             for r in fl))
         lines.append("")
-    lines.append("| rule | rounding | swept | smallest width that learns |")
-    lines.append("|---|---|---|---:|")
+    lines.append("| rule | rounding | swept | smallest width that learns | within "
+                 f"{c['near_float']:g}x of float64 |")
+    lines.append("|---|---|---|---:|---:|")
     for s in smallest_learning_widths(result):
+        a, b = s["smallest_bits"], s["smallest_bits_near_float"]
         lines.append(f"| {s['rule']} | {s['rounding']} | {s['quantity']} | "
-                     f"{s['smallest_bits'] if s['smallest_bits'] is not None else 'none'} |")
+                     f"{a if a is not None else 'none'} | {b if b is not None else 'none'} |")
     return "\n".join(lines) + "\n"
 
 
