@@ -299,3 +299,27 @@ def test_quantize_needs_online_local_sgd():
     with pytest.raises(ValueError, match="needs online=True"):
         TrainConfig(task="romo", rule="rflo", online=True, optimizer="adam",
                     quantize="w8,s16").resolved()
+
+
+def test_quantized_run_resumes_bit_identical(tmp_path):
+    """Ctrl-C and --resume give the same integers as one uninterrupted run (the integer
+    weights and the rounding stream are in the checkpoint)."""
+    from localrnn.train import TrainConfig, Trainer, read_metrics
+
+    cfg = dict(task="romo", rule="eprop", gain=0.8, n_rec=6, batch=2, iters=4, eval_every=2,
+               eval_batch=4, online=True, quantize="w10,s14,t10,l12,acc24,round=stochastic")
+    full = Trainer(TrainConfig(**cfg), tmp_path / "full").run()
+    assert full.status == "done"
+
+    def interrupt(i):
+        if i == 2:
+            raise KeyboardInterrupt
+
+    part = tmp_path / "part"
+    assert Trainer(TrainConfig(**cfg), part).run(on_iteration=interrupt).status == "interrupted"
+    assert Trainer.resume(part).run().status == "done"
+    with np.load(tmp_path / "full" / "weights.npz") as a, np.load(part / "weights.npz") as b:
+        for k in a.files:
+            np.testing.assert_array_equal(a[k], b[k])
+    ra, rb = read_metrics(tmp_path / "full" / "metrics.csv"), read_metrics(part / "metrics.csv")
+    assert [x["loss"] for x in ra] == [x["loss"] for x in rb]
