@@ -47,7 +47,7 @@ from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
-from .._validate import check_array, check_choice, check_number
+from .._validate import check_choice, check_number
 from ..activations import dphi as _dphi_np, phi as _phi_np
 from ..engine import check_inputs, check_state0, check_targets
 from ..kernels import fixed_online as _k
