@@ -323,3 +323,18 @@ def test_quantized_run_resumes_bit_identical(tmp_path):
             np.testing.assert_array_equal(a[k], b[k])
     ra, rb = read_metrics(tmp_path / "full" / "metrics.csv"), read_metrics(part / "metrics.csv")
     assert [x["loss"] for x in ra] == [x["loss"] for x in rb]
+
+
+def test_mask_shapes_and_given_feedback_matrix():
+    """(T, B) masks broadcast over outputs, a (B,) mask works in step, and a given F is
+    rounded into the weight format (the same integers as feedback='random' with that F)."""
+    net = _net("rate")
+    X, Y, M = _data(4, 2, net.n_in, net.n_out)
+    F = feedback_matrix(net, "random", "rflo", 0)
+    a = QuantizedOnlineLearner(net.copy(), "rflo", lr=0.3, spec=SPEC_SMALL, batch_size=2, feedback=F)
+    b = QuantizedOnlineLearner(net.copy(), "rflo", lr=0.3, spec=SPEC_SMALL, batch_size=2)
+    np.testing.assert_array_equal(a.feedback, b.feedback)
+    la = a.run(X, Y, M[:, :, 0])
+    lb = [b.step(X[t], Y[t], M[t, :, 0]) for t in range(4)]
+    np.testing.assert_array_equal(la, np.array(lb))
+    np.testing.assert_array_equal(a.weights_int()["W"][0], b.weights_int()["W"][0])
