@@ -182,9 +182,12 @@ def reference_run(net, rule_F, fmt, wfrac, stochastic, lr, trainable, seed, X, Y
                 y[i][o] = A.conv(acc, af - sf, sb)
         # error
         nt = sum(sum(r) for r in m)
-        delta = [[A.sat(y[i][o] - y_star[i][o], sb) if m[i][o] else 0 for o in range(O)]
+        err = [[A.sat(y[i][o] - y_star[i][o], sb) if m[i][o] else 0 for o in range(O)]
+               for i in range(B)]
+        loss = sum(0.5 * (err[i][o] / 2 ** sf) ** 2 for i in range(B) for o in range(O))
+        # the output error delta is in the learning-signal format
+        delta = [[A.conv(err[i][o], sf - lf, lb) if m[i][o] else 0 for o in range(O)]
                  for i in range(B)]
-        loss = sum(0.5 * (delta[i][o] / 2 ** sf) ** 2 for i in range(B) for o in range(O))
         losses.append(loss / nt if nt else 0.0)
         # learning signal
         L = [[0] * N for _ in range(B)]
@@ -194,7 +197,7 @@ def reference_run(net, rule_F, fmt, wfrac, stochastic, lr, trainable, seed, X, Y
                 for n in range(N):
                     acc = 0
                     for o in range(O):
-                        acc = A.sat(acc + A.conv(F_T[o][n] * delta[i][o], fF + sf - af, ab), ab)
+                        acc = A.sat(acc + A.conv(F_T[o][n] * delta[i][o], fF + lf - af, ab), ab)
                     if rate:
                         L[i][n] = A.conv(acc, af - lf, lb)
                     else:
@@ -253,12 +256,12 @@ def reference_run(net, rule_F, fmt, wfrac, stochastic, lr, trainable, seed, X, Y
                     for j in range(N):
                         g = 0
                         for i in range(B):
-                            g = A.sat(g + A.conv(delta[i][o] * src[i][j], 2 * sf - af, ab), ab)
+                            g = A.sat(g + A.conv(delta[i][o] * src[i][j], lf + sf - af, ab), ab)
                         Wout[o][j] = upd(Wout[o][j], wfrac["W_out"], g, eta["W_out"])
                 if eta["b_out"] > 0:
                     g = 0
                     for i in range(B):
-                        g = A.sat(g + A.conv(delta[i][o], sf - af, ab), ab)
+                        g = A.sat(g + A.conv(delta[i][o], lf - af, ab), ab)
                     bout[o] = upd(bout[o], wfrac["b_out"], g, eta["b_out"])
         H, R = HN, RN
     weights = {"W_in": Win, "W": W, "b": b, "W_out": Wout, "b_out": bout}

@@ -35,7 +35,8 @@ One step (the order of the loops is the order of the random draws):
    rate form ``u_n = conv(drive, fa - fs, s)``, ``a_n = leak(a_n, phi_lut(u_n))``;
    then ``y_o = conv(W_out r (or a) + b_out in acc, fa - fs, s)``.
 2. error: ``n_t = sum(mask)`` (mask entries 0 or 1); ``e = sat_s(y - y*)``,
-   ``delta = mask * e`` (format s); the reported loss is the float
+   ``delta = mask * conv(e, fs - fl, l)`` (the output error is in the learning-signal
+   format ``l``, as the spec defines; b, o ascending); the reported loss is the float
    ``0.5 * sum(mask * (e 2**-fs)**2) / n_t``.  The normalisation ``1/n_t`` goes into the
    learning rate: ``eta_t = (2 eta_q + n_t) // (2 n_t)`` (one integer division per step),
    ``eta_q = round(lr * 2**LR_FRAC)``.
@@ -49,8 +50,8 @@ One step (the order of the loops is the order of the random draws):
 5. SGD (contributing steps, trained parameters with ``eta_q > 0``), element by element:
    ``g = sum_b conv(L_n * trace, fl + ft - fa, acc)`` (saturating, b ascending), then
    ``W = sat_w(W - conv(eta_t * g, LR_FRAC + fa - fW, w))``; order: for n: W row, W_in row,
-   b_n; then for o: W_out row (``g = sum_b conv(delta_o * r_j, 2 fs - fa, acc)``, ``a_j`` in
-   the rate form), b_out_o (``conv(delta_o, fs - fa, acc)``).
+   b_n; then for o: W_out row (``g = sum_b conv(delta_o * r_j, fl + fs - fa, acc)``, ``a_j``
+   in the rate form), b_out_o (``conv(delta_o, fl - fa, acc)``).
 6. commit: ``h_prev = h``, ``r_prev = r``.
 """
 import numpy as np
@@ -249,7 +250,7 @@ def _step(W_in, W, b, W_out, b_out, FT, S, Y, E, lutab, ctl, rng, x, target, mas
         for o in range(O):
             if mask[i, o] != 0:
                 e = sat(Y[0, i, o] - target[i, o], sb)
-                Y[1, i, o] = e
+                Y[1, i, o] = conv(e, sf - lf, lb, mode, rng)   # delta, in the l format
                 ev = e * scale
                 loss += 0.5 * ev * ev
             else:
@@ -265,7 +266,7 @@ def _step(W_in, W, b, W_out, b_out, FT, S, Y, E, lutab, ctl, rng, x, target, mas
             for n in range(N):
                 acc = np.int64(0)
                 for o in range(O):
-                    acc = sat(acc + conv(FT[o, n] * Y[1, i, o], fF + sf - af, ab, mode, rng), ab)
+                    acc = sat(acc + conv(FT[o, n] * Y[1, i, o], fF + lf - af, ab, mode, rng), ab)
                 if rate:
                     L[i, n] = conv(acc, af - lf, lb, mode, rng)
                 else:
@@ -334,12 +335,12 @@ def _step(W_in, W, b, W_out, b_out, FT, S, Y, E, lutab, ctl, rng, x, target, mas
                 for j in range(N):
                     g = np.int64(0)
                     for i in range(B):
-                        g = sat(g + conv(Y[1, i, o] * src[i, j], 2 * sf - af, ab, mode, rng), ab)
+                        g = sat(g + conv(Y[1, i, o] * src[i, j], lf + sf - af, ab, mode, rng), ab)
                     _sgd(Of, o * N + j, g, eta[P_WOUT], ctl[C_WF + P_WOUT], ctl, rng)
             if eta[P_BOUT] > 0:
                 g = np.int64(0)
                 for i in range(B):
-                    g = sat(g + conv(Y[1, i, o], sf - af, ab, mode, rng), ab)
+                    g = sat(g + conv(Y[1, i, o], lf - af, ab, mode, rng), ab)
                 _sgd(b_out, o, g, eta[P_BOUT], ctl[C_WF + P_BOUT], ctl, rng)
     # ---- commit
     for i in range(B):

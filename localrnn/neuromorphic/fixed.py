@@ -16,8 +16,9 @@ Formats
 ``w``: every weight array (W_in, W, b, W_out, b_out and a random feedback matrix F)
 shares the spec's ``w`` word length; the fractional bits are the spec's unless
 ``weight_frac`` gives them per array.  ``s``: h, r = phi(h) (current form), u, a,
-phi(u) (rate form), outputs y, the output error delta, inputs x and targets (rounded to
-nearest once, when they enter).  ``t``: traces.  ``l``: the learning signal.  ``acc``:
+phi(u) (rate form), outputs y and y - y*, inputs x and targets (rounded to nearest
+once, when they enter).  ``t``: traces.  ``l``: the learning signal and the output error
+delta (as the spec defines them).  ``acc``:
 dot products, gradient sums.  A quantity the spec leaves in float64 is held in 32 bits
 with the spec's default fractional bits (``default_frac(q, 32)``).  The engine needs
 every width <= 32 bits (so every intermediate product fits in an int64).
