@@ -275,13 +275,16 @@ class RunDir:
             os.truncate(p, pos)
 
     # ------------------------------------------------------------------ weights
-    def write_weights(self, init_net, final_net) -> Path:
+    def write_weights(self, init_net, final_net, extra: Optional[Mapping[str, np.ndarray]] = None) -> Path:
+        """``init_*``/``final_*`` parameters, alpha, activation, form, and ``extra`` arrays
+        (e.g. a quantised run's ``int_*`` integer weights and ``scale_*``)."""
         arrays = {}
         for k in PARAM_NAMES:
             arrays["init_" + k] = getattr(init_net, k)
             arrays["final_" + k] = getattr(final_net, k)
         arrays.update(alpha=np.array(final_net.alpha), activation=np.array(final_net.activation),
                       form=np.array(final_net.form))
+        arrays.update(extra or {})
         return lio.atomic_savez(self.path / WEIGHTS, arrays)
 
     def load_network(self, which: str = "final"):

@@ -65,6 +65,7 @@ class TrainConfig:
     dtype: str = "float64"
     feedback: Optional[str] = None
     online: bool = False
+    quantize: Optional[str] = None
     seed: int = 0
     eval_every: Optional[int] = None
     eval_batch: int = 128
@@ -103,7 +104,16 @@ class TrainConfig:
             c.lr = {k: check_number(f"lr[{k}]", v, lo=0.0) for k, v in c.lr.items()}
         else:
             c.lr = check_number("lr", c.lr, lo=0.0, lo_open=True)
-        c.optimizer = check_choice("optimizer", c.optimizer or d.get("optimizer", "adam"), OPTIMIZERS)
+        c.optimizer = check_choice("optimizer", c.optimizer or ("sgd" if c.quantize is not None else
+                                                                d.get("optimizer", "adam")), OPTIMIZERS)
+        if c.quantize is not None:  # the integer online learner (issue 11): e-prop/RFLO, SGD
+            from .neuromorphic.quantspec import QuantSpec
+
+            QuantSpec.parse(c.quantize)
+            if not c.online or c.rule not in ("eprop", "rflo") or c.optimizer != "sgd":
+                raise ValueError(f"quantize={c.quantize!r} needs online=True, rule eprop or rflo and "
+                                 f"optimizer sgd (got online={c.online}, rule={c.rule!r}, "
+                                 f"optimizer={c.optimizer!r})")
         c.form = check_choice("form", c.form or d.get("form", "current"), FORMS)
         c.activation = check_choice("activation", c.activation or d.get("activation", "tanh"),
                                     ACTIVATIONS)
@@ -331,7 +341,14 @@ class Trainer:
     def _make_optimizer(self):
         c = self.config
         params = {k: getattr(self.net, k) for k in self.trainable}
-        if c.online:
+        if c.online and c.quantize is not None:
+            from .neuromorphic.fixed import QuantizedOnlineLearner
+
+            self.learner = QuantizedOnlineLearner(self.net, rule=c.rule, lr=self._lr(), spec=c.quantize,
+                                                  feedback=self.F, loss=self.task.loss, seed=c.seed,
+                                                  batch_size=c.batch, trainable=self.trainable)
+            self.opt = self.learner
+        elif c.online:
             from .online import OnlineLearner
 
             self.learner = OnlineLearner(self.net, rule=c.rule, lr=self._lr(), optimizer=c.optimizer,
@@ -393,7 +410,11 @@ class Trainer:
         rd.append_metrics(self.metrics[self._rows_written:])
         self._rows_written = len(self.metrics)
         rd.write_config(c.to_json(), status, _version())
-        rd.write_weights(self.init_net, self.net)
+        extra = {}
+        if hasattr(self.learner, "weights_int"):  # integer weights and their scales (quantize)
+            for k, (v, scale) in self.learner.weights_int().items():
+                extra["int_" + k], extra["scale_" + k] = v, np.array(scale)
+        rd.write_weights(self.init_net, self.net, extra=extra)
         rd.write_checkpoint(len(self.metrics), self.net, self.opt.state_dict())
         if self.lyapunov is not None:
             rd.write_lyapunov(self.lyapunov)

@@ -33,6 +33,7 @@ COMMANDS = {
     "fixedpoint": ("localrnn.cli.fixedpoint", "fixedpoint"),
     "sweep": ("localrnn.cli.sweep", "sweep"),
     "export": ("localrnn.cli.export", "export"),
+    "quantize-sweep": ("localrnn.cli.quantize_sweep", "quantize_sweep"),
 }
 
 HELP = {
@@ -44,6 +45,7 @@ HELP = {
     "fixedpoint": "Fixed-point learning with reparameterised rules (Zhu & Rosenbaum 2023).",
     "sweep": "Run a grid of training runs (serial, processes or Dask); write summary.csv.",
     "export": "One online step as a hardware spec (md/json), or a run's network as NIR.",
+    "quantize-sweep": "Integer online learning against the word length of weights and traces.",
 }
 
 

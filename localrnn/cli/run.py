@@ -27,6 +27,8 @@ from ._common import emit_summary, progress
 @click.option("--feedback", type=click.Choice(FEEDBACKS), default=None,
               help="Feedback for eprop/rflo [eprop: symmetric, rflo: random].")
 @click.option("--online", is_flag=True, help="Per-step weight updates while each trial runs (rtrl, eprop, rflo).")
+@click.option("--quantize", default=None, metavar="SPEC",
+              help="Integer online learner with these formats, e.g. w8,s16,t12,acc32 (eprop/rflo, --online, sgd).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--eval-every", type=int, default=None, help="Evaluate on the held-out batch every K iterations.")
 @click.option("--eval-batch", type=int, default=128, show_default=True, help="Trials of the held-out batch.")
@@ -41,7 +43,8 @@ from ._common import emit_summary, progress
 @click.option("--resume", type=click.Path(file_okay=False), default=None, help="Continue the run saved in this folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def run(task, rule, gain, n_rec, batch, iters, lr, optimizer, form, activation, dtype, feedback,
-        online, seed, eval_every, eval_batch, checkpoint_every, floss_iters, floss_k, floss_exact, floss_lr, lyap,
+        online, quantize, seed, eval_every, eval_batch, checkpoint_every, floss_iters, floss_k, floss_exact,
+        floss_lr, lyap,
         out, resume, as_json):
     """Train an RNN on TASK (romo, 2af, dms, sine, neurogym:<id>) and save the learning curve.
 
@@ -69,8 +72,8 @@ def run(task, rule, gain, n_rec, batch, iters, lr, optimizer, form, activation, 
         check_writable_dir("runs" if out is None else out, "out")
         cfg = TrainConfig(task=task, rule=rule, gain=gain, n_rec=n_rec, batch=batch, iters=iters,
                           lr=lr, optimizer=optimizer, form=form, activation=activation, dtype=dtype,
-                          feedback=feedback, online=online, seed=seed, eval_every=eval_every,
-                          eval_batch=eval_batch, checkpoint_every=checkpoint_every, floss_iters=floss_iters, floss_k=floss_k,
+        online, quantize, seed, eval_every, eval_batch, checkpoint_every, floss_iters, floss_k, floss_exact,
+        floss_lr, lyap,
                           floss_exact=floss_exact, floss_lr=floss_lr, lyapunov=lyap)
         trainer = Trainer(cfg)  # validates everything before a folder is made
         c = trainer.config
