@@ -72,8 +72,9 @@ def run(task, rule, gain, n_rec, batch, iters, lr, optimizer, form, activation, 
         check_writable_dir("runs" if out is None else out, "out")
         cfg = TrainConfig(task=task, rule=rule, gain=gain, n_rec=n_rec, batch=batch, iters=iters,
                           lr=lr, optimizer=optimizer, form=form, activation=activation, dtype=dtype,
-        online, quantize, seed, eval_every, eval_batch, checkpoint_every, floss_iters, floss_k, floss_exact,
-        floss_lr, lyap,
+                          feedback=feedback, online=online, quantize=quantize, seed=seed,
+                          eval_every=eval_every, eval_batch=eval_batch, checkpoint_every=checkpoint_every,
+                          floss_iters=floss_iters, floss_k=floss_k,
                           floss_exact=floss_exact, floss_lr=floss_lr, lyapunov=lyap)
         trainer = Trainer(cfg)  # validates everything before a folder is made
         c = trainer.config
