@@ -35,7 +35,7 @@ s: 3 (+-8), t: 1 (+-2: traces of rates in [-1, 1]), l: 1 (+-2),
 and for ``acc`` half the word: ``FRAC = BITS // 2``.
 
 ``round=`` sets the rounding of every conversion to a narrower format: ``nearest``
-(default; ties away from zero is the engine's choice, see its docs) or ``stochastic``.
+(default; the integer engine rounds ties up, towards +inf) or ``stochastic``.
 
 A quantity not named in the spec stays float64: ``bits(q) = 64`` and ``frac(q) = None``
 (``is_float(q)`` is True).  ``"float64"`` (or ``QuantSpec.float64()``) leaves every
