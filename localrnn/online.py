@@ -16,7 +16,8 @@ import numpy as np
 from ._config import step_blas_limit
 from ._validate import check_array, check_choice, check_labels, check_number
 from .activations import kernel_code
-from .engine import LOSSES, check_inputs, check_noise, check_targets
+from .names import LOSSES
+from .trajectories import check_inputs, check_noise, check_targets
 from .kernels import online as _k
 from .kernels.common import apply_phi
 from .network import PARAM_NAMES, Network, feedback_matrix
