@@ -21,7 +21,7 @@ from .trajectories import check_inputs, check_noise, check_targets
 from .kernels import online as _k
 from .kernels.common import apply_phi
 from .network import PARAM_NAMES, Network, feedback_matrix
-from .optim import OPTIMIZERS
+from .optim import OPTIMIZERS, check_lr
 
 ONLINE_RULES = ("eprop", "rflo", "rtrl")
 _REC = ("W", "W_in", "b")
@@ -247,15 +247,7 @@ class OnlineLearner:
     # ------------------------------------------------------------------ settings
     def set_lr(self, lr: Union[float, Mapping]) -> None:
         """Change the learning rate(s); same forms as the constructor's ``lr``."""
-        if isinstance(lr, Mapping):
-            unknown = sorted(set(lr) - set(PARAM_NAMES))
-            if unknown:
-                raise ValueError(f"lr has unknown parameter names {unknown}; allowed "
-                                 f"{', '.join(PARAM_NAMES)}")
-            rates = {k: check_number(f"lr[{k!r}]", lr.get(k, 0.0), lo=0.0) for k in PARAM_NAMES}
-        else:
-            v = check_number("lr", lr, lo=0.0)
-            rates = {k: v for k in PARAM_NAMES}
+        rates = check_lr(lr, PARAM_NAMES, allow_zero=True)   # lr=0: frozen, grads still kept
         for j, k in enumerate(_k.PARAM_ORDER):
             self._hyp[_k.H_LR + j] = rates[k]
         self.lr = rates

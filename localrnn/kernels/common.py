@@ -12,7 +12,6 @@ Activation codes 4 and 5 are the float32 variants of tanh and retanh (chosen by
 """
 import math
 
-import numpy as np
 from numba import float32, int32, int64
 
 from .._config import njit
@@ -140,14 +139,6 @@ def apply_phi(x, code, out):
         for i in range(x.shape[0]):
             for j in range(x.shape[1]):
                 out[i, j] = phi(x[i, j], code)
-
-
-@njit
-def apply_dphi(x, code, out):
-    """out[...] = phi'(x) for 2-D arrays."""
-    for i in range(x.shape[0]):
-        for j in range(x.shape[1]):
-            out[i, j] = dphi(x[i, j], code)
 
 
 @njit
