@@ -246,3 +246,12 @@ def test_checker_ignores_the_parent_package_and_accepts_a_tree(tmp_path):
 def test_checker_finds_a_private_name_across_modules(tmp_path, text, name):
     root = _package(tmp_path, {"__init__.py": "", "a.py": text, "b.py": "_hidden = 1\n"})
     assert violations(root) == {("private", "pkg.a", "pkg.b", name)}
+
+
+def test_activation_codes_match_the_vocabulary():
+    """The kernels' named codes agree with localrnn.names.ACTIVATIONS, and every code
+    is distinct (kernels switch on these names, never on bare numbers)."""
+    from localrnn.kernels import common
+    from localrnn.names import ACTIVATIONS
+    assert {n: getattr(common, n.upper()) for n in ACTIVATIONS} == ACTIVATIONS
+    assert len(set(common.ACTIVATION_CODES)) == len(common.ACTIVATION_CODES) == 6
