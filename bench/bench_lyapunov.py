@@ -10,7 +10,7 @@ import pytest
 from localrnn._config import step_blas_limit
 from localrnn.benchmarks.lyapunov import (_problem, _torch_threads, torch_spectrum,
                                           torch_spectrum_formed_j)
-from localrnn.lyapunov import _random_q0, lyapunov_spectrum
+from localrnn.lyapunov import lyapunov_spectrum, random_q0 as _random_q0
 
 torch = pytest.importorskip("torch")
 N, T = 256, 1000

@@ -6,7 +6,8 @@ The equations are in MODEL.md (``docs/MODEL.md`` in the repository).
 """
 from . import fixedpoint
 from .data import load_mnist
-from .engine import Trajectory, forward, gradient, loss_value, make_noise, trajectory
+from .engine import forward, gradient, loss_value, make_noise
+from .trajectories import Trajectory, trajectory
 from .lyapunov import (FlossResult, GainSweep, LyapunovResult, floss, flossing_gradient,
                        lambda_max_vs_gain, lyapunov_spectrum)
 from .network import Network, feedback_matrix

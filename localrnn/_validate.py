@@ -97,3 +97,13 @@ def check_labels(name: str, a, shape: tuple, n_classes: int) -> np.ndarray:
         bad = out.min() if out.min() < 0 else out.max()
         raise ValueError(f"{name} has label {int(bad)}; allowed labels are 0..{n_classes - 1}")
     return out
+
+
+#: Largest Anderson-acceleration memory the fixed-point solvers accept.
+MAX_ANDERSON_MEMORY = 50
+
+
+def check_memory(memory) -> int:
+    """The Anderson memory m of the fixed-point solvers: an integer in [0, 50]
+    (0 = plain iteration; MODEL.md section 8)."""
+    return check_number("memory", memory, lo=0, hi=MAX_ANDERSON_MEMORY, integer=True)

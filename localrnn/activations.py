@@ -1,8 +1,8 @@
 """Activation functions: names, integer codes for kernels, NumPy versions.
 
 Kernels choose an activation by an integer code (compiled once, no jitted
-functions passed as arguments); :mod:`localrnn.kernels.common` holds the scalar
-``phi`` / ``dphi`` that switch on the code.
+functions passed as arguments); :mod:`localrnn.kernels.common` names the codes
+(``TANH`` ... ``RETANH32``) and holds the scalar ``phi`` / ``dphi`` that switch on them.
 
 =========  ====  ==========================  =============================
 name       code  phi(x)                      phi'(x)
@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validate import check_choice
+from .kernels.common import RELU, RETANH, RETANH32, SOFTPLUS, TANH, TANH32
 
 from .names import ACTIVATIONS  # noqa: E402  (re-exported)
 
@@ -30,19 +31,19 @@ def activation_code(name: str) -> int:
 def kernel_code(name: str, dtype) -> int:
     """The code kernels use: float32 networks get the float32 tanh/retanh (codes 4, 5)."""
     code = activation_code(name)
-    if np.dtype(dtype) == np.float32 and code in (0, 3):
-        return 4 if code == 0 else 5
+    if np.dtype(dtype) == np.float32 and code in (TANH, RETANH):
+        return TANH32 if code == TANH else RETANH32
     return code
 
 
 def phi(x: np.ndarray, name: str = "tanh") -> np.ndarray:
     """NumPy activation (for drivers, plots and references)."""
     code = activation_code(name)
-    if code == 0:
+    if code == TANH:
         return np.tanh(x)
-    if code == 1:
+    if code == RELU:
         return np.maximum(x, 0.0)
-    if code == 2:
+    if code == SOFTPLUS:
         return np.logaddexp(0.0, x)
     return np.maximum(np.tanh(x), 0.0)
 
@@ -50,11 +51,11 @@ def phi(x: np.ndarray, name: str = "tanh") -> np.ndarray:
 def dphi(x: np.ndarray, name: str = "tanh") -> np.ndarray:
     """NumPy derivative of :func:`phi`."""
     code = activation_code(name)
-    if code == 0:
+    if code == TANH:
         return 1.0 - np.tanh(x) ** 2
-    if code == 1:
+    if code == RELU:
         return (x > 0).astype(np.result_type(x, np.float32))
-    if code == 2:
+    if code == SOFTPLUS:
         return 0.5 * (1.0 + np.tanh(0.5 * x))
     t = np.tanh(x)
     return np.where(x > 0, 1.0 - t * t, 0.0).astype(np.result_type(x, np.float32))

@@ -150,19 +150,6 @@ class Network:
             setattr(net, k, np.ascontiguousarray(getattr(net, k), dtype=dt))
         return net
 
-    def to_dict(self) -> Dict[str, np.ndarray]:
-        """Arrays and settings, for ``numpy.savez``."""
-        d = {k: getattr(self, k) for k in PARAM_NAMES}
-        d.update(alpha=np.array(self.alpha), activation=np.array(self.activation),
-                 form=np.array(self.form))
-        return d
-
-    @classmethod
-    def from_dict(cls, d, prefix: str = "") -> "Network":
-        return cls(**{k: np.asarray(d[prefix + k]) for k in PARAM_NAMES},
-                   alpha=float(d[prefix + "alpha"]), activation=str(d[prefix + "activation"]),
-                   form=str(d[prefix + "form"]))
-
 
 def feedback_matrix(net: Network, feedback=None, rule: str = "eprop", seed: int = 0) -> np.ndarray:
     """The feedback matrix F (N, O) of MODEL.md section 5.

@@ -16,11 +16,12 @@ import numpy as np
 from ._config import step_blas_limit
 from ._validate import check_array, check_choice, check_labels, check_number
 from .activations import kernel_code
-from .engine import LOSSES, check_inputs, check_noise, check_targets
+from .names import LOSSES
+from .trajectories import check_inputs, check_noise, check_targets
 from .kernels import online as _k
 from .kernels.common import apply_phi
 from .network import PARAM_NAMES, Network, feedback_matrix
-from .optim import OPTIMIZERS
+from .optim import OPTIMIZERS, check_lr
 
 ONLINE_RULES = ("eprop", "rflo", "rtrl")
 _REC = ("W", "W_in", "b")
@@ -133,103 +134,125 @@ class OnlineLearner:
         check_choice("loss", loss, LOSSES)
         self.update_every = check_number("update_every", update_every, lo=1, integer=True)
         self.seed = check_number("seed", seed, lo=0, integer=True)
-        B = check_number("batch_size", batch_size, lo=1, integer=True)
-        if trainable is None:
-            trainable = PARAM_NAMES
-        elif isinstance(trainable, str):
-            raise ValueError(f"trainable={trainable!r} must be a list of names from "
-                             f"{', '.join(PARAM_NAMES)}, not a string")
-        trainable = tuple(trainable)
-        for name in trainable:
-            check_choice("trainable entry", name, PARAM_NAMES)
-        self.trainable = tuple(k for k in PARAM_NAMES if k in trainable)
-        if rule == "rtrl" and feedback is not None and not (
-                isinstance(feedback, str) and feedback == "symmetric"):
-            raise ValueError(f"feedback={feedback!r} is not allowed for rule='rtrl' (exact, "
-                             "uses W_out^T); choose None or 'symmetric'")
-        self.net = net
-        self.rule = rule
-        self.loss = loss
-        self.optimizer = optimizer
-        self.batch_size = B
-        N, I, O = net.n_rec, net.n_in, net.n_out
-        dt = net.dtype
-        self._dt = dt
+        self.batch_size = check_number("batch_size", batch_size, lo=1, integer=True)
+        self.trainable = self._check_trainable(trainable)
+        self.net, self.rule, self.loss, self.optimizer = net, rule, loss, optimizer
+        self._dt = net.dtype
         for k in PARAM_NAMES:  # the kernels write into these arrays
             a = getattr(net, k)
             if not (a.flags.c_contiguous and a.flags.writeable):
                 raise ValueError(f"net.{k} must be a writeable C-contiguous array")
 
-        # feedback: symmetric reads W_out live (F^T = W_out)
+        self._FT = self._feedback_transpose(feedback)
+        self._hyp = self._hyperparameters(betas, eps)
+        self.set_lr(lr)
+        self._ctl, self._psize = self._control()
+        self._allocate()
+        self._loss_buffers()
+        # the step kernel's leading arguments, grouped by role (see kernels/online.py)
+        self._head = (net.W_in, net.W, net.b, net.W_out, net.b_out, self._FT, self._S, self._Y,
+                      self._E, self._M, self._J, self._aux, self._G, self._ctl, self._hyp)
+        self._h0 = self._check_h0(h0)
+        self.reset()
+
+    # ------------------------------------------------------------------ construction
+    @staticmethod
+    def _check_trainable(trainable):
+        if trainable is None:
+            return PARAM_NAMES
+        if isinstance(trainable, str):
+            raise ValueError(f"trainable={trainable!r} must be a list of names from "
+                             f"{', '.join(PARAM_NAMES)}, not a string")
+        trainable = tuple(trainable)
+        for name in trainable:
+            check_choice("trainable entry", name, PARAM_NAMES)
+        return tuple(k for k in PARAM_NAMES if k in trainable)
+
+    def _feedback_transpose(self, feedback) -> np.ndarray:
+        """F^T (O, N).  Symmetric feedback is ``net.W_out`` itself, read live, so it
+        follows the readout as it learns; random feedback is drawn once from ``seed``."""
+        net, rule = self.net, self.rule
         if rule == "rtrl":
+            if feedback is not None and not (isinstance(feedback, str) and feedback == "symmetric"):
+                raise ValueError(f"feedback={feedback!r} is not allowed for rule='rtrl' (exact, "
+                                 "uses W_out^T); choose None or 'symmetric'")
             self._symmetric = True
         else:
             fb = feedback if feedback is not None else ("random" if rule == "rflo" else "symmetric")
             self._symmetric = isinstance(fb, str) and fb == "symmetric"
         if self._symmetric:
-            FT = net.W_out
-        else:
-            FT = np.ascontiguousarray(feedback_matrix(net, feedback, rule, self.seed).T)
-        self._FT = FT
+            return net.W_out
+        return np.ascontiguousarray(feedback_matrix(net, feedback, rule, self.seed).T)
 
+    def _hyperparameters(self, betas, eps) -> np.ndarray:
+        """``hyp``: alpha and the Adam constants (learning rates: :meth:`set_lr`)."""
+        Hyp = _k.Hyp
         hyp = np.zeros(_k.N_HYP)
-        hyp[_k.H_ALPHA] = net.alpha
-        if optimizer == "adam":
+        hyp[Hyp.ALPHA] = self.net.alpha
+        if self.optimizer == "adam":
             if not isinstance(betas, (tuple, list)) or len(betas) != 2:
                 raise ValueError(f"betas={betas!r} must be a pair (beta1, beta2)")
-            hyp[_k.H_B1] = check_number("beta1", betas[0], lo=0.0, hi=1.0, hi_open=True)
-            hyp[_k.H_B2] = check_number("beta2", betas[1], lo=0.0, hi=1.0, hi_open=True)
-            hyp[_k.H_EPS] = check_number("eps", eps, lo=0.0)
-        self._hyp = hyp
-        self.set_lr(lr)
+            hyp[Hyp.B1] = check_number("beta1", betas[0], lo=0.0, hi=1.0, hi_open=True)
+            hyp[Hyp.B2] = check_number("beta2", betas[1], lo=0.0, hi=1.0, hi_open=True)
+            hyp[Hyp.EPS] = check_number("eps", eps, lo=0.0)
+        return hyp
 
-        # ---------------------------------------------------------------- layout
-        tr = {k: (k in self.trainable) for k in PARAM_NAMES}
-        rate = net.form == "rate"
-        local = rule != "rtrl"
+    def _control(self):
+        """``ctl`` (codes and offsets, :class:`localrnn.kernels.online.Ctl`) and the
+        parameter sizes.  RTRL's influence matrix M has columns for the trained
+        recurrent parameters only, in the order W, W_in, b."""
+        Ctl = _k.Ctl
+        net = self.net
+        N, I, O = net.n_rec, net.n_in, net.n_out
+        train = {k: (k in self.trainable) for k in PARAM_NAMES}
+        local = self.rule != "rtrl"
         moff, PM = {}, 0
         for k, size in (("W", N * N), ("W_in", N * I), ("b", N)):
-            moff[k] = PM if (not local and tr[k]) else -1
+            moff[k] = PM if (not local and train[k]) else -1
             PM += size if moff[k] >= 0 else 0
-        adam = optimizer == "adam"
         psize = {"W": N * N, "W_in": N * I, "b": N, "W_out": O * N, "b_out": O}
         ctl = np.zeros(_k.N_CTL, dtype=np.int64)
         o = 0
         for j, k in enumerate(_k.PARAM_ORDER):
-            ctl[_k.C_SEG + j] = o
-            ctl[_k.C_TRAIN + j] = 1 if tr[k] else 0
+            ctl[Ctl.SEG + j] = o
+            ctl[Ctl.TRAIN + j] = 1 if train[k] else 0
             o += psize[k]
-        ctl[_k.C_FORM] = 1 if rate else 0
-        ctl[_k.C_RULE] = 0 if local else 1
-        ctl[_k.C_ACT] = kernel_code(net.activation, net.dtype)
-        ctl[_k.C_OPT] = 1 if adam else 0
-        ctl[_k.C_EVERY] = self.update_every
-        ctl[_k.C_PM] = PM
-        ctl[_k.C_MW], ctl[_k.C_MWIN], ctl[_k.C_MB] = moff["W"], moff["W_in"], moff["b"]
-        self._ctl = ctl
+        ctl[Ctl.FORM] = 1 if net.form == "rate" else 0
+        ctl[Ctl.RULE] = 0 if local else 1
+        ctl[Ctl.ACT] = kernel_code(net.activation, net.dtype)
+        ctl[Ctl.OPT] = 1 if self.optimizer == "adam" else 0
+        ctl[Ctl.EVERY] = self.update_every
+        ctl[Ctl.PM] = PM
+        ctl[Ctl.MW], ctl[Ctl.MWIN], ctl[Ctl.MB] = moff["W"], moff["W_in"], moff["b"]
+        ctl[Ctl.LOSS] = 0 if self.loss == "mse" else 1
         self._PM = PM
-        Z = N + I + 1  # the extended presynaptic vector [r or a; x; 1]
-        if local:
-            E_shape = (B, N, Z) if rate else (B, 1, Z)
-        else:
+        return ctl, psize
+
+    def _allocate(self) -> None:
+        """The learner's whole memory (the layout of :mod:`localrnn.kernels.online`)."""
+        net, B, dt, PM = self.net, self.batch_size, self._dt, self._PM
+        N, I, O = net.n_rec, net.n_in, net.n_out
+        n_ext = N + I + 1  # the extended presynaptic vector [r or a; x; 1]
+        if self.rule == "rtrl":
             E_shape = (0, 0, 0)
+        else:
+            E_shape = (B, N, n_ext) if net.form == "rate" else (B, 1, n_ext)
         self._S = np.zeros((_k.N_S, B, N), dtype=dt)
         self._Y = np.zeros((2, B, O), dtype=dt)
         self._E = np.zeros(E_shape, dtype=dt)
         self._M = np.zeros((2, B, N, PM) if PM else (0, 0, 0, 0), dtype=dt)
         self._J = np.zeros((N, N) if PM else (0, 0), dtype=dt)
         self._aux = np.zeros(N + 2 * PM, dtype=dt)
-        self._G = np.zeros((3 if adam else 1, o), dtype=dt)
-        self._psize = psize
+        self._G = np.zeros((3 if self.optimizer == "adam" else 1, sum(self._psize.values())),
+                           dtype=dt)
 
-        # ------------------------------------------------------- step arguments
-        self._head = (net.W_in, net.W, net.b, net.W_out, net.b_out, FT, self._S, self._Y,
-                      self._E, self._M, self._J, self._aux, self._G, ctl, hyp)
-        self._xshape = (B, I)
+    def _loss_buffers(self) -> None:
+        """Shapes and constant buffers of one step's targets and mask."""
+        B, O, dt = self.batch_size, self.net.n_out, self._dt
+        self._xshape = (B, self.net.n_in)
         self._nz0 = np.zeros((0, 0), dtype=dt)
-        self._nzshape = (B, N)
-        ctl[_k.C_LOSS] = 0 if loss == "mse" else 1
-        if loss == "mse":
+        self._nzshape = (B, self.net.n_rec)
+        if self.loss == "mse":
             self._tshape, self._tdtype = (B, O), dt
             self._ones = np.ones((B, O), dtype=dt)
             self._mshape = (B, O)
@@ -240,23 +263,13 @@ class OnlineLearner:
             self._ones = np.ones(B, dtype=dt)
             self._mshape = (B,)
             self._dummy_t = np.zeros((0, 0), dtype=dt)       # float targets, unused
-        self._h0 = self._check_h0(h0)
-        self.reset()
 
     # ------------------------------------------------------------------ settings
     def set_lr(self, lr: Union[float, Mapping]) -> None:
         """Change the learning rate(s); same forms as the constructor's ``lr``."""
-        if isinstance(lr, Mapping):
-            unknown = sorted(set(lr) - set(PARAM_NAMES))
-            if unknown:
-                raise ValueError(f"lr has unknown parameter names {unknown}; allowed "
-                                 f"{', '.join(PARAM_NAMES)}")
-            rates = {k: check_number(f"lr[{k!r}]", lr.get(k, 0.0), lo=0.0) for k in PARAM_NAMES}
-        else:
-            v = check_number("lr", lr, lo=0.0)
-            rates = {k: v for k in PARAM_NAMES}
+        rates = check_lr(lr, PARAM_NAMES, allow_zero=True)   # lr=0: frozen, grads still kept
         for j, k in enumerate(_k.PARAM_ORDER):
-            self._hyp[_k.H_LR + j] = rates[k]
+            self._hyp[_k.Hyp.LR + j] = rates[k]
         self.lr = rates
 
     # ---------------------------------------------------------------- stepping
@@ -344,13 +357,13 @@ class OnlineLearner:
         """
         _k.materialise(self._E, self._S, self._G, self._ctl)
         ctl = self._ctl
-        d = {"step_count": np.array(int(ctl[_k.C_NUPD])),
-             "pending": np.array(int(ctl[_k.C_COUNT])),
-             "n_steps": np.array(int(ctl[_k.C_NSTEP]))}
+        d = {"step_count": np.array(int(ctl[_k.Ctl.NUPD])),
+             "pending": np.array(int(ctl[_k.Ctl.COUNT])),
+             "n_steps": np.array(int(ctl[_k.Ctl.NSTEP]))}
         rows = ("acc", "m", "v") if self.optimizer == "adam" else ("acc",)
         for j, k in enumerate(_k.PARAM_ORDER):
             if k in self.trainable:
-                o = ctl[_k.C_SEG + j]
+                o = ctl[_k.Ctl.SEG + j]
                 shape = getattr(self.net, k).shape
                 for r, name in enumerate(rows):
                     d[f"{name}_{k}"] = self._G[r, o:o + self._psize[k]].reshape(shape).copy()
@@ -367,17 +380,17 @@ class OnlineLearner:
         rows = ("acc", "m", "v") if self.optimizer == "adam" else ("acc",)
         for j, k in enumerate(_k.PARAM_ORDER):
             if k in self.trainable:
-                o = ctl[_k.C_SEG + j]
+                o = ctl[_k.Ctl.SEG + j]
                 shape = getattr(self.net, k).shape
                 for r, name in enumerate(rows):
                     a = check_array(f"{name}_{k}", d[f"{name}_{k}"], shape, self._dt)
                     self._G[r, o:o + self._psize[k]] = a.reshape(-1)
-        for key, slot in (("step_count", _k.C_NUPD), ("pending", _k.C_COUNT), ("n_steps", _k.C_NSTEP)):
+        for key, slot in (("step_count", _k.Ctl.NUPD), ("pending", _k.Ctl.COUNT), ("n_steps", _k.Ctl.NSTEP)):
             ctl[slot] = check_number(key, np.asarray(d[key]).item(), lo=0, integer=True)
-        if ctl[_k.C_COUNT] >= self.update_every:
-            raise ValueError(f"pending={int(ctl[_k.C_COUNT])} is out of range; allowed 0.."
+        if ctl[_k.Ctl.COUNT] >= self.update_every:
+            raise ValueError(f"pending={int(ctl[_k.Ctl.COUNT])} is out of range; allowed 0.."
                              f"{self.update_every - 1} (update_every={self.update_every})")
-        ctl[_k.C_LAZY] = 0
+        ctl[_k.Ctl.LAZY] = 0
 
     def reset(self, h0=None) -> None:
         """Start new trials: state to ``h0`` (or the constructor's ``h0``, else zeros),
@@ -393,7 +406,7 @@ class OnlineLearner:
             apply_phi(S[_k.S_H], kernel_code(self.net.activation, self._dt), S[_k.S_R])
         self._E[...] = 0.0
         self._M[...] = 0.0
-        self._ctl[_k.C_PAR] = 0
+        self._ctl[_k.Ctl.PAR] = 0
 
     # ------------------------------------------------------------- inspection
     @property
@@ -412,14 +425,14 @@ class OnlineLearner:
         step contributions of the current window (after an update, of the window just
         applied, until the next contributing step starts a new one)."""
         G = self._G
-        if self._ctl[_k.C_LAZY]:  # the last step went straight into the weights
+        if self._ctl[_k.Ctl.LAZY]:  # the last step went straight into the weights
             G = G.copy()
             _k.materialise(self._E, self._S, G, self._ctl.copy())
         out = {}
         shapes = {k: getattr(self.net, k).shape for k in PARAM_NAMES}
         for j, k in enumerate(_k.PARAM_ORDER):
             if k in self.trainable:
-                o = self._ctl[_k.C_SEG + j]
+                o = self._ctl[_k.Ctl.SEG + j]
                 out[k] = G[0, o:o + self._psize[k]].reshape(shapes[k]).copy()
         return out
 
@@ -433,7 +446,7 @@ class OnlineLearner:
             M = self._M
             if not M.size:
                 return {"M": np.zeros((self.batch_size, N, 0), self._dt)}
-            return {"M": M[int(self._ctl[_k.C_PAR])].copy()}
+            return {"M": M[int(self._ctl[_k.Ctl.PAR])].copy()}
         E = self._E
         if self.net.form == "rate":
             return {"p": E[:, :, :N].copy(), "q": E[:, :, N:N + I].copy(), "pb": E[:, :, N + I].copy()}
@@ -442,17 +455,17 @@ class OnlineLearner:
     @property
     def n_steps(self) -> int:
         """Steps taken (every call of the step kernel, contributing or not)."""
-        return int(self._ctl[_k.C_NSTEP])
+        return int(self._ctl[_k.Ctl.NSTEP])
 
     @property
     def n_updates(self) -> int:
         """Optimiser updates applied (Adam's step count)."""
-        return int(self._ctl[_k.C_NUPD])
+        return int(self._ctl[_k.Ctl.NUPD])
 
     @property
     def pending_steps(self) -> int:
         """Contributing steps accumulated since the last update."""
-        return int(self._ctl[_k.C_COUNT])
+        return int(self._ctl[_k.Ctl.COUNT])
 
     def memory(self) -> Dict[str, int]:
         """Floats of memory by role (counts, not bytes).

@@ -3,6 +3,8 @@
 Both take a dict of parameter arrays (e.g. ``net.params()``) and a dict of
 gradients with the same keys.  ``lr`` is a number or a dict name -> number; a
 parameter whose learning rate is 0, or that is not in ``params``, is frozen.
+:func:`check_lr` is the one check of a learning rate, used here and by
+:class:`localrnn.online.OnlineLearner`.
 """
 from __future__ import annotations
 
@@ -16,16 +18,23 @@ from .kernels.optim import adam_update, sgd_update
 from .names import OPTIMIZERS  # noqa: E402  (re-exported)
 
 
-def _lr_dict(lr, names):
+def check_lr(lr, names, *, allow_zero: bool = False) -> Dict[str, float]:
+    """A learning rate, number or dict name -> number, as a dict over ``names``.
+
+    Dict entries must be >= 0: 0 (or a missing name) freezes that parameter, which
+    is how a dict lr trains some parameters and not others.  A single number must be
+    > 0, because a scalar 0 freezes everything and is almost always a mistake;
+    ``allow_zero=True`` accepts it where freezing everything is a documented mode
+    (:class:`localrnn.online.OnlineLearner`, whose gradients are still accumulated
+    and readable with all rates 0).  Unknown names in a dict are an error.
+    """
+    names = list(names)
     if isinstance(lr, Mapping):
-        out = {}
-        for k in names:
-            out[k] = check_number(f"lr[{k!r}]", lr.get(k, 0.0), lo=0.0)
-        unknown = set(lr) - set(names)
+        unknown = sorted(set(lr) - set(names))
         if unknown:
-            raise ValueError(f"lr has unknown parameter names {sorted(unknown)}; allowed {sorted(names)}")
-        return out
-    v = check_number("lr", lr, lo=0.0, lo_open=True)
+            raise ValueError(f"lr has unknown parameter names {unknown}; allowed {', '.join(names)}")
+        return {k: check_number(f"lr[{k!r}]", lr.get(k, 0.0), lo=0.0) for k in names}
+    v = check_number("lr", lr, lo=0.0, lo_open=not allow_zero)
     return {k: v for k in names}
 
 
@@ -34,7 +43,7 @@ class _Optimizer:
 
     def __init__(self, params: Dict[str, np.ndarray], lr):
         self.params = params
-        self.lr = _lr_dict(lr, list(params))
+        self.lr = check_lr(lr, params)
         self.step_count = 0
 
     def step(self, grads: Mapping[str, np.ndarray]) -> None:

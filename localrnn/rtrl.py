@@ -32,9 +32,9 @@ import numpy as np
 
 from ._config import step_blas_limit
 from .activations import kernel_code
-from .engine import Trajectory, _trajectory, loss_and_delta
 from .kernels.rtrl import rtrl_trajectory
 from .network import Network
+from .trajectories import Trajectory, loss_and_delta, readout_gradient, run_trajectory
 
 
 def rtrl_gradient(net: Network, x: np.ndarray, tg: np.ndarray, m: np.ndarray, loss: str,
@@ -46,10 +46,10 @@ def rtrl_gradient(net: Network, x: np.ndarray, tg: np.ndarray, m: np.ndarray, lo
     ----------
     net : Network
     x : (T, B, I) inputs, ``x[k]`` = x_{k+1}
-    tg, m : targets and mask as returned by :func:`localrnn.engine.check_targets`
+    tg, m : targets and mask as returned by :func:`localrnn.trajectories.check_targets`
     loss : {"mse", "xent"}
     s0 : (B, N) initial state
-    nz, has : noise array and whether it is used (:func:`localrnn.engine.check_noise`)
+    nz, has : noise array and whether it is used (:func:`localrnn.trajectories.check_noise`)
 
     Returns
     -------
@@ -67,7 +67,7 @@ def rtrl_gradient(net: Network, x: np.ndarray, tg: np.ndarray, m: np.ndarray, lo
     >>> bool(np.allclose(g1["W"], g2["W"], rtol=1e-12, atol=0))
     True
     """
-    tr = _trajectory(net, x, s0, nz, has)
+    tr = run_trajectory(net, x, s0, nz, has)
     L, delta = loss_and_delta(tr.outputs, tg, m, loss)
     N, I = net.n_rec, net.n_in
     g = np.zeros(N * N + N * I + N, dtype=net.dtype)
@@ -75,14 +75,10 @@ def rtrl_gradient(net: Network, x: np.ndarray, tg: np.ndarray, m: np.ndarray, lo
     with step_blas_limit():  # per-step GEMMs: see localrnn._config
         rtrl_trajectory(delta, tr.states, tr.act, tr.s0, tr.prev0, tr.inputs, net.W, net.W_out,
                         net.alpha, kernel_code(net.activation, net.dtype), rate_form, g)
-    T, B, _ = x.shape
-    D2 = delta.reshape(T * B, net.n_out)
-    S2 = tr.presyn.reshape(T * B, N)
     grads = {
         "W_in": g[N * N:N * N + N * I].reshape(N, I).copy(),
         "W": g[:N * N].reshape(N, N).copy(),
         "b": g[N * N + N * I:].copy(),
-        "W_out": D2.T @ S2,
-        "b_out": D2.sum(axis=0),
     }
+    grads.update(readout_gradient(delta, tr.presyn))
     return L, grads, tr

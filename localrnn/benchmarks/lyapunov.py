@@ -30,7 +30,7 @@ from typing import Dict, List
 import numpy as np
 
 from .._config import step_blas_limit, step_blas_threads
-from ..lyapunov import _random_q0, lyapunov_spectrum
+from ..lyapunov import lyapunov_spectrum, random_q0 as _random_q0
 from ..network import Network
 from ._timing import case, time_call, torch_or_none
 

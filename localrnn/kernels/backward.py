@@ -25,18 +25,18 @@ section 5, identical to summing the eligibility traces forward in time.
 import numpy as np
 
 from .._config import njit
-from .common import dphi, dphi_from
+from .common import RELU, TANH, TANH32, dphi, dphi_from
 
 
 @njit
 def _dphi_rows(H, R, code, out):
     """out = phi'(H) for a (B, N) block, one branch-free loop per activation."""
     B, N = H.shape
-    if code == 0 or code == 4:
+    if code == TANH or code == TANH32:
         for i in range(B):
             for n in range(N):
                 out[i, n] = 1.0 - R[i, n] * R[i, n]
-    elif code == 1:
+    elif code == RELU:
         for i in range(B):
             for n in range(N):
                 out[i, n] = 1.0 if R[i, n] > 0.0 else 0.0

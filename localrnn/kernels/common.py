@@ -7,15 +7,35 @@ vectorises (LLVM emits SIMD code for the loops in ``apply_phi``), which made the
 tanh of a 32 x 256 block 3x (float64) and 7x (float32) faster here.  Accuracy,
 measured against libm over [-25, 25] and 1e-300..20: at most 4 ulp, mean 0.04 ulp
 (float64); at most 2 ulp against float64 tanh for the float32 variant.
-Activation codes 4 and 5 are the float32 variants of tanh and retanh (chosen by
-:func:`localrnn.activations.kernel_code` for float32 networks).
+
+Activation codes.  Kernels choose the activation by an integer (compiled once,
+no jitted functions passed as arguments).  Every kernel compares with these
+names, never with bare numbers; Numba freezes module-level integers as
+compile-time constants, so the names cost nothing.  ``TANH32`` and ``RETANH32``
+are the float32 variants of tanh and retanh, chosen by
+:func:`localrnn.activations.kernel_code` for float32 networks; the first four
+equal ``localrnn.names.ACTIVATIONS`` (tests/test_architecture.py checks it).
 """
 import math
 
-import numpy as np
 from numba import float32, int32, int64
 
 from .._config import njit
+
+#: tanh(x), float64 arithmetic
+TANH = 0
+#: max(x, 0)
+RELU = 1
+#: log(1 + e^x)
+SOFTPLUS = 2
+#: max(tanh(x), 0), float64 arithmetic
+RETANH = 3
+#: tanh(x), float32 arithmetic (float32 networks)
+TANH32 = 4
+#: max(tanh(x), 0), float32 arithmetic (float32 networks)
+RETANH32 = 5
+#: every code a kernel may be called with
+ACTIVATION_CODES = (TANH, RELU, SOFTPLUS, RETANH, TANH32, RETANH32)
 
 
 @njit(inline="always")
@@ -69,19 +89,19 @@ def tanh32(x):
 
 @njit(inline="always")
 def phi(x, code):
-    if code == 0:
+    if code == TANH:
         return tanh64(x)
-    elif code == 1:
+    elif code == RELU:
         return x if x > 0.0 else 0.0 * x
-    elif code == 2:
+    elif code == SOFTPLUS:
         # log(1 + e^x), stable for large |x|
         if x > 0.0:
             return x + math.log1p(math.exp(-x))
         return math.log1p(math.exp(x))
-    elif code == 3:
+    elif code == RETANH:
         t = tanh64(x)
         return t if t > 0.0 else 0.0 * t
-    elif code == 4:
+    elif code == TANH32:
         return tanh32(x)
     else:
         t = tanh32(x)
@@ -99,19 +119,19 @@ def sigmoid(x):
 
 @njit(inline="always")
 def dphi(x, code):
-    if code == 0:
+    if code == TANH:
         t = tanh64(x)
         return 1.0 - t * t
-    elif code == 1:
+    elif code == RELU:
         return 1.0 if x > 0.0 else 0.0
-    elif code == 2:
+    elif code == SOFTPLUS:
         return sigmoid(x)
-    elif code == 3:
+    elif code == RETANH:
         if x > 0.0:
             t = tanh64(x)
             return 1.0 - t * t
         return 0.0
-    elif code == 4:
+    elif code == TANH32:
         t = tanh32(x)
         return 1.0 - t * t
     else:
@@ -124,15 +144,15 @@ def dphi(x, code):
 @njit
 def apply_phi(x, code, out):
     """out[...] = phi(x) for 2-D arrays (one loop per activation, no branch inside)."""
-    if code == 0:
+    if code == TANH:
         for i in range(x.shape[0]):
             for j in range(x.shape[1]):
                 out[i, j] = tanh64(x[i, j])
-    elif code == 4:
+    elif code == TANH32:
         for i in range(x.shape[0]):
             for j in range(x.shape[1]):
                 out[i, j] = tanh32(x[i, j])
-    elif code == 1:
+    elif code == RELU:
         for i in range(x.shape[0]):
             for j in range(x.shape[1]):
                 out[i, j] = max(x[i, j], 0.0)
@@ -140,14 +160,6 @@ def apply_phi(x, code, out):
         for i in range(x.shape[0]):
             for j in range(x.shape[1]):
                 out[i, j] = phi(x[i, j], code)
-
-
-@njit
-def apply_dphi(x, code, out):
-    """out[...] = phi'(x) for 2-D arrays."""
-    for i in range(x.shape[0]):
-        for j in range(x.shape[1]):
-            out[i, j] = dphi(x[i, j], code)
 
 
 @njit
@@ -203,10 +215,10 @@ def dphi_from(x, r, code):
     tanh: 1 - r^2; retanh: 1 - r^2 if r > 0 else 0 (r > 0 exactly when x > 0);
     relu: 1 if r > 0 else 0; softplus: the logistic of x (from x).
     """
-    if code == 0 or code == 4:
+    if code == TANH or code == TANH32:
         return 1.0 - r * r
-    elif code == 1:
+    elif code == RELU:
         return 1.0 if r > 0.0 else 0.0
-    elif code == 3 or code == 5:
+    elif code == RETANH or code == RETANH32:
         return 1.0 - r * r if r > 0.0 else 0.0
     return sigmoid(x)

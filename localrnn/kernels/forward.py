@@ -6,7 +6,7 @@ k+1 (h_{k+1} or a_{k+1}); the initial state ``s0`` is h_0 (a_0).
 import numpy as np
 
 from .._config import njit
-from .common import apply_phi, phi  # noqa: F401
+from .common import apply_phi, phi
 
 
 @njit

@@ -19,21 +19,25 @@ import math
 import numpy as np
 
 from .._config import njit
-from .common import dphi, dphi_from
+from .common import RELU, SOFTPLUS, TANH, TANH32, dphi, dphi_from
 
 
 @njit(inline="always")
 def d2phi(x, code):
-    """phi''(x) for the activation codes of :mod:`localrnn.activations`."""
-    if code == 0:
+    """phi''(x) for every activation code of :mod:`localrnn.kernels.common`.
+
+    The float32 codes get the same formula as their float64 ones (the Lyapunov
+    drivers run in float64, so they never pass them, but nothing here depends on it).
+    """
+    if code == TANH or code == TANH32:
         t = math.tanh(x)
         return -2.0 * t * (1.0 - t * t)
-    elif code == 1:
+    elif code == RELU:
         return 0.0 * x
-    elif code == 2:
+    elif code == SOFTPLUS:
         t = math.tanh(0.5 * x)
         return 0.25 * (1.0 - t * t)
-    else:
+    else:  # RETANH, RETANH32
         if x > 0.0:
             t = math.tanh(x)
             return -2.0 * t * (1.0 - t * t)

@@ -22,11 +22,13 @@ With SGD due at a step, the update is applied inside the accumulation loops; wit
 one-step windows (``update_every=1``) and a local rule the W, W_in, b contributions go
 straight into the weights and ``materialise`` writes them into G only when asked.
 
-The trace updates (``trace_step_current``, ``trace_step_rate``) are the expressions of
-the offline trace kernels (``traces.py``) one step at a time, on the extended layout
-E (ebar, xbar, bbar side by side); ``traces.py`` keeps them in separate arrays, and
-could call these after adopting that layout.
+The trace updates (``trace_step_current`` with ``accumulate_current``, and
+``trace_step_rate``) are the only copy of MODEL.md section 5's recursions, on the
+extended layout E (ebar, xbar, bbar side by side): the offline trace kernels
+(``traces.py``) call them once per step of a stored trajectory.
 """
+from enum import IntEnum
+
 import numpy as np
 
 from .._config import njit
@@ -39,30 +41,49 @@ from .rtrl import propagate_current, propagate_rate
 P_W, P_WIN, P_B, P_WOUT, P_BOUT = 0, 1, 2, 3, 4
 PARAM_ORDER = ("W", "W_in", "b", "W_out", "b_out")
 
-# Slots of ``ctl`` (int64).
-C_FORM = 0      # 0 current, 1 rate
-C_RULE = 1      # 0 local traces (e-prop / RFLO), 1 RTRL
-C_ACT = 2       # activation code
-C_OPT = 3       # 0 SGD, 1 Adam
-C_EVERY = 4     # contributing steps per optimiser update
-C_COUNT = 5     # contributing steps in the current window
-C_NUPD = 6      # optimiser updates applied so far (Adam's step count)
-C_PAR = 7       # which of the two RTRL buffers holds M_t
-C_PM = 8        # columns of M
-C_MW, C_MWIN, C_MB = 9, 10, 11  # column offsets of the W, W_in, b blocks in M (-1: absent)
-C_TRAIN = 12    # 5 flags, PARAM_ORDER
-C_SEG = 17      # 5 offsets of the parameters in G's rows, PARAM_ORDER
-C_NSTEP = 22    # steps taken (all, contributing or not)
-C_LAZY = 23     # bits (1 W, 2 W_in, 4 b): the last step's contribution went straight into
-                # the weights and is not in G; ``materialise`` puts it there
-C_LOSS = 24     # 0 MSE, 1 cross-entropy
-N_CTL = 25
 
-# Slots of ``hyp`` (float64).
-H_ALPHA = 0
-H_LR = 1        # 5 learning rates, PARAM_ORDER
-H_B1, H_B2, H_EPS = 6, 7, 8
+class Ctl(IntEnum):
+    """Slots of ``ctl`` (int64): codes, counters and offsets of a learner."""
+    FORM = 0      # 0 current, 1 rate
+    RULE = 1      # 0 local traces (e-prop / RFLO), 1 RTRL
+    ACT = 2       # activation code (kernels.common.TANH ...)
+    OPT = 3       # 0 SGD, 1 Adam
+    EVERY = 4     # contributing steps per optimiser update
+    COUNT = 5     # contributing steps in the current window
+    NUPD = 6      # optimiser updates applied so far (Adam's step count)
+    PAR = 7       # which of the two RTRL buffers holds M_t
+    PM = 8        # columns of M
+    MW = 9        # column offset of the W block in M (-1: absent)
+    MWIN = 10     # column offset of the W_in block in M (-1: absent)
+    MB = 11       # column offset of the b block in M (-1: absent)
+    TRAIN = 12    # first of 5 trainable flags, PARAM_ORDER
+    SEG = 17      # first of 5 offsets of the parameters in G's rows, PARAM_ORDER
+    NSTEP = 22    # steps taken (all, contributing or not)
+    LAZY = 23     # bits (1 W, 2 W_in, 4 b): the last step's contribution went straight
+                  # into the weights and is not in G; ``materialise`` puts it there
+    LOSS = 24     # 0 MSE, 1 cross-entropy
+
+
+class Hyp(IntEnum):
+    """Slots of ``hyp`` (float64): alpha, learning rates, Adam constants."""
+    ALPHA = 0
+    LR = 1        # first of 5 learning rates, PARAM_ORDER
+    B1 = 6
+    B2 = 7
+    EPS = 8
+
+
+N_CTL = 25
 N_HYP = 9
+# The kernels index with plain module-level ints (Numba freezes them as constants):
+C_FORM, C_RULE, C_ACT, C_OPT, C_EVERY = (int(Ctl.FORM), int(Ctl.RULE), int(Ctl.ACT),
+                                         int(Ctl.OPT), int(Ctl.EVERY))
+C_COUNT, C_NUPD, C_PAR, C_PM = int(Ctl.COUNT), int(Ctl.NUPD), int(Ctl.PAR), int(Ctl.PM)
+C_MW, C_MWIN, C_MB = int(Ctl.MW), int(Ctl.MWIN), int(Ctl.MB)
+C_TRAIN, C_SEG, C_NSTEP, C_LAZY, C_LOSS = (int(Ctl.TRAIN), int(Ctl.SEG), int(Ctl.NSTEP),
+                                           int(Ctl.LAZY), int(Ctl.LOSS))
+H_ALPHA, H_LR, H_B1, H_B2, H_EPS = (int(Hyp.ALPHA), int(Hyp.LR), int(Hyp.B1), int(Hyp.B2),
+                                    int(Hyp.EPS))
 
 # Rows of ``S`` (7, B, N), per-stream vectors.
 S_H, S_R, S_HN, S_RN, S_DRV, S_PRE, S_L = 0, 1, 2, 3, 4, 5, 6
@@ -83,7 +104,7 @@ N_S = 7
 
 # ------------------------------------------------------------------ shared trace steps
 # The arithmetic of one trace update, on contiguous rows (so that LLVM vectorises it).
-# ``traces.py`` computes the same expressions over a stored trajectory.
+# ``traces.py`` calls them over a stored trajectory.
 #
 # Gradients are accumulated in place: the first contribution of an update window is
 # assigned (no zeroing pass), the others added.  When an SGD update is due at this step,

@@ -1,0 +1,252 @@
+"""The forward pass with history, its argument checks, the loss and the readout gradient.
+
+The one home of what every driver needs from a forward pass: :mod:`localrnn.engine`
+(BPTT, e-prop/RFLO), :mod:`localrnn.rtrl`, :mod:`localrnn.lyapunov` and
+:mod:`localrnn.online` import from here, and this module imports no driver (no
+import cycle).
+
+* :func:`trajectory` (public, checks its arguments) and :func:`run_trajectory`
+  (for arrays already checked) run MODEL.md section 1 and keep the history in a
+  :class:`Trajectory`;
+* ``check_inputs``, ``check_state0``, ``check_noise``, ``check_targets``: the
+  argument checks of every driver (``ValueError`` naming the bad value);
+* :func:`loss_and_delta`: MODEL.md section 3, the loss and ``delta_k = dL/dy_k``;
+* :func:`readout_gradient`: the exact readout gradient every rule uses,
+  ``dL/dW_out = sum_k delta_k p_k^T``, ``dL/db_out = sum_k delta_k``.
+
+The module is ``trajectories`` (plural) because ``localrnn.trajectory`` is the
+public function: a submodule of the same name would be shadowed by it
+(``import localrnn.trajectory as m`` would bind the function).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import numpy as np
+
+from ._config import step_blas_limit
+from ._validate import check_array, check_choice, check_labels
+from .activations import kernel_code
+from .kernels import forward as _fw
+from .kernels import loss as _loss
+from .names import LOSSES
+from .network import Network
+
+__all__ = ["Trajectory", "trajectory", "run_trajectory", "check_inputs", "check_state0",
+           "check_noise", "check_targets", "loss_and_delta", "readout_gradient"]
+
+
+@dataclass
+class Trajectory:
+    """Everything a backward pass needs from a forward pass.
+
+    Attributes
+    ----------
+    inputs : (T, B, I) array
+        ``inputs[k]`` is x_{k+1}.
+    states : (T, B, N) array
+        h_1..h_T (current form) or a_1..a_T (rate form).
+    outputs : (T, B, O) array
+    s0 : (B, N) array
+        The initial state h_0 (a_0).
+    prev0 : (B, N) array
+        The presynaptic activity entering step 1: r_0 = phi(h_0) (current form) or
+        a_0 (rate form).
+    rates : (T, B, N) array or None
+        Current form: r_k = phi(h_k).  None in the rate form.
+    preacts : (T, B, N) array or None
+        Rate form: the pre-activations u_k (a_k = (1 - alpha) a_{k-1} + alpha phi(u_k)).
+        None in the current form.
+
+    Exactly one of ``rates`` and ``preacts`` is set.  :attr:`act` is whichever is
+    set (the kernels' second history array, the argument their ``phi'`` needs);
+    :attr:`presyn` is what the readout and the next step see.
+    """
+
+    inputs: np.ndarray
+    states: np.ndarray
+    outputs: np.ndarray
+    s0: np.ndarray
+    prev0: np.ndarray
+    rates: Optional[np.ndarray] = None
+    preacts: Optional[np.ndarray] = None
+
+    def __post_init__(self):
+        if (self.rates is None) == (self.preacts is None):
+            raise ValueError("a Trajectory holds exactly one of rates (current form) and "
+                             "preacts (rate form)")
+
+    @property
+    def act_is_rate(self) -> bool:
+        """True in the current form (``act`` holds rates), False in the rate form."""
+        return self.rates is not None
+
+    @property
+    def act(self) -> np.ndarray:
+        """Rates r_k (current form) or pre-activations u_k (rate form): the array the
+        kernels pass to ``phi'``.  Prefer :attr:`rates` / :attr:`preacts`."""
+        return self.rates if self.rates is not None else self.preacts
+
+    @property
+    def presyn(self) -> np.ndarray:
+        """What the readout and the next step see: rates (current form) or states (rate form)."""
+        return self.rates if self.rates is not None else self.states
+
+    def prev(self, out=None) -> np.ndarray:
+        """(T, B, N) presynaptic activity entering step k: r_{k-1} or a_{k-1}."""
+        P = np.empty_like(self.states) if out is None else out
+        P[0] = self.prev0
+        P[1:] = self.presyn[:-1]
+        return P
+
+    def copy(self) -> "Trajectory":
+        """A copy whose history arrays (states, rates/preacts, outputs) are fresh."""
+        return Trajectory(self.inputs, self.states.copy(), self.outputs.copy(), self.s0,
+                          self.prev0,
+                          rates=None if self.rates is None else self.rates.copy(),
+                          preacts=None if self.preacts is None else self.preacts.copy())
+
+
+# --------------------------------------------------------------------------- checks
+
+def check_inputs(net: Network, inputs) -> np.ndarray:
+    """``inputs`` as a C-contiguous (T, B, I) array of the network's dtype (T, B >= 1)."""
+    x = np.asarray(inputs)
+    if x.ndim != 3:
+        raise ValueError(f"inputs has shape {x.shape}; expected (T, B, I) with I = n_in = {net.n_in}")
+    if x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f"inputs has shape {x.shape}; T and B must be at least 1")
+    return check_array("inputs", x, (None, None, net.n_in), net.dtype)
+
+
+def check_state0(net: Network, h0, B: int, name: str = "h0") -> np.ndarray:
+    """The initial state as a (B, N) array: zeros if None, an (N,) state broadcast."""
+    N = net.n_rec
+    if h0 is None:
+        return np.zeros((B, N), dtype=net.dtype)
+    h = np.asarray(h0)
+    if h.ndim == 1:
+        h = check_array(name, h, (N,), net.dtype)
+        return np.ascontiguousarray(np.broadcast_to(h, (B, N)))
+    return check_array(name, h, (B, N), net.dtype)
+
+
+def check_noise(net: Network, noise, T: int, B: int):
+    """(noise array, has_noise): a (T, B, N) array, or an empty one and False for None."""
+    if noise is None:
+        return np.zeros((0, 0, 0), dtype=net.dtype), False
+    return check_array("noise", noise, (T, B, net.n_rec), net.dtype), True
+
+
+def check_targets(net: Network, targets, mask, loss: str, T: int, B: int):
+    """(targets, mask) for ``loss``: MSE (T, B, O) targets and mask (a (T, B) mask is
+    broadcast over outputs); xent (T, B) integer labels and a (T, B) mask."""
+    check_choice("loss", loss, LOSSES)
+    O = net.n_out
+    if loss == "mse":
+        y = check_array("targets", targets, (T, B, O), net.dtype)
+        if mask is None:
+            m = np.ones((T, B, O), dtype=net.dtype)
+        else:
+            m = np.asarray(mask)
+            if m.ndim == 2:
+                m = check_array("mask", m, (T, B), net.dtype)
+                m = np.ascontiguousarray(np.broadcast_to(m[:, :, None], (T, B, O)))
+            else:
+                m = check_array("mask", m, (T, B, O), net.dtype)
+    else:
+        y = check_labels("targets", targets, (T, B), O)
+        m = (np.ones((T, B), dtype=net.dtype) if mask is None
+             else check_array("mask", mask, (T, B), net.dtype))
+    if m.size and m.min() < 0:
+        raise ValueError(f"mask has a negative entry {float(m.min())!r}; mask entries must be >= 0")
+    return y, m
+
+
+# --------------------------------------------------------------------------- forward
+
+def run_trajectory(net: Network, x: np.ndarray, s0: np.ndarray, noise, has_noise,
+                   ws: Optional[Dict[str, np.ndarray]] = None) -> Trajectory:
+    """:func:`trajectory` for arrays already checked (``check_inputs`` etc.).
+
+    ``ws``, if given, supplies the (T, B, N) buffers ``"states"``, ``"act"``, ``"D"``
+    and the (T, B, O) buffer ``"Y"`` (reused across calls by the gradient driver);
+    the trajectory then refers to them (copy it before they are reused).
+    """
+    T, B, _ = x.shape
+    N, O = net.n_rec, net.n_out
+    code = kernel_code(net.activation, net.dtype)
+    if ws is None:
+        states = np.empty((T, B, N), dtype=net.dtype)
+        act = np.empty((T, B, N), dtype=net.dtype)
+        Y = np.empty((T, B, O), dtype=net.dtype)
+        D = np.empty((T, B, N), dtype=net.dtype)
+    else:
+        states, act, Y, D = ws["states"], ws["act"], ws["Y"], ws["D"]
+    with step_blas_limit():
+        _fw.input_drive(x, net.W_in, net.b, D)
+        if net.form == "current":
+            r0 = _fw.forward_current(D, net.W, net.alpha, code, s0, noise, has_noise, states, act)
+            _fw.readout(act, net.W_out, net.b_out, Y)
+            return Trajectory(x, states, Y, s0, r0, rates=act)
+        _fw.forward_rate(D, net.W, net.alpha, code, s0, noise, has_noise, states, act)
+        _fw.readout(states, net.W_out, net.b_out, Y)
+        return Trajectory(x, states, Y, s0, s0, preacts=act)
+
+
+def trajectory(net: Network, inputs, h0=None, noise=None) -> Trajectory:
+    """Run the network (MODEL.md section 1) and keep what a backward pass needs.
+
+    Parameters
+    ----------
+    net : Network
+    inputs : (T, B, I) array
+    h0 : (B, N) or (N,) array, optional
+        Initial state (zeros by default).
+    noise : (T, B, N) array, optional
+        Added to the state update at each step (already scaled).
+
+    Returns
+    -------
+    Trajectory
+    """
+    x = check_inputs(net, inputs)
+    T, B, _ = x.shape
+    s0 = check_state0(net, h0, B)
+    nz, has = check_noise(net, noise, T, B)
+    return run_trajectory(net, x, s0, nz, has)
+
+
+# --------------------------------------------------------------------------- loss
+
+def loss_and_delta(outputs: np.ndarray, targets: np.ndarray, mask: np.ndarray, loss: str, out=None):
+    """(value, delta) of MODEL.md section 3 for checked, contiguous arrays.
+
+    ``delta_k = dL/dy_k``: ``m (y - y*) / sum(m)`` (MSE) or ``m (softmax(y) - onehot) / sum(m)``
+    (xent).
+    """
+    delta = np.empty_like(outputs) if out is None else out
+    if loss == "mse":
+        val = _loss.loss_mse(outputs, targets, mask, delta)
+    else:
+        val = _loss.loss_xent(outputs, targets, mask, delta)
+    return float(val), delta
+
+
+def readout_gradient(delta: np.ndarray, presyn: np.ndarray) -> Dict[str, np.ndarray]:
+    """The exact readout gradient of every rule (MODEL.md section 3).
+
+    ``dL/dW_out = sum_{k,b} delta_kb p_kb^T`` and ``dL/db_out = sum_{k,b} delta_kb``,
+    with p_k the rates r_k (current form) or the states a_k (rate form): one GEMM
+    over the T*B rows.
+
+    Parameters
+    ----------
+    delta : (T, B, O) array
+    presyn : (T, B, N) array (:attr:`Trajectory.presyn`)
+    """
+    T, B, O = delta.shape
+    D2 = delta.reshape(T * B, O)
+    P2 = presyn.reshape(T * B, presyn.shape[2])
+    return {"W_out": D2.T @ P2, "b_out": D2.sum(axis=0)}
