@@ -16,7 +16,7 @@ from .optim import SGD, Adam, make_optimizer
 from .tasks import Batch, Task, get_task, list_tasks
 from .train import TrainConfig, Trainer, TrainResult, train
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "Network", "feedback_matrix", "forward", "gradient", "trajectory", "Trajectory",

@@ -569,7 +569,7 @@ def _lambda_max_history(hist):
 
 
 def _version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return __version__
 

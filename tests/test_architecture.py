@@ -30,18 +30,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "localrnn"
 
 #: Known violations, to be resolved by their modules' owners (issue 9).
-KNOWN = {
-    # train.py: the lazy ``from . import __version__`` closes localrnn -> train -> localrnn
-    ("cycle", ("localrnn", "localrnn.train")),
-    # fixedpoint/ takes the solver's and the rules' private helpers
-    ("private", "localrnn.fixedpoint.rules", "localrnn.fixedpoint.solver", "_solve"),
-    ("private", "localrnn.fixedpoint.rules", "localrnn.fixedpoint.solver", "_report"),
-    ("private", "localrnn.fixedpoint.rules", "localrnn.fixedpoint.solver", "_residual"),
-    ("private", "localrnn.fixedpoint.rules", "localrnn.fixedpoint.solver", "_RIDGE"),
-    ("private", "localrnn.fixedpoint.train", "localrnn.fixedpoint.rules", "_compute_update"),
-    ("private", "localrnn.fixedpoint.train", "localrnn.fixedpoint.rules", "_cross_entropy"),
-    ("private", "localrnn.fixedpoint.train", "localrnn.fixedpoint.solver", "_solve"),
-}
+KNOWN: set = set()
 
 
 # --------------------------------------------------------------------------- the walker

@@ -88,33 +88,3 @@ def test_lyapunov_of_a_run_uses_its_seed_and_matches_its_recorded_exponents(tmp_
     np.testing.assert_allclose(d["init_exponents"], before, rtol=1e-12)
     a = run_lyapunov(out, k=3, write_json=False)
     assert a.figure is None and a.data["init_exponents"] == d["init_exponents"]  # same computation twice
-
-
-def test_plotting_draws_what_the_lyapunov_module_draws():
-    """plotting.plot_spectrum / plot_lambda_vs_gain keep the behaviour (lines, bands,
-    labels) of the functions of the same name in localrnn.lyapunov."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from localrnn import lyapunov as L
-    from localrnn import plotting as P
-
-    net = get_task("romo").make_network(1.0, n_rec=8)
-    x = get_task("romo").batch(2, np.random.default_rng(0)).inputs
-    r = lyapunov_spectrum(net, x, 3)
-    sw = L.lambda_max_vs_gain([0.5, 1.5], x, n_rec=8, alpha=net.alpha, k=1, n_out=2, seeds=range(2))
-    for draw_ours, draw_theirs in [(lambda ax: P.plot_spectrum(r, ax=ax, per_time=True, label="a", lw=2),
-                                    lambda ax: L.plot_spectrum(r, ax=ax, per_time=True, label="a", lw=2)),
-                                   (lambda ax: P.plot_lambda_vs_gain(sw, ax=ax, label="b"),
-                                    lambda ax: L.plot_lambda_vs_gain(sw, ax=ax, label="b"))]:
-        fig, (a, b) = plt.subplots(1, 2)
-        assert draw_ours(a) is a and draw_theirs(b) is b
-        assert [ln.get_label() for ln in a.lines] == [ln.get_label() for ln in b.lines]
-        for la, lb in zip(a.lines, b.lines):
-            np.testing.assert_array_equal(la.get_xydata(), lb.get_xydata())  # same numbers drawn
-            assert la.get_linewidth() == lb.get_linewidth()
-        assert a.get_xlabel() == b.get_xlabel() and a.get_ylabel() == b.get_ylabel()
-        assert len(a.collections) == len(b.collections) == 1
-        plt.close(fig)

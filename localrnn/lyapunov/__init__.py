@@ -36,14 +36,12 @@ def _deprecated(name: str) -> None:
 def plot_spectrum(result: LyapunovResult, ax=None, per_time: bool = False, label=None, **kw):
     """Deprecated: use :func:`localrnn.plotting.plot_spectrum` (same arguments)."""
     _deprecated("plot_spectrum")
-    # TODO(integrator): ``from ..plotting import plot_spectrum as impl`` once plotting.py is merged
-    from ._plots import plot_spectrum as impl
+    from ..plotting import plot_spectrum as impl
     return impl(result, ax=ax, per_time=per_time, label=label, **kw)
 
 
 def plot_lambda_vs_gain(sweep: GainSweep, ax=None, label=None, **kw):
     """Deprecated: use :func:`localrnn.plotting.plot_lambda_vs_gain` (same arguments)."""
     _deprecated("plot_lambda_vs_gain")
-    # TODO(integrator): ``from ..plotting import plot_lambda_vs_gain as impl`` once plotting.py is merged
-    from ._plots import plot_lambda_vs_gain as impl
+    from ..plotting import plot_lambda_vs_gain as impl
     return impl(sweep, ax=ax, label=label, **kw)
