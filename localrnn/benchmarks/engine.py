@@ -5,6 +5,20 @@ The PyTorch peer is the natural implementation: an explicit loop over time with
 rule the same loop with the recurrent input computed from a detached rate
 (Liu et al. 2024's e-prop).  Same sizes, same dtype, same thread count (both
 single-threaded by default, see :class:`._timing.torch_threads`).
+
+Floors (:mod:`localrnn.benchmarks.floors`, NumPy under the same BLAS thread limit):
+
+* **BPTT**, per step: two ``(B x N) @ (N x N)`` GEMMs -- the forward recurrent
+  input ``r_{t-1} W^T`` and the backward adjoint ``z_t W`` -- plus the
+  weight-gradient GEMM ``dW = sum_t z_t^T r_{t-1}`` over all T*B rows, divided by
+  T.  Unavoidable: every step's state depends on the previous one through W (no
+  batching over time), the adjoint likewise backwards, and dW needs one
+  multiply-add per (row, i, j).  The readout and input GEMMs (O, I = 2, 1 << N)
+  and every element-wise pass (tanh, leak, phi') are left out: the floor is a
+  lower bound.
+* **e-prop/RFLO** (batched), per step: one step GEMM (the forward pass; the
+  learning signal ``F delta_t`` needs no recurrent product, the backward filter
+  is element-wise) plus the same dW GEMM over T*B rows, divided by T.
 """
 from __future__ import annotations
 
@@ -12,6 +26,7 @@ import numpy as np
 
 from ..engine import gradient
 from ..network import Network
+from . import floors
 from ._timing import case, time_call, torch_or_none, torch_threads
 
 
@@ -48,23 +63,28 @@ def torch_gradient(net, x, y, m, truncate):
     return L
 
 
-def bench_cases(quick: bool = False):
+def bench_cases(quick: bool = False, dtypes=("float32",)):
+    """Rows (format: :func:`localrnn.benchmarks._timing.case`): BPTT and e-prop/RFLO per step."""
     torch = torch_or_none()
     N, B, T = (128, 16, 56) if quick else (256, 32, 56)
     repeat = 3 if quick else 7
     rows = []
-    net, x, y, m = _problem(N, B, T, "float32")
-    ours_bptt = time_call(lambda: gradient(net, x, y, m, rule="bptt"), repeat=repeat) / T
-    ours_eprop = time_call(lambda: gradient(net, x, y, m, rule="eprop"), repeat=repeat) / T
-    peer_bptt = peer_eprop = None
-    if torch is not None:
-        with torch_threads():
-            peer_bptt = time_call(lambda: torch_gradient(net, x, y, m, False), repeat=repeat) / T
-            peer_eprop = time_call(lambda: torch_gradient(net, x, y, m, True), repeat=repeat) / T
-    size = f"N={N} B={B} T={T} float32"
-    rows.append(case(f"BPTT gradient ({size})", ours_bptt, peer_bptt, "torch autograd", ">= 3x"))
-    rows.append(case(f"e-prop/RFLO gradient ({size})", ours_eprop, peer_eprop,
-                     "torch autograd, detached rate", ">= 3x"))
-    rows.append(case(f"e-prop/RFLO vs our BPTT ({size})", ours_eprop, ours_bptt, "our BPTT",
-                     "<= 1.5 (ours/our BPTT)", floor=True))
+    for dtype in dtypes:
+        net, x, y, m = _problem(N, B, T, dtype)
+        ours_bptt = time_call(lambda: gradient(net, x, y, m, rule="bptt"), repeat=repeat) / T
+        ours_eprop = time_call(lambda: gradient(net, x, y, m, rule="eprop"), repeat=repeat) / T
+        peer_bptt = peer_eprop = None
+        if torch is not None:
+            with torch_threads():
+                peer_bptt = time_call(lambda: torch_gradient(net, x, y, m, False), repeat=repeat) / T
+                peer_eprop = time_call(lambda: torch_gradient(net, x, y, m, True), repeat=repeat) / T
+        f_bptt = floors.bptt_step(N, B, T, dtype)
+        f_local = floors.local_step(N, B, T, dtype)
+        size = f"N={N} B={B} T={T} {dtype}"
+        rows.append(case(f"BPTT gradient ({size})", ours_bptt, f_bptt,
+                         "2 step GEMMs (BxN)(NxN) + dW GEMM over T*B rows / T",
+                         peer_bptt, "torch autograd", "<= 1.25x floor, >= 2.5x peer"))
+        rows.append(case(f"e-prop/RFLO gradient ({size})", ours_eprop, f_local,
+                         "1 step GEMM (BxN)(NxN) + dW GEMM over T*B rows / T",
+                         peer_eprop, "torch autograd, detached rate", "<= 1.3x floor, >= 2.5x peer"))
     return rows
