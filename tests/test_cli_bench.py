@@ -82,3 +82,62 @@ def test_bench_quick_engine_table_printed_ratios_match_times():
 def test_bench_rejects_unknown_group():
     res = CliRunner().invoke(main, ["bench", "--only", "gpu"])
     assert res.exit_code == 2 and res.output.count("\n") == 1 and "'gpu'" in res.output
+
+
+# ------------------------------------------------------------------ --scaling
+
+def test_fit_exponent_recovers_known_slopes():
+    from localrnn.benchmarks.scaling import fit_exponent
+
+    N = np.array([16, 32, 64, 128, 256, 512, 1024], float)
+    f = fit_exponent(N, 3.7e-9 * N ** 2)
+    assert f["slope"] == pytest.approx(2.0, abs=1e-9)
+    assert f["prefactor"] == pytest.approx(3.7e-9, rel=1e-9)
+    # only the upper range counts: a flat head (overhead) does not bias the slope
+    y = np.where(N < 128, 1.0, 1e-6 * N ** 4)
+    f = fit_exponent(N, y, upper=0.5)
+    assert f["slope"] == pytest.approx(4.0, abs=1e-9) and f["x_from"] == 128 and f["n_points"] == 4
+    # order of the points does not matter
+    assert fit_exponent(N[::-1], (N ** 1.5)[::-1])["slope"] == pytest.approx(1.5, abs=1e-9)
+    with pytest.raises(ValueError, match="positive"):
+        fit_exponent(N, -N)
+
+
+def test_batched_bytes_analytic_counts_the_buffers():
+    from localrnn.benchmarks.scaling import batched_bytes_analytic
+
+    N, T, B, I, O = 16, 5, 3, 1, 2
+    grads = N * N + N * I + N + O * N + O
+    assert batched_bytes_analytic(N, T, B, "bptt") == 8 * (5 * T * B * N + 2 * T * B * O + grads)
+    P = N * N + N * I + N
+    assert batched_bytes_analytic(N, T, B, "rtrl", itemsize=4) == 4 * (3 * T * B * N + 2 * T * B * O
+                                                                      + 2 * N * P + grads)
+
+
+def test_bench_scaling_quick_writes_figures_and_exponents(tmp_path):
+    out = tmp_path / "sc"
+    res = CliRunner().invoke(main, ["bench", "--scaling", "--quick", "--out", str(out)],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    for f in ("time.png", "memory.png", "scaling.json", "exponents.md"):
+        assert (out / f).stat().st_size > 0, f
+    doc = json.loads((out / "scaling.json").read_text())
+    labels = [s["label"] for s in doc["series"]]
+    for rule in ("BPTT", "RTRL", "e-prop", "RFLO"):
+        assert f"{rule} (batched)" in labels
+    assert {"e-prop (online)", "RFLO (online)", "RTRL (online)"} <= set(labels)
+    for s in doc["series"]:
+        for p in s["vs_N"] + s["vs_T"]:
+            assert p["time_s"] > 0 and p["memory_bytes"] > 0
+            # the measured memory is cross-checked against the analytic count of the buffers
+            assert 0.5 < p["memory_bytes"] / p["memory_analytic_bytes"] < 3.0, (s["label"], p)
+        if s["mode"] == "online":  # what an online learner holds does not grow with T
+            assert len({p["memory_bytes"] for p in s["vs_T"]}) == 1
+        # the reported fit is the fit of the reported points
+        from localrnn.benchmarks.scaling import fit_exponent
+
+        N = [p["N"] for p in s["vs_N"]]
+        assert s["fits"]["memory_vs_N"] == pytest.approx(
+            fit_exponent(N, [p["memory_bytes"] for p in s["vs_N"]])["slope"], abs=1e-12)
+    table = (out / "exponents.md").read_text()
+    assert sum(ln.startswith("| ") for ln in table.splitlines()) == len(labels) + 1  # header + rows
