@@ -1,6 +1,8 @@
 """Timing helpers and the row format of every benchmark case.
 
-Timing: warm-up first (compile time excluded), then the median (or best) of repeats.
+Timing: warm-up first (compile time excluded), then the best (minimum) of repeats --
+on a shared machine a round that was preempted is slow for reasons that are not the
+code's, and the best round is what the code costs; ``best=False`` gives the median.
 Every row carries three times -- ours, the floor (the BLAS/LAPACK work the case
 cannot avoid, timed with NumPy in the same run under the same BLAS thread limit,
 see :mod:`localrnn.benchmarks.floors`) and the peer (PyTorch) -- and two ratios:
@@ -13,8 +15,8 @@ import time
 from statistics import median
 
 
-def time_call(fn, repeat: int = 7, number: int = 1, warmup: int = 1, best: bool = False) -> float:
-    """Median (or best) seconds per call of ``fn()`` over ``repeat`` rounds of ``number`` calls."""
+def time_call(fn, repeat: int = 7, number: int = 1, warmup: int = 1, best: bool = True) -> float:
+    """Best (or median) seconds per call of ``fn()`` over ``repeat`` rounds of ``number`` calls."""
     for _ in range(warmup):
         fn()
     times = []

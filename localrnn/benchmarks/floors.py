@@ -1,6 +1,6 @@
 """Floors: the BLAS/LAPACK work a computation cannot avoid, timed with NumPy.
 
-Each function returns seconds (median of repeats, after a warm-up call), timed
+Each function returns seconds (best of repeats, after a warm-up call), timed
 inside :func:`localrnn._config.step_blas_limit` -- the same BLAS thread limit
 (threadpoolctl, ``LOCALRNN_STEP_BLAS_THREADS``, default one thread) our
 time-stepping kernels run under -- with preallocated outputs (``out=``), so that

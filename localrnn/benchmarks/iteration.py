@@ -4,7 +4,7 @@
 defaults (N = 256, B = 32, T = 56, Adam, trainable W_in, W, W_out): the batch is
 drawn, the trajectory run, the loss and gradient computed, the gradient checked
 for finiteness and the Adam step taken -- everything a sweep pays per iteration.
-Timed in float32 and float64 for bptt, eprop and rflo (median of repeats after a
+Timed in float32 and float64 for bptt, eprop and rflo (best of repeats after a
 warm-up iteration; compile time excluded).
 
 **RTRL is not timed** at these sizes: P = N^2 + N I + N = 66,048 parameters per

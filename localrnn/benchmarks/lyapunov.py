@@ -1,7 +1,7 @@
 """Lyapunov-spectrum benchmarks: ours against PyTorch loops and against LAPACK.
 
 Cases of issue 4, each timed in the same process with compile time excluded
-(:func:`localrnn.benchmarks._timing.time_call`: one warm-up call, then the median):
+(:func:`localrnn.benchmarks._timing.time_call`: one warm-up call, then the best of the repeats):
 
 * ``N = 256, k = 10, T = 1000``, one trial (and, in the full run, 8 trials as
   ``localrnn lyapunov`` uses): :func:`localrnn.lyapunov_spectrum`

@@ -122,7 +122,7 @@ def batched_bytes_analytic(N: int, T: int, B: int, rule: str, I: int = 1, O: int
 
 
 def _time(fn: Callable, repeat: int) -> float:
-    """Median seconds per call after a warm-up call; calls batched to >= ~2 ms per round."""
+    """Best seconds per call after a warm-up call; calls batched to >= ~2 ms per round."""
     t0 = time.perf_counter()
     fn()
     once = max(time.perf_counter() - t0, 1e-7)
@@ -133,7 +133,7 @@ def _time(fn: Callable, repeat: int) -> float:
         for _ in range(number):
             fn()
         ts.append((time.perf_counter() - t) / number)
-    return float(np.median(ts))
+    return float(np.min(ts))
 
 
 def _peak_bytes(fn: Callable) -> int:
