@@ -5,7 +5,7 @@ step of every rule -- batched ``gradient`` with BPTT, RTRL, e-prop and RFLO (tim
 one call over T), and the online learner's step (:class:`localrnn.OnlineLearner`)
 with e-prop (current form), RFLO (rate form, its N x N trace) and RTRL -- and
 measures memory, over a range of N (at fixed T) and of T (at fixed N).  RTRL
-stops where it stays practical (N <= 64; 32 in ``--quick``).
+stops where it stays practical (N <= 64; 32 in ``--quick``) and sweeps T at N = 16.
 
 Memory
     *Batched* (a whole trial): the peak of the bytes the driver allocates during one
@@ -127,6 +127,8 @@ def _time(fn: Callable, repeat: int) -> float:
     fn()
     once = max(time.perf_counter() - t0, 1e-7)
     number = max(1, int(2e-3 / once))
+    if once > 0.5:                       # long calls (RTRL at the top of its range): fewer rounds
+        repeat = min(repeat, 2)
     ts = []
     for _ in range(repeat):
         t = time.perf_counter()
@@ -220,7 +222,7 @@ def run_scaling(out="bench-scaling", quick: bool = False, echo: Optional[Callabl
     series = []
     for label, mode, rule, form in SERIES:
         ns = Ns_rtrl if rule == "rtrl" else Ns
-        n_fixed = min(N_fixed, max(ns))
+        n_fixed = 16 if rule == "rtrl" else N_fixed   # RTRL's T sweep at a size where it is cheap
         pts_N, pts_T = [], []
         for N in ns:
             pts_N.append(measure_batched(rule, N, T_fixed, B, repeat) if mode == "batched"
