@@ -32,12 +32,9 @@ def small():
 
 
 @pytest.mark.benchmark(group="lyapunov N=256 k=10 T=1000")
-def test_k10_ours(benchmark, small):
+def test_k10_ours(benchmark, small, record_ratio):
     net, x, q0 = small
     STATE["k10"] = _bench(benchmark, lambda: lyapunov_spectrum(net, x, 10, warmup=WARM, q0=q0), 5)
-
-
-def test_k10_floor(record_ratio):
     f = floor_step(N, 10, 1)
     record_ratio(f"Lyapunov k=10: ours/floor = {STATE['k10'] / f:.2f} (floor {f * 1e6:.1f} us/step; "
                  "target <= 1.3)")
@@ -53,12 +50,9 @@ def test_k10_torch(benchmark, small, peer, record_ratio):
 
 
 @pytest.mark.benchmark(group="lyapunov N=256 k=256 T=1000")
-def test_k256_ours(benchmark):
+def test_k256_ours(benchmark, record_ratio):
     net, x = _problem(N, T, 1)
     STATE["k256"] = _bench(benchmark, lambda: lyapunov_spectrum(net, x, N, warmup=WARM), 3)
-
-
-def test_k256_floor(record_ratio):
     f = floor_step(N, N, 1)
     record_ratio(f"Lyapunov k=256: ours/floor = {STATE['k256'] / f:.2f} (floor {f * 1e3:.2f} ms/step: "
                  "W @ Q + W @ h + qr(N x N); target <= 1.5)")
