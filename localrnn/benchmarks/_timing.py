@@ -75,3 +75,23 @@ def case(name, ours, floor, floor_name, peer, peer_name, target, per="step"):
             "ours_over_floor": None if floor is None else ours / floor,
             "peer_over_ours": None if peer is None else peer / ours,
             "target": target}
+
+
+def interleaved(fns, rounds: int, number: int = 1, warmup: int = 1):
+    """Best seconds per call of each ``fn()``, rounds of ``number`` calls alternating between them.
+
+    Every function is called ``warmup`` times first (compile, caches).  Alternating the
+    rounds puts ours, the floor and the peer under the same load on a shared machine:
+    a preempted round is slow on one side only, and the best round of each side is kept.
+    """
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    best = [float("inf")] * len(fns)
+    for _ in range(rounds):
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            for _ in range(number):
+                fn()
+            best[i] = min(best[i], (time.perf_counter() - t) / number)
+    return best

@@ -22,12 +22,16 @@ Floors (:mod:`localrnn.benchmarks.floors`, NumPy under the same BLAS thread limi
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
+
+from .._config import step_blas_limit
 
 from ..engine import gradient
 from ..network import Network
 from . import floors
-from ._timing import case, time_call, torch_or_none, torch_threads
+from ._timing import case, interleaved, torch_or_none, torch_threads
 
 
 def _problem(N, B, T, dtype, seed=0):
@@ -64,22 +68,26 @@ def torch_gradient(net, x, y, m, truncate):
 
 
 def bench_cases(quick: bool = False, dtypes=("float32",)):
-    """Rows (format: :func:`localrnn.benchmarks._timing.case`): BPTT and e-prop/RFLO per step."""
+    """Rows (format: :func:`localrnn.benchmarks._timing.case`): BPTT and e-prop/RFLO per step.
+
+    Ours, the floor and the peer are timed in alternating rounds
+    (:func:`localrnn.benchmarks._timing.interleaved`), best round of each.
+    """
     torch = torch_or_none()
     N, B, T = (128, 16, 56) if quick else (256, 32, 56)
-    repeat = 3 if quick else 7
+    rounds = 3 if quick else 7
     rows = []
     for dtype in dtypes:
         net, x, y, m = _problem(N, B, T, dtype)
-        ours_bptt = time_call(lambda: gradient(net, x, y, m, rule="bptt"), repeat=repeat) / T
-        ours_eprop = time_call(lambda: gradient(net, x, y, m, rule="eprop"), repeat=repeat) / T
-        peer_bptt = peer_eprop = None
+        fns = [lambda: gradient(net, x, y, m, rule="bptt"), lambda: gradient(net, x, y, m, rule="eprop"),
+               floors.gradient_trial_fn(N, B, T, dtype, exact=True),
+               floors.gradient_trial_fn(N, B, T, dtype, exact=False)]
         if torch is not None:
-            with torch_threads():
-                peer_bptt = time_call(lambda: torch_gradient(net, x, y, m, False), repeat=repeat) / T
-                peer_eprop = time_call(lambda: torch_gradient(net, x, y, m, True), repeat=repeat) / T
-        f_bptt = floors.bptt_step(N, B, T, dtype)
-        f_local = floors.local_step(N, B, T, dtype)
+            fns += [lambda: torch_gradient(net, x, y, m, False), lambda: torch_gradient(net, x, y, m, True)]
+        with step_blas_limit(), (torch_threads() if torch is not None else nullcontext()):
+            t = [v / T for v in interleaved(fns, rounds)]
+        ours_bptt, ours_eprop, f_bptt, f_local = t[:4]
+        peer_bptt, peer_eprop = (t[4], t[5]) if torch is not None else (None, None)
         size = f"N={N} B={B} T={T} {dtype}"
         rows.append(case(f"BPTT gradient ({size})", ours_bptt, f_bptt,
                          "2 step GEMMs (BxN)(NxN) + dW GEMM over T*B rows / T",

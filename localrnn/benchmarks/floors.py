@@ -95,7 +95,9 @@ def qr(n: int, k: int, dtype="float64", repeat: int = 7) -> float:
     in place (``overwrite_a``), not ``numpy.linalg.qr``, whose Python-level
     checks and allocations cost more than the arithmetic for n x 10 (the floor
     must not contain overhead a kernel calling LAPACK directly does not pay).
-    The time includes one n x k copy (refreshing the input), which is small.
+    The time includes one n x k copy (refreshing the input) and two f2py calls
+    (about a microsecond each), so for small n x k this floor is not a strict lower
+    bound: a Numba kernel calling LAPACK can come out slightly below it.
     """
     from scipy.linalg import lapack
 
@@ -158,3 +160,48 @@ def online_step_fn(N: int, n_rank1: int, dtype="float64"):
             f(a, x, y, a=A, overwrite_a=1)
 
     return step
+
+
+def gradient_trial_fn(N: int, B: int, T: int, dtype="float32", exact: bool = True):
+    """A closure doing the floor work of one batched gradient (not timed here):
+    T step GEMMs (B x N)(N x N) -- two per step if ``exact`` (BPTT: forward and
+    adjoint), one otherwise (e-prop/RFLO) -- and the dW GEMM over T*B rows.
+    Seconds per step = its time / T.  Used to interleave ours and the floor."""
+    A, W = _rand((B, N), dtype, 0), _rand((N, N), dtype, 1)
+    out = np.empty((B, N), dtype)
+    Z, R, gW = _rand((T * B, N), dtype, 2), _rand((T * B, N), dtype, 3), np.empty((N, N), dtype)
+    n_step = 2 * T if exact else T
+
+    def trial():
+        for _ in range(n_step):
+            np.dot(A, W, out=out)
+        np.dot(Z.T, R, out=gW)
+
+    return trial
+
+
+def lyapunov_steps_fn(N: int, k: int, B: int, steps: int):
+    """A closure doing ``steps`` steps of the Lyapunov floor work (float64): ``W @ Q``
+    ((N x N) by (N x k*B)), ``W @ h`` and B QRs of N x k (LAPACK ``dgeqrf + dorgqr``,
+    preallocated work).  Seconds per step = its time / ``steps``."""
+    from scipy.linalg import lapack
+
+    W, Q = _rand((N, N), "float64", 0), _rand((N, k * B), "float64", 1)
+    P = np.empty((N, k * B))
+    H = _rand((B, N), "float64", 2)
+    Ho = np.empty((B, N))
+    A0 = np.asfortranarray(_rand((N, k), "float64", 3))
+    As = [A0.copy(order="F") for _ in range(B)]
+    lwork = max(int(lapack.dgeqrf(A0.copy(order="F"), lwork=-1)[2][0].real),
+                int(lapack.dorgqr(A0.copy(order="F"), np.zeros(k), lwork=-1)[1][0].real), k)
+
+    def run():
+        for _ in range(steps):
+            np.dot(W, Q, out=P)
+            np.dot(H, W.T, out=Ho)
+            for A in As:
+                A[...] = A0
+                q, tau, _, _ = lapack.dgeqrf(A, lwork=lwork, overwrite_a=1)
+                lapack.dorgqr(q, tau, lwork=lwork, overwrite_a=1)
+
+    return run

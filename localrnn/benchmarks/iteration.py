@@ -4,8 +4,8 @@
 defaults (N = 256, B = 32, T = 56, Adam, trainable W_in, W, W_out): the batch is
 drawn, the trajectory run, the loss and gradient computed, the gradient checked
 for finiteness and the Adam step taken -- everything a sweep pays per iteration.
-Timed in float32 and float64 for bptt, eprop and rflo (best of repeats after a
-warm-up iteration; compile time excluded).
+Timed in float32 and float64 for bptt, eprop and rflo (ours and the floor in
+alternating rounds, best round of each, after warm-up; compile time excluded).
 
 **RTRL is not timed** at these sizes: P = N^2 + N I + N = 66,048 parameters per
 neuron's sensitivity, the influence matrix is N x P per trial (16.9 M floats; 4.3
@@ -28,7 +28,8 @@ from __future__ import annotations
 from typing import Dict, List
 
 from . import floors
-from ._timing import case, time_call
+from .._config import step_blas_limit
+from ._timing import case, interleaved
 
 RULES = ("bptt", "eprop", "rflo")
 
@@ -44,13 +45,14 @@ def romo_trainer(rule: str, dtype: str, n_rec=None, batch=None):
 
 
 def iteration_case(rule: str, dtype: str, repeat: int = 7, n_rec=None, batch=None) -> Dict:
+    """Our iteration and its floor, timed in alternating rounds (best round of each)."""
     tr = romo_trainer(rule, dtype, n_rec, batch)
     c = tr.config
     N, B, T = c.n_rec, c.batch, tr.task.T
     it = iter(range(10 ** 9))
-    ours = time_call(lambda: tr.step(next(it)), repeat=repeat, warmup=2)
-    per_step = floors.bptt_step if rule == "bptt" else floors.local_step
-    floor = T * per_step(N, B, T, dtype)
+    floor_fn = floors.gradient_trial_fn(N, B, T, dtype, exact=rule == "bptt")
+    with step_blas_limit():
+        ours, floor = interleaved([lambda: tr.step(next(it)), floor_fn], repeat, warmup=2)
     what = "T x (2 step GEMMs + dW GEMM / T)" if rule == "bptt" else "T x (1 step GEMM + dW GEMM / T)"
     return case(f"Romo iteration, {rule} (N={N} B={B} T={T} {dtype}, Adam)", ours, floor, what,
                 None, "none", "<= 1.3x floor", per="iteration")

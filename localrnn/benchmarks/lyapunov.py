@@ -1,7 +1,8 @@
 """Lyapunov-spectrum benchmarks: ours against PyTorch loops and against LAPACK.
 
 Cases of issue 4, each timed in the same process with compile time excluded
-(:func:`localrnn.benchmarks._timing.time_call`: one warm-up call, then the best of the repeats):
+(:func:`localrnn.benchmarks._timing.interleaved`: one warm-up call each, then alternating
+rounds of ours, the floor and the peers, best round of each):
 
 * ``N = 256, k = 10, T = 1000``, one trial (and, in the full run, 8 trials as
   ``localrnn lyapunov`` uses): :func:`localrnn.lyapunov_spectrum`
@@ -14,8 +15,8 @@ Cases of issue 4, each timed in the same process with compile time excluded
   product (so does ours: one BLAS GEMM for all trials, then LAPACK per trial); what
   we save is PyTorch's per-operation overhead and, against the first loop, forming
   J_t.
-* ``N = 256, k = 256, T = 1000``: against T times one ``numpy.linalg.qr`` of an
-  N x N matrix, the LAPACK floor of a full spectrum.  Target: within 1.5x.
+* ``N = 256, k = 256, T = 1000``: the full spectrum against its floor (below: an
+  N x N GEMM and the LAPACK QR of an N x N matrix per step).  Target: within 1.5x.
 
 Floors (:mod:`localrnn.benchmarks.floors`, per step): for B trials of k
 tangent vectors, ``W @ Q`` ((N x N) by (N x k*B), the Jacobian applied to the
@@ -34,6 +35,7 @@ during the floor, and ``torch.set_num_threads`` during the peers.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Dict, List
 
 import numpy as np
@@ -43,7 +45,7 @@ from .. import lyapunov_spectrum
 from ..lyapunov import _random_q0  # becomes random_q0 on branch engine: the integrator renames it here
 from ..network import Network
 from . import floors
-from ._timing import case, time_call, torch_or_none
+from ._timing import case, interleaved, torch_or_none
 
 
 def _problem(N: int, T: int, B: int, seed: int = 0):
@@ -141,39 +143,45 @@ def floor_step(N: int, k: int, B: int) -> float:
 
 
 def cases_vs_torch(N: int = 256, k: int = 10, T: int = 1000, B: int = 1, repeat: int = 5) -> List[Dict]:
-    """Our spectrum against both PyTorch loops (which must agree with it to 1e-8), with its floor."""
+    """Our spectrum against both PyTorch loops (which must agree with it to 1e-8), with its
+    floor; ours, the floor and the peers timed in alternating rounds (best round of each)."""
     net, x = _problem(N, T, B)
     warm = min(T // 10, 100)
     q0 = _random_q0(N, k, 0, np.float64)
-    ours = time_call(lambda: lyapunov_spectrum(net, x, k, warmup=warm, q0=q0), repeat=repeat) / T
-    floor = floor_step(N, k, B)
+    steps = min(T, 200)
+    fns = [lambda: lyapunov_spectrum(net, x, k, warmup=warm, q0=q0), floors.lyapunov_steps_fn(N, k, B, steps)]
     fname = f"W@Q (NxN)(Nx{k * B}) + W@h + {B} qr(Nx{k})"
     size = f"N={N} k={k} T={T} B={B}"
     target = "<= 1.3x floor, >= 5x peer"
     peers = [(torch_spectrum_formed_j, "torch loop, J_t formed (Vogt et al. 2022)"),
              (torch_spectrum, "torch loop, J_t Q without forming J_t")]
-    if torch_or_none() is None:
-        return [case(f"Lyapunov spectrum ({size})", ours, floor, fname, None, name, target)
-                for _, name in peers]
-    lam = lyapunov_spectrum(net, x, k, warmup=warm, q0=q0).exponents
-    rows = []
-    with _torch_threads():
+    has_torch = torch_or_none() is not None
+    if has_torch:
+        lam = lyapunov_spectrum(net, x, k, warmup=warm, q0=q0).exponents
         for fn, name in peers:
-            peer = time_call(lambda: fn(net, x, q0, warm), repeat=repeat) / T
             err = float(np.max(np.abs(np.sort(fn(net, x, q0, warm).mean(axis=0))[::-1] - lam)))
             if err > 1e-8:
                 raise AssertionError(f"the PyTorch peer {name!r} disagrees with ours by {err:.3g}")
-            rows.append(case(f"Lyapunov spectrum ({size})", ours, floor, fname, peer, name, target))
-    return rows
+            fns.append(lambda fn=fn: fn(net, x, q0, warm))
+    with step_blas_limit(), (_torch_threads() if has_torch else nullcontext()):
+        t = interleaved(fns, repeat)
+    ours, floor = t[0] / T, t[1] / steps
+    if not has_torch:
+        return [case(f"Lyapunov spectrum ({size})", ours, floor, fname, None, name, target) for _, name in peers]
+    return [case(f"Lyapunov spectrum ({size})", ours, floor, fname, t[2 + i] / T, name, target)
+            for i, (_, name) in enumerate(peers)]
 
 
 def case_vs_lapack(N: int = 256, T: int = 1000, repeat: int = 3) -> Dict:
     """The full spectrum (k = N) against its floor: W @ Q (N x N by N x N) + W @ h + qr(N x N)."""
     net, x = _problem(N, T, 1)
     warm = min(T // 10, 100)
-    ours = time_call(lambda: lyapunov_spectrum(net, x, N, warmup=warm), repeat=repeat) / T
-    return case(f"Lyapunov spectrum, full (N={N} k={N} T={T})", ours, floor_step(N, N, 1),
-                f"W@Q (NxN)(NxN) + W@h + qr(NxN)", None, "none", "<= 1.5x floor")
+    steps = min(T, 50)
+    with step_blas_limit():
+        ours, floor = interleaved([lambda: lyapunov_spectrum(net, x, N, warmup=warm),
+                                   floors.lyapunov_steps_fn(N, N, 1, steps)], repeat)
+    return case(f"Lyapunov spectrum, full (N={N} k={N} T={T})", ours / T, floor / steps,
+                "W@Q (NxN)(NxN) + W@h + qr(NxN)", None, "none", "<= 1.5x floor")
 
 
 def bench_cases(quick: bool = False) -> List[Dict]:
