@@ -141,3 +141,8 @@ def test_bench_scaling_quick_writes_figures_and_exponents(tmp_path):
             fit_exponent(N, [p["memory_bytes"] for p in s["vs_N"]])["slope"], abs=1e-12)
     table = (out / "exponents.md").read_text()
     assert sum(ln.startswith("| ") for ln in table.splitlines()) == len(labels) + 1  # header + rows
+
+
+def test_bench_scaling_and_throughput_are_separate_runs():
+    res = CliRunner().invoke(main, ["bench", "--scaling", "--throughput"])
+    assert res.exit_code == 2 and res.output.count("\n") == 1 and "--scaling and --throughput" in res.output
