@@ -1,5 +1,6 @@
 """Online learning per step: e-prop / RFLO vs a PyTorch per-step loop (N=128, B=1, f64),
-RTRL vs its FLOP floor J @ M (N=32).  The same cases as ``localrnn.benchmarks.online``
+RTRL vs its FLOP floor J @ M (N=32); the e-prop/RFLO floors (a GEMV of W and one
+or two N x N rank-1 passes, :func:`localrnn.benchmarks.floors.online_step_fn`) too.  The same cases as ``localrnn.benchmarks.online``
 (which ``localrnn bench`` prints), here as pytest-benchmark groups; ratios are printed
 at the end of the session.  Compile time is excluded (``warmup_rounds``).
 """
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from localrnn._config import step_blas_limit
+from localrnn.benchmarks import floors
 from localrnn.benchmarks.online import TorchOnlineStep, online_problem
 from localrnn.network import feedback_matrix
 from localrnn.online import OnlineLearner
@@ -33,6 +35,17 @@ def test_online_step_ours(benchmark, form, rule):
     benchmark.group = f"online {rule} step, {form} form, N=128 B=1 f64"
     with step_blas_limit():
         STATE[rule] = _bench(benchmark, lambda: learner.step(x, y, m))
+
+
+@pytest.mark.parametrize("form,rule", CASES)
+def test_online_step_floor(benchmark, record_ratio, form, rule):
+    fn = floors.online_step_fn(128, 2 if form == "rate" else 1, "float64")
+    benchmark.group = f"online {rule} step, {form} form, N=128 B=1 f64"
+    with step_blas_limit():
+        t = _bench(benchmark, fn)
+    if rule in STATE:
+        record_ratio(f"online {rule} step ({form} form, N=128): ours/floor = {STATE[rule] / t:.2f} "
+                     f"(floor {t * 1e6:.1f} us; target <= 1.5)")
 
 
 @pytest.mark.parametrize("form,rule", CASES)

@@ -1,15 +1,36 @@
-"""``localrnn bench``: runs, prints a row per case with positive times and ratios."""
-import json
+"""``localrnn bench``: the table has floors and both ratios, and they are the printed times' ratios;
+``--scaling --quick`` writes its figures and exponents; the exponent fitter recovers known slopes.
 
+No timing targets here: only that the numbers are there, positive, and consistent.
+"""
+import json
+import re
+
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from localrnn.cli import main
 
-pytest.importorskip("torch", reason="the benchmark's peer is PyTorch")
+UNITS = {"us": 1e-6, "ms": 1e-3}
 
 
-def test_bench_quick_engine_json():
+def _seconds(text):
+    """(seconds, half a unit of the last printed digit in seconds) of '150.0 us' / '22.00 ms'."""
+    v, u = text.split()
+    half = 0.5 * 10.0 ** -len(v.split(".")[1]) * UNITS[u]
+    return float(v) * UNITS[u], half
+
+
+def _check_ratio(printed, num, den):
+    """``printed`` (2 decimals) is num/den, to the rounding of all three printed numbers."""
+    (a, ea), (b, eb) = num, den
+    bound = 0.005 + (a / b) * (ea / a + eb / b) * 1.01
+    assert abs(printed - a / b) <= bound, (printed, a, b)
+
+
+def test_bench_quick_engine_json_ratios():
+    pytest.importorskip("torch", reason="the benchmark's peer is PyTorch")
     res = CliRunner().invoke(main, ["bench", "--quick", "--only", "engine", "--json"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     rows = json.loads(res.output)
@@ -17,12 +38,111 @@ def test_bench_quick_engine_json():
     assert any(n.startswith("BPTT gradient") for n in names)
     assert any(n.startswith("e-prop/RFLO gradient") for n in names)
     for r in rows:
-        assert r["ours_s_per_step"] > 0 and r["peer_s_per_step"] > 0
-        expect = (r["ours_s_per_step"] / r["peer_s_per_step"] if r["ratio_kind"] == "ours/floor"
-                  else r["peer_s_per_step"] / r["ours_s_per_step"])
-        assert r["ratio"] == pytest.approx(expect, rel=1e-12)
+        assert r["ours_s"] > 0 and r["floor_s"] > 0 and r["peer_s"] > 0
+        assert r["floor"] and r["per"] == "step"
+        assert r["ours_over_floor"] == pytest.approx(r["ours_s"] / r["floor_s"], rel=1e-12)
+        assert r["peer_over_ours"] == pytest.approx(r["peer_s"] / r["ours_s"], rel=1e-12)
+    # BPTT's floor has one more step GEMM than the local rules' (same sizes, same run)
+    bptt, local = rows[0]["floor_s"], rows[1]["floor_s"]
+    assert bptt > local
+
+
+def test_bench_table_columns_and_arithmetic():
+    """The printed table: floor and both ratio columns, ratios = the printed times' ratios
+    (to the rounding of the printed times)."""
+    from localrnn.cli.bench import format_table
+
+    rows = [
+        {"name": "case a", "per": "step", "ours_s": 150e-6, "floor_s": 100e-6, "floor": "f",
+         "peer_s": 450e-6, "peer": "p", "ours_over_floor": 1.5, "peer_over_ours": 3.0, "target": "t"},
+        {"name": "case b", "per": "iteration", "ours_s": 22e-3, "floor_s": 11e-3, "floor": "f",
+         "peer_s": None, "peer": "none", "ours_over_floor": 2.0, "peer_over_ours": None, "target": "t"},
+    ]
+    lines = format_table(rows).splitlines()
+    assert re.split(r"\s{2,}", lines[0])[:7] == ["case", "per", "ours", "floor", "ours/floor", "peer",
+                                                 "peer/ours"]
+    cells = [re.split(r"\s{2,}", ln) for ln in lines[1:]]
+    assert cells[0][:7] == ["case a", "step", "150.0 us", "100.0 us", "1.50", "450.0 us", "3.00"]
+    assert cells[1][:7] == ["case b", "iteration", "22.00 ms", "11.00 ms", "2.00", "n/a", "n/a"]
+
+
+def test_bench_quick_engine_table_printed_ratios_match_times():
+    pytest.importorskip("torch", reason="the benchmark's peer is PyTorch")
+    res = CliRunner().invoke(main, ["bench", "--quick", "--only", "engine"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert "ours/floor" in lines[0] and "peer/ours" in lines[0]
+    for ln in lines[1:]:
+        c = re.split(r"\s{2,}", ln)
+        ours, floor, peer = _seconds(c[2]), _seconds(c[3]), _seconds(c[5])
+        _check_ratio(float(c[4]), ours, floor)
+        _check_ratio(float(c[6]), peer, ours)
 
 
 def test_bench_rejects_unknown_group():
     res = CliRunner().invoke(main, ["bench", "--only", "gpu"])
     assert res.exit_code == 2 and res.output.count("\n") == 1 and "'gpu'" in res.output
+
+
+# ------------------------------------------------------------------ --scaling
+
+def test_fit_exponent_recovers_known_slopes():
+    from localrnn.benchmarks.scaling import fit_exponent
+
+    N = np.array([16, 32, 64, 128, 256, 512, 1024], float)
+    f = fit_exponent(N, 3.7e-9 * N ** 2)
+    assert f["slope"] == pytest.approx(2.0, abs=1e-9)
+    assert f["prefactor"] == pytest.approx(3.7e-9, rel=1e-9)
+    # only the upper range counts: a flat head (overhead) does not bias the slope
+    y = np.where(N < 128, 1.0, 1e-6 * N ** 4)
+    f = fit_exponent(N, y, upper=0.5)
+    assert f["slope"] == pytest.approx(4.0, abs=1e-9) and f["x_from"] == 128 and f["n_points"] == 4
+    # order of the points does not matter
+    assert fit_exponent(N[::-1], (N ** 1.5)[::-1])["slope"] == pytest.approx(1.5, abs=1e-9)
+    with pytest.raises(ValueError, match="positive"):
+        fit_exponent(N, -N)
+
+
+def test_batched_bytes_analytic_counts_the_buffers():
+    from localrnn.benchmarks.scaling import batched_bytes_analytic
+
+    N, T, B, I, O = 16, 5, 3, 1, 2
+    grads = N * N + N * I + N + O * N + O
+    assert batched_bytes_analytic(N, T, B, "bptt") == 8 * (5 * T * B * N + 2 * T * B * O + grads)
+    P = N * N + N * I + N
+    assert batched_bytes_analytic(N, T, B, "rtrl", itemsize=4) == 4 * (3 * T * B * N + 2 * T * B * O
+                                                                      + 2 * N * P + grads)
+
+
+def test_bench_scaling_quick_writes_figures_and_exponents(tmp_path):
+    out = tmp_path / "sc"
+    res = CliRunner().invoke(main, ["bench", "--scaling", "--quick", "--out", str(out)],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    for f in ("time.png", "memory.png", "scaling.json", "exponents.md"):
+        assert (out / f).stat().st_size > 0, f
+    doc = json.loads((out / "scaling.json").read_text())
+    labels = [s["label"] for s in doc["series"]]
+    for rule in ("BPTT", "RTRL", "e-prop", "RFLO"):
+        assert f"{rule} (batched)" in labels
+    assert {"e-prop (online)", "RFLO (online)", "RTRL (online)"} <= set(labels)
+    for s in doc["series"]:
+        for p in s["vs_N"] + s["vs_T"]:
+            assert p["time_s"] > 0 and p["memory_bytes"] > 0
+            # the measured memory is cross-checked against the analytic count of the buffers
+            assert 0.5 < p["memory_bytes"] / p["memory_analytic_bytes"] < 3.0, (s["label"], p)
+        if s["mode"] == "online":  # what an online learner holds does not grow with T
+            assert len({p["memory_bytes"] for p in s["vs_T"]}) == 1
+        # the reported fit is the fit of the reported points
+        from localrnn.benchmarks.scaling import fit_exponent
+
+        N = [p["N"] for p in s["vs_N"]]
+        assert s["fits"]["memory_vs_N"] == pytest.approx(
+            fit_exponent(N, [p["memory_bytes"] for p in s["vs_N"]])["slope"], abs=1e-12)
+    table = (out / "exponents.md").read_text()
+    assert sum(ln.startswith("| ") for ln in table.splitlines()) == len(labels) + 1  # header + rows
+
+
+def test_bench_scaling_and_throughput_are_separate_runs():
+    res = CliRunner().invoke(main, ["bench", "--scaling", "--throughput"])
+    assert res.exit_code == 2 and res.output.count("\n") == 1 and "--scaling and --throughput" in res.output

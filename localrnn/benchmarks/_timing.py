@@ -1,12 +1,22 @@
-"""Timing helpers: warm-up first (compile time excluded), then the median of repeats."""
+"""Timing helpers and the row format of every benchmark case.
+
+Timing: warm-up first (compile time excluded), then the best (minimum) of repeats --
+on a shared machine a round that was preempted is slow for reasons that are not the
+code's, and the best round is what the code costs; ``best=False`` gives the median.
+Every row carries three times -- ours, the floor (the BLAS/LAPACK work the case
+cannot avoid, timed with NumPy in the same run under the same BLAS thread limit,
+see :mod:`localrnn.benchmarks.floors`) and the peer (PyTorch) -- and two ratios:
+``ours_over_floor`` (lower is better, 1 is the hardware's BLAS) and
+``peer_over_ours`` (speed-up against the peer, higher is better).
+"""
 from __future__ import annotations
 
 import time
 from statistics import median
 
 
-def time_call(fn, repeat: int = 7, number: int = 1, warmup: int = 1) -> float:
-    """Median seconds per call of ``fn()`` over ``repeat`` rounds of ``number`` calls."""
+def time_call(fn, repeat: int = 7, number: int = 1, warmup: int = 1, best: bool = True) -> float:
+    """Best (or median) seconds per call of ``fn()`` over ``repeat`` rounds of ``number`` calls."""
     for _ in range(warmup):
         fn()
     times = []
@@ -15,7 +25,7 @@ def time_call(fn, repeat: int = 7, number: int = 1, warmup: int = 1) -> float:
         for _ in range(number):
             fn()
         times.append((time.perf_counter() - t) / number)
-    return median(times)
+    return min(times) if best else median(times)
 
 
 class torch_threads:
@@ -53,11 +63,35 @@ def torch_or_none():
         return None
 
 
-def case(name, ours, peer, peer_name, target, floor=False):
-    """A result row.  ``ratio`` = peer / ours (speed-up), or ours / floor when ``floor``."""
-    if peer is None:
-        ratio = None
-    else:
-        ratio = (ours / peer) if floor else (peer / ours)
-    return {"name": name, "ours_s_per_step": ours, "peer_s_per_step": peer, "peer": peer_name,
-            "ratio": ratio, "ratio_kind": "ours/floor" if floor else "peer/ours", "target": target}
+def case(name, ours, floor, floor_name, peer, peer_name, target, per="step"):
+    """A result row (times in seconds per ``per``: "step" or "iteration").
+
+    ``ours_over_floor = ours / floor`` and ``peer_over_ours = peer / ours``; ``None``
+    where the floor or the peer was not timed (e.g. PyTorch not installed).
+    """
+    return {"name": name, "per": per,
+            "ours_s": ours, "floor_s": floor, "floor": floor_name,
+            "peer_s": peer, "peer": peer_name,
+            "ours_over_floor": None if floor is None else ours / floor,
+            "peer_over_ours": None if peer is None else peer / ours,
+            "target": target}
+
+
+def interleaved(fns, rounds: int, number: int = 1, warmup: int = 1):
+    """Best seconds per call of each ``fn()``, rounds of ``number`` calls alternating between them.
+
+    Every function is called ``warmup`` times first (compile, caches).  Alternating the
+    rounds puts ours, the floor and the peer under the same load on a shared machine:
+    a preempted round is slow on one side only, and the best round of each side is kept.
+    """
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    best = [float("inf")] * len(fns)
+    for _ in range(rounds):
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            for _ in range(number):
+                fn()
+            best[i] = min(best[i], (time.perf_counter() - t) / number)
+    return best

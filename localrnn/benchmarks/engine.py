@@ -5,17 +5,36 @@ The PyTorch peer is the natural implementation: an explicit loop over time with
 rule the same loop with the recurrent input computed from a detached rate
 (Liu et al. 2024's e-prop).  Same sizes, same dtype, same thread count (both
 single-threaded by default, see :class:`._timing.torch_threads`).
+
+Floors (:mod:`localrnn.benchmarks.floors`, NumPy under the same BLAS thread limit):
+
+* **BPTT**, per step: two ``(B x N) @ (N x N)`` GEMMs -- the forward recurrent
+  input ``r_{t-1} W^T`` and the backward adjoint ``z_t W`` -- plus the
+  weight-gradient GEMM ``dW = sum_t z_t^T r_{t-1}`` over all T*B rows, divided by
+  T.  Unavoidable: every step's state depends on the previous one through W (no
+  batching over time), the adjoint likewise backwards, and dW needs one
+  multiply-add per (row, i, j).  The readout and input GEMMs (O, I = 2, 1 << N)
+  and every element-wise pass (tanh, leak, phi') are left out: the floor is a
+  lower bound.
+* **e-prop/RFLO** (batched), per step: one step GEMM (the forward pass; the
+  learning signal ``F delta_t`` needs no recurrent product, the backward filter
+  is element-wise) plus the same dW GEMM over T*B rows, divided by T.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
+
+from .._config import step_blas_limit
 
 from ..engine import gradient
 from ..network import Network
-from ._timing import case, time_call, torch_or_none, torch_threads
+from . import floors
+from ._timing import case, interleaved, torch_or_none, torch_threads
 
 
-def _problem(N, B, T, dtype, seed=0):
+def problem(N, B, T, dtype, seed=0):
     net = Network.init(1, N, 2, gain=1.0, alpha=0.5, seed=seed, dtype=dtype)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((T, B, 1)).astype(dtype)
@@ -48,23 +67,32 @@ def torch_gradient(net, x, y, m, truncate):
     return L
 
 
-def bench_cases(quick: bool = False):
+def bench_cases(quick: bool = False, dtypes=("float32",)):
+    """Rows (format: :func:`localrnn.benchmarks._timing.case`): BPTT and e-prop/RFLO per step.
+
+    Ours, the floor and the peer are timed in alternating rounds
+    (:func:`localrnn.benchmarks._timing.interleaved`), best round of each.
+    """
     torch = torch_or_none()
     N, B, T = (128, 16, 56) if quick else (256, 32, 56)
-    repeat = 3 if quick else 7
+    rounds = 3 if quick else 7
     rows = []
-    net, x, y, m = _problem(N, B, T, "float32")
-    ours_bptt = time_call(lambda: gradient(net, x, y, m, rule="bptt"), repeat=repeat) / T
-    ours_eprop = time_call(lambda: gradient(net, x, y, m, rule="eprop"), repeat=repeat) / T
-    peer_bptt = peer_eprop = None
-    if torch is not None:
-        with torch_threads():
-            peer_bptt = time_call(lambda: torch_gradient(net, x, y, m, False), repeat=repeat) / T
-            peer_eprop = time_call(lambda: torch_gradient(net, x, y, m, True), repeat=repeat) / T
-    size = f"N={N} B={B} T={T} float32"
-    rows.append(case(f"BPTT gradient ({size})", ours_bptt, peer_bptt, "torch autograd", ">= 3x"))
-    rows.append(case(f"e-prop/RFLO gradient ({size})", ours_eprop, peer_eprop,
-                     "torch autograd, detached rate", ">= 3x"))
-    rows.append(case(f"e-prop/RFLO vs our BPTT ({size})", ours_eprop, ours_bptt, "our BPTT",
-                     "<= 1.5 (ours/our BPTT)", floor=True))
+    for dtype in dtypes:
+        net, x, y, m = problem(N, B, T, dtype)
+        fns = [lambda: gradient(net, x, y, m, rule="bptt"), lambda: gradient(net, x, y, m, rule="eprop"),
+               floors.gradient_trial_fn(N, B, T, dtype, exact=True),
+               floors.gradient_trial_fn(N, B, T, dtype, exact=False)]
+        if torch is not None:
+            fns += [lambda: torch_gradient(net, x, y, m, False), lambda: torch_gradient(net, x, y, m, True)]
+        with step_blas_limit(), (torch_threads() if torch is not None else nullcontext()):
+            t = [v / T for v in interleaved(fns, rounds)]
+        ours_bptt, ours_eprop, f_bptt, f_local = t[:4]
+        peer_bptt, peer_eprop = (t[4], t[5]) if torch is not None else (None, None)
+        size = f"N={N} B={B} T={T} {dtype}"
+        rows.append(case(f"BPTT gradient ({size})", ours_bptt, f_bptt,
+                         "2 step GEMMs (BxN)(NxN) + dW GEMM over T*B rows / T",
+                         peer_bptt, "torch autograd", "<= 1.25x floor, >= 2.5x peer"))
+        rows.append(case(f"e-prop/RFLO gradient ({size})", ours_eprop, f_local,
+                         "1 step GEMM (BxN)(NxN) + dW GEMM over T*B rows / T",
+                         peer_eprop, "torch autograd, detached rate", "<= 1.3x floor, >= 2.5x peer"))
     return rows

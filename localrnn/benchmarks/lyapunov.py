@@ -1,7 +1,8 @@
 """Lyapunov-spectrum benchmarks: ours against PyTorch loops and against LAPACK.
 
 Cases of issue 4, each timed in the same process with compile time excluded
-(:func:`localrnn.benchmarks._timing.time_call`: one warm-up call, then the median):
+(:func:`localrnn.benchmarks._timing.interleaved`: one warm-up call each, then alternating
+rounds of ours, the floor and the peers, best round of each):
 
 * ``N = 256, k = 10, T = 1000``, one trial (and, in the full run, 8 trials as
   ``localrnn lyapunov`` uses): :func:`localrnn.lyapunov_spectrum`
@@ -14,8 +15,17 @@ Cases of issue 4, each timed in the same process with compile time excluded
   product (so does ours: one BLAS GEMM for all trials, then LAPACK per trial); what
   we save is PyTorch's per-operation overhead and, against the first loop, forming
   J_t.
-* ``N = 256, k = 256, T = 1000``: against T times one ``numpy.linalg.qr`` of an
-  N x N matrix, the LAPACK floor of a full spectrum.  Target: within 1.5x.
+* ``N = 256, k = 256, T = 1000``: the full spectrum against its floor (below: an
+  N x N GEMM and the LAPACK QR of an N x N matrix per step).  Target: within 1.5x.
+
+Floors (:mod:`localrnn.benchmarks.floors`, per step): for B trials of k
+tangent vectors, ``W @ Q`` ((N x N) by (N x k*B), the Jacobian applied to the
+tangent vectors; J_t Q = (1 - a) Q + a W (phi' * Q), and any method needs the
+N^2 k multiply-adds of W with Q), the state update ``W @ h`` ((B x N) by (N x N);
+the trajectory must advance) and B QR factorisations of N x k (the
+re-orthonormalisation the spectrum is defined by; Benettin/Shimada-Nagashima,
+MODEL.md section 6).  For the full spectrum k = N.  Element-wise work (phi',
+the leak, log|diag R|) is left out.
 
 Every timing uses the same number of threads: ``LOCALRNN_STEP_BLAS_THREADS``
 (default 1; see :mod:`localrnn._config`) limits our kernels' BLAS, NumPy's BLAS
@@ -25,17 +35,20 @@ during the floor, and ``torch.set_num_threads`` during the peers.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Dict, List
 
 import numpy as np
 
 from .._config import step_blas_limit, step_blas_threads
-from ..lyapunov import lyapunov_spectrum, random_q0 as _random_q0
+from .. import lyapunov_spectrum
+from ..lyapunov import random_q0
 from ..network import Network
-from ._timing import case, time_call, torch_or_none
+from . import floors
+from ._timing import case, interleaved, torch_or_none
 
 
-def _problem(N: int, T: int, B: int, seed: int = 0):
+def problem(N: int, T: int, B: int, seed: int = 0):
     net = Network.init(1, N, 1, gain=1.5, alpha=0.5, seed=seed)
     x = np.random.default_rng(seed + 1).standard_normal((T, B, 1))
     return net, x
@@ -123,43 +136,56 @@ class _torch_threads:
         torch.set_num_threads(self.old)
 
 
+def floor_step(N: int, k: int, B: int) -> float:
+    """Seconds per step of the unavoidable work (float64): W @ Q, W @ h, B QRs of N x k."""
+    wh = floors.gemv(N, N) if B == 1 else floors.gemm(B, N, N, "float64")
+    return floors.gemm(N, N, k * B, "float64") + wh + B * floors.qr(N, k)
+
+
 def cases_vs_torch(N: int = 256, k: int = 10, T: int = 1000, B: int = 1, repeat: int = 5) -> List[Dict]:
-    """Our spectrum against both PyTorch loops (which must agree with it to 1e-8)."""
-    net, x = _problem(N, T, B)
+    """Our spectrum against both PyTorch loops (which must agree with it to 1e-8), with its
+    floor; ours, the floor and the peers timed in alternating rounds (best round of each)."""
+    net, x = problem(N, T, B)
     warm = min(T // 10, 100)
-    q0 = _random_q0(N, k, 0, np.float64)
-    ours = time_call(lambda: lyapunov_spectrum(net, x, k, warmup=warm, q0=q0), repeat=repeat) / T
+    q0 = random_q0(N, k, 0, np.float64)
+    steps = min(T, 200)
+    fns = [lambda: lyapunov_spectrum(net, x, k, warmup=warm, q0=q0), floors.lyapunov_steps_fn(N, k, B, steps)]
+    fname = f"W@Q (NxN)(Nx{k * B}) + W@h + {B} qr(Nx{k})"
     size = f"N={N} k={k} T={T} B={B}"
+    target = "<= 1.3x floor, >= 5x peer"
     peers = [(torch_spectrum_formed_j, "torch loop, J_t formed (Vogt et al. 2022)"),
              (torch_spectrum, "torch loop, J_t Q without forming J_t")]
-    if torch_or_none() is None:
-        return [case(f"Lyapunov spectrum ({size})", ours, None, name, ">= 5x") for _, name in peers]
-    lam = lyapunov_spectrum(net, x, k, warmup=warm, q0=q0).exponents
-    rows = []
-    with _torch_threads():
+    has_torch = torch_or_none() is not None
+    if has_torch:
+        lam = lyapunov_spectrum(net, x, k, warmup=warm, q0=q0).exponents
         for fn, name in peers:
-            peer = time_call(lambda: fn(net, x, q0, warm), repeat=repeat) / T
             err = float(np.max(np.abs(np.sort(fn(net, x, q0, warm).mean(axis=0))[::-1] - lam)))
             if err > 1e-8:
                 raise AssertionError(f"the PyTorch peer {name!r} disagrees with ours by {err:.3g}")
-            rows.append(case(f"Lyapunov spectrum ({size})", ours, peer, name, ">= 5x"))
-    return rows
+            fns.append(lambda fn=fn: fn(net, x, q0, warm))
+    with step_blas_limit(), (_torch_threads() if has_torch else nullcontext()):
+        t = interleaved(fns, repeat)
+    ours, floor = t[0] / T, t[1] / steps
+    if not has_torch:
+        return [case(f"Lyapunov spectrum ({size})", ours, floor, fname, None, name, target) for _, name in peers]
+    return [case(f"Lyapunov spectrum ({size})", ours, floor, fname, t[2 + i] / T, name, target)
+            for i, (_, name) in enumerate(peers)]
 
 
 def case_vs_lapack(N: int = 256, T: int = 1000, repeat: int = 3) -> Dict:
-    """The full spectrum (k = N) against T x ``numpy.linalg.qr`` of an N x N matrix."""
-    net, x = _problem(N, T, 1)
+    """The full spectrum (k = N) against its floor: W @ Q (N x N by N x N) + W @ h + qr(N x N)."""
+    net, x = problem(N, T, 1)
     warm = min(T // 10, 100)
-    ours = time_call(lambda: lyapunov_spectrum(net, x, N, warmup=warm), repeat=repeat) / T
-    A = np.random.default_rng(2).standard_normal((N, N))
+    steps = min(T, 50)
     with step_blas_limit():
-        qr = time_call(lambda: np.linalg.qr(A), repeat=max(repeat, 5), number=20)
-    return case(f"Lyapunov spectrum, full (N={N} k={N} T={T})", ours, qr,
-                f"numpy.linalg.qr ({N}x{N}) per step", "<= 1.5 (ours/floor)", floor=True)
+        ours, floor = interleaved([lambda: lyapunov_spectrum(net, x, N, warmup=warm),
+                                   floors.lyapunov_steps_fn(N, N, 1, steps)], repeat)
+    return case(f"Lyapunov spectrum, full (N={N} k={N} T={T})", ours / T, floor / steps,
+                "W@Q (NxN)(NxN) + W@h + qr(NxN)", None, "none", "<= 1.5x floor")
 
 
 def bench_cases(quick: bool = False) -> List[Dict]:
-    """The benchmark rows of issue 4 (format: :mod:`localrnn.benchmarks`).
+    """The benchmark rows of issue 4 (format: :func:`localrnn.benchmarks._timing.case`).
 
     ``quick=True`` shortens T (200 and 50 steps) and the repeats, for a smoke run.
     """
@@ -169,12 +195,13 @@ def bench_cases(quick: bool = False) -> List[Dict]:
 
 
 def format_rows(rows: List[Dict]) -> str:
+    f = lambda v, d=2: "n/a" if v is None else f"{v:.{d}f}"  # noqa: E731
     lines = []
     for r in rows:
-        ratio = "n/a" if r["ratio"] is None else f"{r['ratio']:.2f}"
-        peer = "n/a" if r["peer_s_per_step"] is None else f"{r['peer_s_per_step'] * 1e6:.1f} us"
-        lines.append(f"{r['name']}: ours {r['ours_s_per_step'] * 1e6:.1f} us/step, peer {peer}/step "
-                     f"({r['peer']}), ratio {ratio} {r['ratio_kind']}, target {r['target']}")
+        peer = "n/a" if r["peer_s"] is None else f"{r['peer_s'] * 1e6:.1f} us"
+        lines.append(f"{r['name']}: ours {r['ours_s'] * 1e6:.1f} us/step, floor "
+                     f"{r['floor_s'] * 1e6:.1f} us ({r['floor']}), ours/floor {f(r['ours_over_floor'])}, "
+                     f"peer {peer} ({r['peer']}), peer/ours {f(r['peer_over_ours'])}, target {r['target']}")
     lines.append(f"threads: {step_blas_threads()} (LOCALRNN_STEP_BLAS_THREADS)")
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""``localrnn bench``: our time per time step, PyTorch's, and the ratio, per case."""
+"""``localrnn bench``: our time, the floor (BLAS work we cannot avoid), PyTorch's, both ratios."""
 from __future__ import annotations
 
 import importlib
@@ -8,7 +8,7 @@ import click
 from ..io import to_json
 
 #: benchmark modules under localrnn.benchmarks, in the order printed
-MODULES = ("engine", "online", "lyapunov")
+MODULES = ("engine", "iteration", "online", "lyapunov")
 
 
 def _fmt_t(s):
@@ -19,16 +19,59 @@ def _fmt_t(s):
     return f"{s * 1e3:.2f} ms"
 
 
+def _fmt_r(r):
+    return "n/a" if r is None else f"{r:.2f}"
+
+
+def format_table(rows) -> str:
+    """The table printed by ``localrnn bench`` (one line per row, a header line first)."""
+    w = max(len(r["name"]) for r in rows)
+    head = (f"{'case':<{w}}  {'per':<9}  {'ours':>9}  {'floor':>9}  {'ours/floor':>10}  "
+            f"{'peer':>9}  {'peer/ours':>9}  target  [floor: ...; peer: ...]")
+    lines = [head]
+    for r in rows:
+        lines.append(f"{r['name']:<{w}}  {r['per']:<9}  {_fmt_t(r['ours_s']):>9}  {_fmt_t(r['floor_s']):>9}  "
+                     f"{_fmt_r(r['ours_over_floor']):>10}  {_fmt_t(r['peer_s']):>9}  "
+                     f"{_fmt_r(r['peer_over_ours']):>9}  {r['target']}  "
+                     f"[floor: {r['floor']}; peer: {r['peer']}]")
+    return "\n".join(lines)
+
+
 @click.command("bench")
 @click.option("--quick", is_flag=True, help="Smaller sizes and fewer repeats (about a minute).")
-@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table (or the scaling fits) as JSON.")
 @click.option("--only", type=click.Choice(MODULES), multiple=True, help="Run only these groups.")
-def bench(quick, as_json, only):
-    """Time each rule per time step against PyTorch (compile time excluded).
+@click.option("--scaling", is_flag=True,
+              help="Time and memory of one step of every rule over N and T, fitted exponents, figures.")
+@click.option("--throughput", is_flag=True,
+              help="Romo training iterations per second with 1 and 2 worker processes.")
+@click.option("--out", type=click.Path(file_okay=False), default="bench-scaling", show_default=True,
+              help="Folder for the --scaling figures and exponents.")
+def bench(quick, as_json, only, scaling, throughput, out):
+    """Time each case against its floor and against PyTorch (compile time excluded).
 
-    Ratios are peer/ours (speed-up; higher is better) or ours/floor (lower is
-    better), as the 'kind' column says.  Quote ratios, not absolute times.
+    ours/floor: our time over the BLAS/LAPACK work the case cannot avoid, timed
+    with NumPy in the same run under the same BLAS thread limit (lower is
+    better; 1 is the floor).  peer/ours: PyTorch's time over ours (the speed-up;
+    higher is better).  Times are per time step or per training iteration, as
+    the 'per' column says.  Quote ratios, not absolute times.
     """
+    if scaling and throughput:
+        raise ValueError("--scaling and --throughput are separate runs; give one of them")
+    if scaling:
+        from ..benchmarks.scaling import run_scaling
+
+        res = run_scaling(out, quick=quick, echo=None if as_json else click.echo)
+        if as_json:
+            click.echo(to_json(res["fits"]).rstrip("\n"))
+        return
+    if throughput:
+        from ..benchmarks.throughput import run_throughput
+
+        res = run_throughput(quick=quick, echo=None if as_json else click.echo)
+        if as_json:
+            click.echo(to_json(res).rstrip("\n"))
+        return
     rows = []
     for name in (only or MODULES):
         mod = importlib.import_module(f"localrnn.benchmarks.{name}")
@@ -36,9 +79,4 @@ def bench(quick, as_json, only):
     if as_json:
         click.echo(to_json(rows).rstrip("\n"))
         return
-    w = max(len(r["name"]) for r in rows)
-    click.echo(f"{'case':<{w}}  {'ours/step':>10}  {'peer/step':>10}  {'ratio':>7}  {'kind':<10}  target  (peer)")
-    for r in rows:
-        ratio = "n/a" if r["ratio"] is None else f"{r['ratio']:.2f}"
-        click.echo(f"{r['name']:<{w}}  {_fmt_t(r['ours_s_per_step']):>10}  {_fmt_t(r['peer_s_per_step']):>10}  "
-                   f"{ratio:>7}  {r['ratio_kind']:<10}  {r['target']}  ({r['peer']})")
+    click.echo(format_table(rows))
