@@ -49,7 +49,8 @@ class TrainConfig:
 
     ``rule`` is one of bptt, rtrl, eprop, rflo; ``online`` streams each batch
     through :class:`localrnn.OnlineLearner` with per-step updates instead of one
-    update per batch.
+    update per batch.  ``plot=False`` skips drawing ``curve.png`` (a sweep's cells:
+    drawing it costs more than a tiny run); it changes no number of the run.
     """
 
     task: str = "romo"
@@ -76,6 +77,7 @@ class TrainConfig:
     lyapunov: bool = False
     trainable: Optional[List[str]] = None
     task_kwargs: Dict = field(default_factory=dict)
+    plot: bool = True
 
     # ------------------------------------------------------------------ defaults
     def resolved(self) -> "TrainConfig":
@@ -131,6 +133,9 @@ class TrainConfig:
         for k in tr:
             check_choice("trainable entry", k, PARAM_NAMES)
         c.trainable = tr
+        if not isinstance(c.plot, (bool, np.bool_)):
+            raise ValueError(f"plot={c.plot!r} is not allowed; give True or False")
+        c.plot = bool(c.plot)
         check_memory(c, task)
         return c
 
@@ -397,7 +402,7 @@ class Trainer:
         rd.write_checkpoint(len(self.metrics), self.net, self.opt.state_dict())
         if self.lyapunov is not None:
             rd.write_lyapunov(self.lyapunov)
-        if final and self.metrics:
+        if final and self.metrics and c.plot:
             import matplotlib.pyplot as plt
 
             fig = plot_run(self.metrics, label=f"{c.rule}",
