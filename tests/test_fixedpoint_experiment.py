@@ -123,3 +123,11 @@ def test_runs_too_large_for_the_machine_are_refused_before_allocating(rng):
         mnist_grid(p, [("dW3", 0.1)], jobs=1, batch=16, epochs=10**13)
     with pytest.raises(ValueError, match=r"rule bptt with n_steps=\d+ needs about"):
         mnist_grid(p, [("bptt", 0.1)], jobs=1, batch=16, solver="relax", n_steps=10**18)
+
+
+def test_the_grid_figure_lives_in_plotting():
+    import localrnn.fixedpoint as fp
+    import localrnn.plotting as plotting
+
+    assert fp.plot_fixedpoint_grid is plotting.plot_fixedpoint_grid
+    assert "plot_fixedpoint_grid" in plotting.__all__

@@ -34,7 +34,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from .._validate import check_number
-from .figures import plot_fixedpoint_grid
+from ..plotting import plot_fixedpoint_grid
 from .linear import LINEAR_RULES, LinearProblem, LinearRun, linear_problem, train_linear
 from .rules import RULES as MNIST_RULES
 from .train import HISTORY_KEYS, FixedPointRun, MNISTProblem, check_memory, train_mnist_grid
