@@ -343,3 +343,9 @@ def test_plot_false_draws_no_curve_and_old_folders_resume_with_the_default(tmp_p
     np.testing.assert_array_equal(old.net.W, done.net.W)  # same run (same config) twice
     with pytest.raises(ValueError, match="plot='no'"):
         TrainConfig(**small, plot="no").resolved()
+
+
+def test_rundir_is_public():
+    import localrnn
+
+    assert localrnn.RunDir is RunDir and "RunDir" in localrnn.__all__
