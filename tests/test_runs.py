@@ -349,3 +349,26 @@ def test_rundir_is_public():
     import localrnn
 
     assert localrnn.RunDir is RunDir and "RunDir" in localrnn.__all__
+
+
+def test_one_memory_check_for_runs_and_fixed_point_grids(monkeypatch):
+    """``check_memory_bytes`` is the one place with the fraction and the message."""
+    import localrnn._validate as v
+
+    monkeypatch.setattr(v, "physical_memory", lambda: 1000)
+    v.check_memory_bytes(800, "x=1")  # 80% of 1000 fits
+    with pytest.raises(ValueError) as e:
+        v.check_memory_bytes(801, "x=2", "part 700")
+    assert str(e.value) == ("x=2 would need about 801 bytes of memory (part 700), more than the 800 bytes "
+                            "allowed (80% of 1e+03 physical); use smaller values")
+    with pytest.raises(ValueError, match="x=3 would need about inf bytes"):
+        v.check_memory_bytes(10 ** 400, "x=3")
+    # both callers go through it: a tiny run and a tiny linear grid are refused on a 1000-byte machine
+    from localrnn.fixedpoint import linear_grid
+
+    with pytest.raises(ValueError, match=r"n_rec=16: the run would need about .* \(80% of 1e\+03"):
+        TrainConfig(task="romo", n_rec=16, batch=2, iters=2).resolved()
+    with pytest.raises(ValueError, match=r"n=4, m=2, iters=2 \(1 runs\) would need about .* \(80% of 1e\+03"):
+        linear_grid([("dW1", 0.1)], n=4, m=2, iters=2)
+    monkeypatch.setattr(v, "physical_memory", lambda: 0)  # unknown: nothing refused
+    v.check_memory_bytes(10 ** 30, "x=4")
