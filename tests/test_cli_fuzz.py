@@ -86,7 +86,12 @@ def run_dirs():
 FLAG = st.just(None)  # a flag: present or not
 
 #: command path -> {"args": strategy of positional args, "base": args always given
-#: first (tiny sizes), "options": {option: strategy}} -- see the module docstring
+#: first (tiny sizes; a list, or a strategy of lists), "options": {option: strategy}}
+#: -- see the module docstring.  Options not listed are fuzzed from their click type
+#: (:func:`generic`), so a new command's entry can be one line, e.g.
+#: ``"quantize-sweep": {"args": st.just([]), "base": ["--iters", "2", "--n-rec", "4"]}``;
+#: list an option only to give it tiny valid values (sizes, names a run accepts) or
+#: the hostile values it is most likely to mishandle.
 STRATEGIES = {
     "run": {
         "args": st.one_of(st.lists(choice(["romo", "sine", "2af", "dms"]), min_size=0, max_size=1)),
@@ -188,10 +193,15 @@ STRATEGIES = {
         },
         "required": ["--task"],
     },
-    # the step spec is arithmetic on sizes (huge sizes are valid there); nir reads a run
+    # the step spec is arithmetic on sizes (huge sizes are valid there); nir reads a run.
+    # Mostly a valid spec as the base (options drawn later override it), so md/json/lava
+    # really run; sometimes nothing, so a missing option is refused
     "export": {
         "args": st.lists(run_dirs(), max_size=1),
-        "base": [],
+        "base": st.sampled_from([["--rule", "rflo", "--n-rec", "4", "--n-in", "2", "--n-out", "1"],
+                                 ["--rule", "eprop", "--form", "rate", "--n-rec", "3", "--n-in", "1",
+                                  "--n-out", "2"],
+                                 []]),
         "options": {
             "--rule": choice(["rflo", "eprop", "rtrl", "bptt"]), "--form": choice(["current", "rate"]),
             "--n-rec": ints(1, 8), "--n-in": ints(1, 4), "--n-out": ints(1, 3), "--T": ints(1, 20),
@@ -202,7 +212,6 @@ STRATEGIES = {
             "--format": choice(["md", "json", "nir", "lava"]),
             "--out": st.one_of(st.just("NEWFILE.nir"), out_files()),
         },
-        "required": ["--rule", "--n-rec", "--n-in", "--n-out"],
     },
 }
 
@@ -245,7 +254,7 @@ def generic(param):
 
 def options_of(path):
     """{option string: strategy} for every option of the command."""
-    spec = STRATEGIES[path]["options"]
+    spec = STRATEGIES[path].get("options", {})
     out = {}
     for p in command_of(path).params:
         if isinstance(p, click.Option):
@@ -302,7 +311,8 @@ def invocation(draw, path):
             chosen.append(r)
     if "--help" in chosen and draw(st.integers(0, 3)) > 0:  # mostly not --help
         chosen.remove("--help")
-    args = path.split() + list(spec["base"])
+    base = spec.get("base", [])
+    args = path.split() + list(base if isinstance(base, list) else draw(base))
     for name in chosen:
         v = draw(opts[name])
         args += [name] if v is None else [name, resolve(v)]
