@@ -13,6 +13,7 @@ from .lyapunov import (FlossResult, GainSweep, LyapunovResult, floss, flossing_g
 from .network import Network, feedback_matrix
 from .online import OnlineLearner
 from .optim import SGD, Adam, make_optimizer
+from .runs import RunDir
 from .tasks import Batch, Task, get_task, list_tasks
 from .train import TrainConfig, Trainer, TrainResult, train
 
@@ -26,4 +27,5 @@ __all__ = [
     "get_task", "list_tasks", "Task", "Batch",
     "TrainConfig", "Trainer", "TrainResult", "train",
     "OnlineLearner", "fixedpoint", "load_mnist",
+    "RunDir",
 ]

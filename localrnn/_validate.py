@@ -56,6 +56,47 @@ def check_dtype(dtype) -> np.dtype:
     return dt
 
 
+# ---------------------------------------------------------------------------- memory
+#: Fraction of the physical memory a computation may plan to use; above it, it is
+#: refused before anything is allocated (instead of a ``MemoryError`` part-way).
+MEMORY_FRACTION = 0.8
+
+
+def physical_memory() -> int:
+    """Bytes of physical memory of this machine (``os.sysconf``); 0 if unknown."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def check_memory_bytes(nbytes, what: str, detail: str = "") -> None:
+    """``ValueError`` when about ``nbytes`` bytes exceed :data:`MEMORY_FRACTION` of the
+    physical memory; nothing when they fit or the memory is unknown.
+
+    The one line reads ``"<what> would need about <n> bytes of memory (<detail>), more
+    than the <m> bytes allowed (80% of <p> physical); use smaller values"``: ``what``
+    names the values that drive the estimate (e.g. ``"batch=99999999999, n_rec=16:
+    the run"``); each caller estimates its own bytes.
+    """
+    avail = physical_memory()
+    if avail <= 0:
+        return
+    try:
+        n = float(nbytes)
+    except OverflowError:  # an integer estimate beyond float range
+        n = math.inf
+    allowed = MEMORY_FRACTION * avail
+    if n <= allowed:
+        return
+    more = f" ({detail})" if detail else ""
+    raise ValueError(f"{what} would need about {n:.3g} bytes of memory{more}, more than the "
+                     f"{allowed:.3g} bytes allowed ({MEMORY_FRACTION:.0%} of {avail:.3g} physical); "
+                     "use smaller values")
+
+
 def check_array(name: str, a, shape: tuple, dtype, *, finite: bool = True) -> np.ndarray:
     """Return ``a`` as a C-contiguous array of ``dtype`` with the given shape.
 

@@ -1,4 +1,5 @@
-"""Every figure of the package: learning curves, Lyapunov spectra, lambda_max vs gain.
+"""Every figure of the package: learning curves, Lyapunov spectra, lambda_max vs gain,
+fixed-point grids.
 
 Functions draw into an ``Axes`` given as ``ax`` (or a new figure) and do not
 write files, except :func:`plot_saved_runs` (``localrnn plot``), which reads run
@@ -192,4 +193,54 @@ def plot_lambda_vs_gain(sweep, ax=None, label=None, **kw):
     return ax
 
 
-__all__ = ["pyplot", "plot_saved_runs", "plot_curves", "plot_accuracy", "plot_run", "plot_spectrum", "plot_lambda_vs_gain"]
+def plot_fixedpoint_grid(runs, panels, title: str):
+    """A fixed-point grid (:mod:`localrnn.fixedpoint.experiment`): one column per rule,
+    one row per panel, one line per learning rate (Zhu & Rosenbaum 2023's figures).
+
+    Parameters
+    ----------
+    runs : sequence
+        Runs with attributes ``rule`` and ``lr`` (e.g.
+        :class:`~localrnn.fixedpoint.LinearRun`,
+        :class:`~localrnn.fixedpoint.FixedPointRun`); columns follow the order
+        in which rules first appear, lines the order of the runs (coloured by
+        viridis from first to last learning rate of the rule).
+    panels : sequence of ``(ylabel, fn, log)``
+        ``fn(run) -> (x, y)`` gives the curve of a run in this row (x in
+        iterations); ``log`` puts the y axis on a log scale.
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Close it with ``matplotlib.pyplot.close(fig)`` when written.
+    """
+    plt = pyplot()
+    rules = list(dict.fromkeys(run.rule for run in runs))
+    by_rule = {r: [run for run in runs if run.rule == r] for r in rules}
+    nr, nc = len(panels), len(rules)
+    fig, axes = plt.subplots(nr, nc, figsize=(3.6 * nc + 0.6, 2.5 * nr + 0.6), squeeze=False,
+                             sharex="col")
+    cmap = plt.get_cmap("viridis")
+    for c, rule in enumerate(rules):
+        col = by_rule[rule]
+        for k, run in enumerate(col):
+            color = cmap(k / max(len(col) - 1, 1))
+            for rr, (ylabel, fn, log) in enumerate(panels):
+                x, y = fn(run)
+                ax = axes[rr, c]
+                ax.plot(x, y, color=color, lw=1, label=f"lr {run.lr:g}")
+                if log:
+                    ax.set_yscale("log")
+                if c == 0:
+                    ax.set_ylabel(ylabel)
+        axes[0, c].set_title(rule)
+        axes[0, c].legend(fontsize=7, frameon=False)
+        axes[-1, c].set_xlabel("iteration")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["pyplot", "plot_saved_runs", "plot_curves", "plot_accuracy", "plot_run", "plot_spectrum", "plot_lambda_vs_gain",
+           "plot_fixedpoint_grid"]

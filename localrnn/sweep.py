@@ -78,6 +78,14 @@ FINISHED = ("done", "diverged")
 
 CELL_FILE = "cell.json"
 
+#: TrainConfig fields that change no number of a run: not summary columns, not
+#: compared when a rerun decides whether a cell folder holds the cell's run.
+#: ``plot``: a cell draws no ``curve.png`` unless the grid sets ``plot = true``
+#: (drawing it took most of a tiny cell's time).
+PRESENTATION_FIELDS = ("plot",)
+#: Values a cell takes unless the grid gives them.
+CELL_DEFAULTS = {"plot": False}
+
 
 def _train_fields() -> Dict[str, Any]:
     from .train import TrainConfig
@@ -88,7 +96,7 @@ def _train_fields() -> Dict[str, Any]:
 def summary_columns() -> List[str]:
     """The columns of ``summary.csv``: name, the lead settings, the remaining
     TrainConfig fields, then :data:`RESULT_COLUMNS`."""
-    rest = [k for k in _train_fields() if k not in PARAM_COLUMNS]
+    rest = [k for k in _train_fields() if k not in PARAM_COLUMNS and k not in PRESENTATION_FIELDS]
     return ["name", *PARAM_COLUMNS, *rest, *RESULT_COLUMNS]
 
 
@@ -109,10 +117,11 @@ class Cell:
     align_batch: Optional[int] = None
 
     def config(self):
-        """The cell's :class:`~localrnn.train.TrainConfig` (not resolved)."""
+        """The cell's :class:`~localrnn.train.TrainConfig` (not resolved), with
+        :data:`CELL_DEFAULTS` where the grid gives no value."""
         from .train import TrainConfig
 
-        return TrainConfig(**self.params)
+        return TrainConfig(**{**CELL_DEFAULTS, **self.params})
 
 
 def _fmt_value(v) -> str:
@@ -452,28 +461,28 @@ def _csv_value(v):
 def read_cell_row(folder) -> Dict[str, Any]:
     """The summary row of a run folder (a sweep cell or any ``localrnn run --out``).
 
-    The one place that reads run-folder files: ``config.json`` (settings, status),
-    ``metrics.csv`` (final losses, accuracy), ``lyapunov.json`` (lambda_max) and the
-    sweep's ``cell.json`` (seconds, error, alignment).  Missing values are None.
+    The run's files are read through :class:`localrnn.runs.RunDir` (config, status,
+    metrics, exponents); the sweep's own ``cell.json`` (seconds, error, alignment)
+    is read here.  Missing values are None.
     """
     from . import io as lio
-    from .train import read_metrics
+    from .runs import METRICS, RunDir
 
-    folder = Path(folder)
+    rd = RunDir(folder)
     row: Dict[str, Any] = {k: None for k in summary_columns()}
-    row["name"] = folder.name
-    cfg = lio.read_json(folder / "config.json") if (folder / "config.json").is_file() else {}
-    cell = lio.read_json(folder / CELL_FILE) if (folder / CELL_FILE).is_file() else {}
+    row["name"] = rd.path.name
+    cfg = rd.read_config() if rd.exists() else {}
+    cell = lio.read_json(rd / CELL_FILE) if rd.has(CELL_FILE) else {}
     settings = dict(cell.get("params", {}))
     settings.update({k: v for k, v in cfg.items() if k not in ("localrnn_version", "status")})
     for k in _train_fields():
-        if k in settings:
+        if k in settings and k in row:
             row[k] = _csv_value(settings[k])
     if row.get("rule") in ("eprop", "rflo") and row.get("feedback") is None:
         row["feedback"] = "random" if row["rule"] == "rflo" else "symmetric"
-    row["status"] = cell.get("status", cfg.get("status"))
+    row["status"] = cell.get("status", rd.status)
     row["error"] = cell.get("error") or None
-    metrics = read_metrics(folder / "metrics.csv") if (folder / "metrics.csv").is_file() else []
+    metrics = rd.read_metrics() if rd.has(METRICS) else []
     if metrics:
         last = metrics[-1]
         row["iterations"] = last["iteration"]
@@ -482,11 +491,10 @@ def read_cell_row(folder) -> Dict[str, Any]:
         if evals:
             row["eval_loss"] = evals[-1]["eval_loss"]
             row["accuracy"] = evals[-1]["accuracy"]
-    if (folder / "lyapunov.json").is_file():
-        ly = lio.read_json(folder / "lyapunov.json")
-        for key in ("before_flossing", "after_flossing", "after_training"):
-            if ly.get(key):
-                row[f"lambda_max_{key}"] = float(ly[key][0])
+    ly = rd.read_lyapunov() or {}
+    for key in ("before_flossing", "after_flossing", "after_training"):
+        if ly.get(key):
+            row[f"lambda_max_{key}"] = float(ly[key][0])
     al = cell.get("alignment") or {}
     for when in ("init", "final"):
         a = al.get(when) or {}
@@ -515,9 +523,9 @@ def _cell_state(folder: Path, cell: Cell) -> Optional[Dict[str, Any]]:
     row = read_cell_row(folder)
     if row["status"] not in FINISHED:
         return None
-    from . import io as lio
+    from .runs import RunDir
 
-    d = lio.read_json(folder / "config.json")
+    d = RunDir(folder).read_config()
     d.pop("localrnn_version", None)
     d.pop("status", None)
     try:
@@ -525,6 +533,9 @@ def _cell_state(folder: Path, cell: Cell) -> Optional[Dict[str, Any]]:
     except (ValueError, TypeError):
         have = d
     want = cell.config().resolved().to_json()
+    for k in PRESENTATION_FIELDS:
+        have.pop(k, None)
+        want.pop(k, None)
     if have != want:
         diff = [k for k in want if have.get(k) != want[k]]
         k = diff[0] if diff else "?"
@@ -867,4 +878,4 @@ def _failed_result(cell: Cell, e: BaseException) -> CellResult:
 __all__ = ["Grid", "Cell", "CellResult", "SweepResult", "load_grid", "make_cells", "validate_cells",
            "run_cell", "run_sweep", "read_grid_file", "read_cell_row", "read_summary", "write_summary",
            "summary_columns", "cell_name", "WORKER_ENV", "SWEEP_OPTIONS", "PARAM_COLUMNS",
-           "RESULT_COLUMNS", "FINISHED", "local_dask_client"]
+           "RESULT_COLUMNS", "FINISHED", "PRESENTATION_FIELDS", "CELL_DEFAULTS", "local_dask_client"]

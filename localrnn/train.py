@@ -13,12 +13,12 @@ which documents its layout; figures come from :mod:`localrnn.plotting`.
 
 Before anything is allocated, :func:`estimate_memory` bounds the bytes a run
 needs and :meth:`TrainConfig.resolved` refuses a run that would not fit in
-:data:`MEMORY_FRACTION` of the machine's physical memory.
+:data:`~localrnn._validate.MEMORY_FRACTION` of the machine's physical memory
+(:func:`localrnn._validate.check_memory_bytes`, shared with the fixed-point grids).
 """
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -26,7 +26,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ._validate import check_choice, check_dtype, check_number
+from ._validate import MEMORY_FRACTION, physical_memory  # noqa: F401  (their former home, still importable)
+from ._validate import check_choice, check_dtype, check_memory_bytes, check_number
 from .activations import ACTIVATIONS
 from .engine import RULES, gradient, loss_and_delta, trajectory
 from .network import FORMS, PARAM_NAMES, Network, feedback_matrix
@@ -34,10 +35,6 @@ from .optim import OPTIMIZERS, make_optimizer
 from .plotting import plot_curves, plot_run  # noqa: F401  (plot_curves: its former home)
 from .runs import (METRIC_FIELDS, PROBE_TRIALS, RunDir, probe_inputs,  # noqa: F401
                    read_metrics)  # METRIC_FIELDS, read_metrics: their former home, still importable
-
-#: Fraction of the physical memory a run may plan to use (:func:`estimate_memory`).
-MEMORY_FRACTION = 0.8
-
 
 class TrainingDiverged(RuntimeError):
     """NaN or Inf appeared in the loss, the gradient or the weights."""
@@ -49,7 +46,8 @@ class TrainConfig:
 
     ``rule`` is one of bptt, rtrl, eprop, rflo; ``online`` streams each batch
     through :class:`localrnn.OnlineLearner` with per-step updates instead of one
-    update per batch.
+    update per batch.  ``plot=False`` skips drawing ``curve.png`` (a sweep's cells:
+    drawing it costs more than a tiny run); it changes no number of the run.
     """
 
     task: str = "romo"
@@ -77,6 +75,7 @@ class TrainConfig:
     lyapunov: bool = False
     trainable: Optional[List[str]] = None
     task_kwargs: Dict = field(default_factory=dict)
+    plot: bool = True
 
     # ------------------------------------------------------------------ defaults
     def resolved(self) -> "TrainConfig":
@@ -141,6 +140,9 @@ class TrainConfig:
         for k in tr:
             check_choice("trainable entry", k, PARAM_NAMES)
         c.trainable = tr
+        if not isinstance(c.plot, (bool, np.bool_)):
+            raise ValueError(f"plot={c.plot!r} is not allowed; give True or False")
+        c.plot = bool(c.plot)
         check_memory(c, task)
         return c
 
@@ -193,14 +195,6 @@ class TrainResult:
 _ROW_BYTES = 700
 
 
-def physical_memory() -> int:
-    """Bytes of physical memory of this machine (``os.sysconf``); 0 if unknown."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return 0
-
-
 def estimate_memory(config: TrainConfig, task=None) -> Dict[str, int]:
     """Bytes a run of ``config`` (resolved) allocates at most, by part (an upper estimate).
 
@@ -251,19 +245,16 @@ _DRIVERS = {"weights": ("n_rec",), "trajectories": ("batch", "n_rec"), "eval": (
 
 def check_memory(config: TrainConfig, task=None) -> None:
     """``ValueError`` if :func:`estimate_memory` exceeds ``MEMORY_FRACTION`` of the
-    physical memory; the message names the values that drive the largest part."""
-    avail = physical_memory()
-    if avail <= 0:
-        return
+    physical memory (:func:`localrnn._validate.check_memory_bytes`); the message
+    names the values that drive the largest part."""
     est = estimate_memory(config, task)
-    allowed = int(MEMORY_FRACTION * avail)
-    if est["total"] <= allowed:
-        return
     part = max((k for k in est if k != "total"), key=lambda k: est[k])
     vals = ", ".join(f"{k}={getattr(config, k)}" for k in _DRIVERS[part])
-    raise ValueError(f"{vals}: the run would need about {est['total']:.3g} bytes of memory ({part} "
-                     f"{est[part]:.3g}), more than the {allowed:.3g} bytes allowed "
-                     f"({MEMORY_FRACTION:.0%} of {avail:.3g} physical); use smaller values")
+    try:
+        size = f"{float(est[part]):.3g}"
+    except OverflowError:
+        size = "inf"
+    check_memory_bytes(est["total"], f"{vals}: the run", f"{part} {size}")
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -418,7 +409,7 @@ class Trainer:
         rd.write_checkpoint(len(self.metrics), self.net, self.opt.state_dict())
         if self.lyapunov is not None:
             rd.write_lyapunov(self.lyapunov)
-        if final and self.metrics:
+        if final and self.metrics and c.plot:
             import matplotlib.pyplot as plt
 
             fig = plot_run(self.metrics, label=f"{c.rule}",

@@ -86,7 +86,12 @@ def run_dirs():
 FLAG = st.just(None)  # a flag: present or not
 
 #: command path -> {"args": strategy of positional args, "base": args always given
-#: first (tiny sizes), "options": {option: strategy}} -- see the module docstring
+#: first (tiny sizes; a list, or a strategy of lists), "options": {option: strategy}}
+#: -- see the module docstring.  Options not listed are fuzzed from their click type
+#: (:func:`generic`), so a new command's entry can be one line, e.g.
+#: ``"quantize-sweep": {"args": st.just([]), "base": ["--iters", "2", "--n-rec", "4"]}``;
+#: list an option only to give it tiny valid values (sizes, names a run accepts) or
+#: the hostile values it is most likely to mishandle.
 STRATEGIES = {
     "run": {
         "args": st.one_of(st.lists(choice(["romo", "sine", "2af", "dms"]), min_size=0, max_size=1)),
@@ -161,6 +166,53 @@ STRATEGIES = {
         },
         "required": ["--data"],
     },
+    # a valid sweep is a quick grid of 1-2 tiny cells (or the GRID file's); a valid Dask
+    # executor costs seconds, so --dask-local/--scheduler draw only refused values
+    "sweep": {
+        "args": st.lists(st.sampled_from(["GRID", "GRID", "BADGRID", "MISSING", "DIR", "FILE", "/proc/x"]),
+                         max_size=1),
+        "base": ["--iters", "1", "--n-rec", "4", "--batch", "2", "--no-progress"],
+        "options": {
+            "--task": st.one_of(st.sampled_from(["romo", "sine"]), st.sampled_from(NAMES)),
+            "--rules": st.sampled_from(["rflo", "bptt,rflo", "eprop", "", "x", "rflo,", "rflo,rflo"]),
+            "--gains": st.sampled_from(["0.5", "0.5,1.5", "", "x", "nan", "-1", "1e308", "0.5,,1"]),
+            "--lrs": st.sampled_from(["0.01", "0.01,0.1", "0", "-1", "inf", "", "x"]),
+            "--seeds": st.sampled_from(["0", "0,1", "-1", "1.5", "x", "", "9223372036854775808"]),
+            "--iters": st.sampled_from(["1", "2", "0", "-1", "1.5", "x", "1" + "0" * 400]),
+            "--n-rec": st.sampled_from(["2", "4", "0", "-3", "99999999999", "x"]),
+            "--batch": st.sampled_from(["1", "2", "0", "99999999999", "x"]),
+            "--floss-iters": st.sampled_from(["0", "1", "0,1", "-1", "x"]),
+            "--dtype": choice(["float64", "float32", "float64,float32"]),
+            "--form": choice(["current", "rate", "current,rate"]),
+            "--feedback": choice(["symmetric", "random"]),
+            "--workers": st.sampled_from(["1", "0", "-1", "x", "", "1" + "0" * 400]),
+            "--scheduler": st.sampled_from(["", "nosuch", "tcp://", "\u00e9"]),
+            "--dask-local": st.sampled_from(["0", "-1", "x", "", "1" + "0" * 400]),
+            "--lyapunov": FLAG, "--align": FLAG, "--no-progress": FLAG, "--json": FLAG,
+            "--out": out_dirs(),
+        },
+        "required": ["--task"],
+    },
+    # the step spec is arithmetic on sizes (huge sizes are valid there); nir reads a run.
+    # Mostly a valid spec as the base (options drawn later override it), so md/json/lava
+    # really run; sometimes nothing, so a missing option is refused
+    "export": {
+        "args": st.lists(run_dirs(), max_size=1),
+        "base": st.sampled_from([["--rule", "rflo", "--n-rec", "4", "--n-in", "2", "--n-out", "1"],
+                                 ["--rule", "eprop", "--form", "rate", "--n-rec", "3", "--n-in", "1",
+                                  "--n-out", "2"],
+                                 []]),
+        "options": {
+            "--rule": choice(["rflo", "eprop", "rtrl", "bptt"]), "--form": choice(["current", "rate"]),
+            "--n-rec": ints(1, 8), "--n-in": ints(1, 4), "--n-out": ints(1, 3), "--T": ints(1, 20),
+            "--quantize": st.sampled_from(["w8,s16,t12,acc32", "w16", "w8,s16,t12,l16,acc32", "", "x",
+                                           "w0", "w99", "w8,w8", "w8.3", "q8", "w-1"]),
+            "--feedback": choice(["symmetric", "random"]),
+            "--alpha": floats(["0.125", "0.1", "1"]),
+            "--format": choice(["md", "json", "nir", "lava"]),
+            "--out": st.one_of(st.just("NEWFILE.nir"), out_files()),
+        },
+    },
 }
 
 
@@ -202,7 +254,7 @@ def generic(param):
 
 def options_of(path):
     """{option string: strategy} for every option of the command."""
-    spec = STRATEGIES[path]["options"]
+    spec = STRATEGIES[path].get("options", {})
     out = {}
     for p in command_of(path).params:
         if isinstance(p, click.Option):
@@ -226,8 +278,12 @@ def places(tmp_path_factory):
     np.savez(root / "mnist.npz", x_train=rng.integers(0, 256, (24, 28, 28), dtype=np.uint8),
              y_train=rng.integers(0, 10, 24), x_test=rng.integers(0, 256, (10, 28, 28), dtype=np.uint8),
              y_test=rng.integers(0, 10, 10))
+    (root / "grid.toml").write_text('task = "sine"\nrule = "rflo"\ngain = [0.5, 1.5]\niters = 1\n'
+                                    'n_rec = 4\nbatch = 2\neval_batch = 2\n')
+    (root / "bad.toml").write_text('task = "romo"\nnosuch_key = 1\ngain = [\n')
     P.update(RUN=str(root / "run"), DIR=str(root / "dir"), FILE=str(root / "file"),
-             MISSING=str(root / "missing" / "x"), MNIST=str(root / "mnist.npz"), ROOT=str(root))
+             MISSING=str(root / "missing" / "x"), MNIST=str(root / "mnist.npz"), ROOT=str(root),
+             GRID=str(root / "grid.toml"), BADGRID=str(root / "bad.toml"))
     return root
 
 
@@ -255,7 +311,8 @@ def invocation(draw, path):
             chosen.append(r)
     if "--help" in chosen and draw(st.integers(0, 3)) > 0:  # mostly not --help
         chosen.remove("--help")
-    args = path.split() + list(spec["base"])
+    base = spec.get("base", [])
+    args = path.split() + list(base if isinstance(base, list) else draw(base))
     for name in chosen:
         v = draw(opts[name])
         args += [name] if v is None else [name, resolve(v)]

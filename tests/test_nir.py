@@ -206,3 +206,11 @@ def test_no_input_network(tmp_path, form):
     h0 = np.full((2, net.n_rec), 0.3)
     out, _ = evaluate_nir(g, np.zeros((8, 2, 1)), {("h" if form == "current" else "a"): h0})
     np.testing.assert_allclose(out, forward(net, np.zeros((8, 2, 0)), h0=h0)[1], rtol=0, atol=1e-12)
+
+
+def test_run_dir_without_final_arrays_is_one_line(tmp_path):
+    d = tmp_path / "run"
+    d.mkdir()
+    np.savez(d / "weights.npz", alpha=np.array(0.1))
+    with pytest.raises(ValueError, match="lacks the trained network"):
+        read_run(d)

@@ -309,3 +309,66 @@ def test_ctrl_c_while_rows_are_appended_writes_each_row_once(tmp_path, monkeypat
     assert [m["iteration"] for m in read_metrics(tmp_path / "metrics.csv")] == [1, 2, 3]
     Trainer.resume(tmp_path).run()
     assert [m["iteration"] for m in read_metrics(tmp_path / "metrics.csv")] == list(range(1, 10))
+
+
+def test_plot_false_draws_no_curve_and_old_folders_resume_with_the_default(tmp_path):
+    """``plot`` round-trips through config.json; a folder written before the key existed
+    resumes with ``plot=True``; the numbers do not depend on it."""
+    small = dict(CFG, iters=4, checkpoint_every=1)
+
+    def ctrl_c_at(k):
+        def hook(i):
+            if i == k:
+                raise KeyboardInterrupt
+        return hook
+
+    a = Trainer(TrainConfig(**small, plot=False), tmp_path / "a").run(on_iteration=ctrl_c_at(2))
+    assert a.status == "interrupted" and not (tmp_path / "a" / "curve.png").exists()
+    cfg = RunDir(tmp_path / "a").read_config()
+    assert cfg["plot"] is False
+    t = Trainer.resume(tmp_path / "a")
+    assert t.config.plot is False
+    done = t.run()
+    assert done.status == "done" and not (tmp_path / "a" / "curve.png").exists()
+
+    # an older folder: config.json without "plot"
+    Trainer(TrainConfig(**small), tmp_path / "b").run(on_iteration=ctrl_c_at(2))
+    d = RunDir(tmp_path / "b").read_config()
+    del d["plot"]
+    lio.atomic_write_json(tmp_path / "b" / "config.json", d)
+    t = Trainer.resume(tmp_path / "b")
+    assert t.config.plot is True
+    old = t.run()
+    assert old.status == "done" and (tmp_path / "b" / "curve.png").is_file()
+    np.testing.assert_array_equal(old.net.W, done.net.W)  # same run (same config) twice
+    with pytest.raises(ValueError, match="plot='no'"):
+        TrainConfig(**small, plot="no").resolved()
+
+
+def test_rundir_is_public():
+    import localrnn
+
+    assert localrnn.RunDir is RunDir and "RunDir" in localrnn.__all__
+
+
+def test_one_memory_check_for_runs_and_fixed_point_grids(monkeypatch):
+    """``check_memory_bytes`` is the one place with the fraction and the message."""
+    import localrnn._validate as v
+
+    monkeypatch.setattr(v, "physical_memory", lambda: 1000)
+    v.check_memory_bytes(800, "x=1")  # 80% of 1000 fits
+    with pytest.raises(ValueError) as e:
+        v.check_memory_bytes(801, "x=2", "part 700")
+    assert str(e.value) == ("x=2 would need about 801 bytes of memory (part 700), more than the 800 bytes "
+                            "allowed (80% of 1e+03 physical); use smaller values")
+    with pytest.raises(ValueError, match="x=3 would need about inf bytes"):
+        v.check_memory_bytes(10 ** 400, "x=3")
+    # both callers go through it: a tiny run and a tiny linear grid are refused on a 1000-byte machine
+    from localrnn.fixedpoint import linear_grid
+
+    with pytest.raises(ValueError, match=r"n_rec=16: the run would need about .* \(80% of 1e\+03"):
+        TrainConfig(task="romo", n_rec=16, batch=2, iters=2).resolved()
+    with pytest.raises(ValueError, match=r"n=4, m=2, iters=2 \(1 runs\) would need about .* \(80% of 1e\+03"):
+        linear_grid([("dW1", 0.1)], n=4, m=2, iters=2)
+    monkeypatch.setattr(v, "physical_memory", lambda: 0)  # unknown: nothing refused
+    v.check_memory_bytes(10 ** 30, "x=4")

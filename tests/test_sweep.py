@@ -116,6 +116,10 @@ def test_serial_cells_are_ordinary_run_folders(serial):
         {p.name for p in folder.iterdir()}
     cfg = json.loads((folder / "config.json").read_text())
     assert cfg["status"] == "done" and cfg["n_rec"] == 8
+    # cells draw no curve.png (plot=False unless the grid asks); plot is no summary column
+    assert cfg["plot"] is False and not (folder / "curve.png").exists()
+    assert "plot" not in r0
+    assert Grid.from_dict(dict(TINY, plot=True)).cells()[0].config().plot is True
     direct = Trainer(TrainConfig(**Grid.from_dict(GRID4).cells()[0].params)).run()
     w = weights(folder)
     np.testing.assert_array_equal(w["final_W"], direct.net.W)
@@ -241,6 +245,13 @@ def test_failed_and_diverged_cells_are_recorded_and_the_rest_finish(tmp_path, mo
 
 def test_folder_with_other_settings_is_not_reused(tmp_path):
     run_sweep(Grid.from_dict(dict(TINY, seed=[0, 1])), tmp_path, progress=False)
+    # a cell written before the plot key existed (config.json without it) is still this cell
+    cfg_path = tmp_path / "cells" / "romo-rflo-s0" / "config.json"
+    d = json.loads(cfg_path.read_text())
+    del d["plot"]
+    cfg_path.write_text(json.dumps(d))
+    again = run_sweep(Grid.from_dict(dict(TINY, seed=[0, 1])), tmp_path, progress=False)
+    assert again.counts()["skipped"] == 2
     with pytest.raises(ValueError, match="iters=3"):
         run_sweep(Grid.from_dict(dict(TINY, seed=[0, 1], iters=4)), tmp_path, progress=False)
 

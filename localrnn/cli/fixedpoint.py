@@ -51,20 +51,12 @@ def _runs(rule, rules, lr, lrs, kind):
 
 
 def _check_out(out):
-    """Refuse an --out that cannot be created, before any computation: a scratch
-    folder is made (and removed) in its nearest existing ancestor."""
-    if out is None:
-        return
-    import tempfile
+    """Refuse an --out that cannot be created, before any computation
+    (:func:`localrnn.runs.check_writable_dir`, as ``localrnn run`` does)."""
+    if out is not None:
+        from ..runs import check_writable_dir
 
-    p = Path(out).resolve()
-    parent = next((q for q in (p, *p.parents) if q.exists()), None)
-    if parent is None or not parent.is_dir():
-        raise ValueError(f"--out={out}: {parent} is not a folder")
-    try:
-        Path(tempfile.mkdtemp(prefix=".localrnn-check-", dir=parent)).rmdir()
-    except OSError as e:
-        raise ValueError(f"--out={out}: cannot create a folder in {parent} ({e.strerror})") from None
+        check_writable_dir(out, "--out")
 
 
 class _Progress:

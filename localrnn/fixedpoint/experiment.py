@@ -33,11 +33,11 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
-from .._validate import check_number
-from .figures import plot_fixedpoint_grid
+from .._validate import check_memory_bytes, check_number
+from ..plotting import plot_fixedpoint_grid
 from .linear import LINEAR_RULES, LinearProblem, LinearRun, linear_problem, train_linear
 from .rules import RULES as MNIST_RULES
-from .train import HISTORY_KEYS, FixedPointRun, MNISTProblem, check_memory, train_mnist_grid
+from .train import HISTORY_KEYS, FixedPointRun, MNISTProblem, train_mnist_grid
 
 #: Learning rates of the original's linear example (every rule), MODEL.md section 8.
 PAPER_LRS_LINEAR = (0.03, 0.1, 0.3, 1.0, 3.0)
@@ -268,8 +268,8 @@ def linear_grid(runs, *, n: int = 200, m: int = 100, iters: int = 3500, eig_ever
     eig_every = check_number("eig_every", eig_every, lo=1, integer=True)
     # problem (X, R_hat, W_target, W0, the solve's n x n temporaries), each run's W, LU and
     # A, its losses and metrics.csv rows (about 400 bytes per row as Python objects)
-    check_memory(8.0 * (2 * n * m + 8 * n * n) + len(runs) * (8.0 * 3 * n * n + (iters + 1) * 408.0),
-                 f"n={n}, m={m}, iters={iters} ({len(runs)} runs)")
+    check_memory_bytes(8.0 * (2 * n * m + 8 * n * n) + len(runs) * (8.0 * 3 * n * n + (iters + 1) * 408.0),
+                       f"n={n}, m={m}, iters={iters} ({len(runs)} runs)")
     problem = linear_problem(n, m, seed=seed)
     t0 = time.perf_counter()
     out = []

@@ -19,7 +19,8 @@ from typing import Callable, Dict, Optional
 import numpy as np
 
 from .._config import step_blas_limit
-from .._validate import check_array, check_choice, check_dtype, check_labels, check_number
+from .._validate import (check_array, check_choice, check_dtype, check_labels, check_memory_bytes,
+                         check_number)
 from ..optim import OPTIMIZERS, make_optimizer
 from .rules import check_rule_solver, cross_entropy_checked, update_checked
 from .solver import DEFAULT_TOL, SOLVERS, solve_checked
@@ -28,26 +29,6 @@ N_PIXELS = 784
 N_CLASSES = 10
 HISTORY_KEYS = ("iteration", "epoch", "loss", "accuracy", "solver_iter", "n_unconverged",
                 "max_residual", "adjoint_unconverged", "max_re_eig")
-
-
-def available_memory() -> int:
-    """Physical memory of the machine in bytes (0 if unknown)."""
-    import os
-
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, ValueError, OSError):
-        return 0
-
-
-def check_memory(nbytes: float, what: str) -> None:
-    """``ValueError`` naming ``what`` when an allocation of about ``nbytes`` bytes
-    exceeds the machine's physical memory (refused before anything is allocated,
-    instead of a ``MemoryError`` part-way through a run)."""
-    avail = available_memory()
-    if avail and nbytes > avail:
-        raise ValueError(f"{what} needs about {nbytes / 2**30:.3g} GiB; this machine has "
-                         f"{avail / 2**30:.3g} GiB")
 
 
 @dataclass(frozen=True)
@@ -116,8 +97,8 @@ def mnist_problem(data, *, n_rec: int = 300, gain: float = 0.5, seed: int = 0, d
     dt = check_dtype(dtype)
     n_img = (len(data["y_train"]) if n_train is None else n_train) + \
         (len(data["y_test"]) if n_test is None else n_test) if "y_train" in data and "y_test" in data else 0
-    check_memory(8.0 * (n_rec * n_rec + n_rec * N_PIXELS + N_CLASSES * n_rec) + dt.itemsize * n_rec * n_img,
-                 f"n_rec={n_rec}")
+    check_memory_bytes(8.0 * (n_rec * n_rec + n_rec * N_PIXELS + N_CLASSES * n_rec)
+                       + dt.itemsize * n_rec * n_img, f"n_rec={n_rec}")
     for k in ("x_train", "y_train", "x_test", "y_test"):
         if k not in data:
             raise ValueError(f"data lacks {k!r}; pass the dict returned by localrnn.data.load_mnist")
@@ -211,11 +192,11 @@ def check_train_args(problem: MNISTProblem, rule: str, lr: float, *, batch: int 
     if batch > n:
         raise ValueError(f"batch={batch} is larger than the {n} training images")
     # the history (HISTORY_KEYS per iteration) and a metrics.csv row per iteration
-    check_memory((n // batch) * epochs * (8.0 * len(HISTORY_KEYS) + 400), f"epochs={epochs}")
+    check_memory_bytes((n // batch) * epochs * (8.0 * len(HISTORY_KEYS) + 400), f"epochs={epochs}")
     if rule == "bptt":   # checkpoints every K = ceil(sqrt(n_steps)) steps plus one segment (two arrays)
         K = max(1, math.ceil(math.sqrt(max(kw["n_steps"], 1))))
-        check_memory(8.0 * (kw["n_steps"] // K + 1 + 2 * K) * batch * problem.W0.shape[0],
-                     f"rule bptt with n_steps={kw['n_steps']}")
+        check_memory_bytes(8.0 * (kw["n_steps"] // K + 1 + 2 * K) * batch * problem.W0.shape[0],
+                           f"rule bptt with n_steps={kw['n_steps']}")
     return dict(rule=rule, lr=lr, batch=batch, epochs=epochs, optimizer=optimizer,
                 eig_every=eig_every, **kw)
 

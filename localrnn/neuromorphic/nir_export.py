@@ -46,7 +46,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from ..network import PARAM_NAMES, Network
+from ..network import Network
 
 #: Separator of edges in the metadata strings (HDF5 keeps strings, not lists of pairs).
 EDGE_SEP = ";"
@@ -140,28 +140,23 @@ def to_nir(net: Network, dt: float = 1.0):
 def read_run(run_dir) -> Tuple[Network, float]:
     """The final network of a run folder and its task's dt.
 
-    The one place that reads run folders here (``weights.npz`` ``final_*`` arrays,
-    ``alpha``, ``activation``, ``form``; ``config.json`` for the task's dt), so that a
-    shared run-folder reader can replace it.
+    Read through :class:`localrnn.runs.RunDir`: ``load_network("final")`` and, when the
+    folder has a ``config.json`` naming a task, that task's ``dt`` (else 1).
+    ``ValueError`` naming the folder if it holds no (complete) ``weights.npz``.
     """
-    from ..io import read_json
-    d = Path(run_dir)
-    if not (d / "weights.npz").is_file():
-        raise ValueError(f"RUN_DIR {str(d)!r} has no weights.npz; give a folder written by "
-                         "'localrnn run'")
-    with np.load(d / "weights.npz") as w:
-        missing = [k for k in ("final_" + p for p in PARAM_NAMES) if k not in w]
-        if missing:
-            raise ValueError(f"{d / 'weights.npz'} lacks {', '.join(missing)}; give a folder "
-                             "written by 'localrnn run'")
-        net = Network(**{p: w["final_" + p] for p in PARAM_NAMES}, alpha=float(w["alpha"]),
-                      activation=str(w["activation"]), form=str(w["form"]))
+    from ..runs import WEIGHTS, RunDir
+
+    rd = RunDir(run_dir)
+    try:
+        net = rd.load_network("final")
+    except KeyError as e:  # a weights.npz without the final_* arrays
+        raise ValueError(f"{str(rd / WEIGHTS)!r} lacks the trained network ({e.args[0]}); give a "
+                         "folder written by 'localrnn run'") from None
     dt = 1.0
-    if (d / "config.json").is_file():
-        cfg = read_json(d / "config.json")
+    if rd.exists():
+        cfg = rd.read_config()
         if "task" in cfg:
-            from ..tasks import get_task
-            dt = float(get_task(cfg["task"], **cfg.get("task_kwargs", {})).dt)
+            dt = float(rd.task().dt)
     return net, dt
 
 
