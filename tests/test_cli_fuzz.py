@@ -34,7 +34,7 @@ ALLOWED_EXIT = {EXIT_CODES["done"], EXIT_CODES["bad_value"], EXIT_CODES["diverge
 #: examples per command (about 250 in all; a run or a linear fixed-point grid writes files and
 #: a figure, so those are fewer); commands not listed get DEFAULT_EXAMPLES
 EXAMPLES = {"run": 70, "lyapunov": 50, "plot": 20, "tasks": 30, "bench": 20, "fixedpoint linear": 12,
-            "fixedpoint mnist": 40}
+            "fixedpoint mnist": 40, "quantize-sweep": 8}
 DEFAULT_EXAMPLES = 30
 SETTINGS = settings(max_examples=DEFAULT_EXAMPLES, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -213,6 +213,12 @@ STRATEGIES = {
             "--out": st.one_of(st.just("NEWFILE.nir"), out_files()),
         },
     },
+    # a tiny valid sweep as the base (each example trains float64 and integer learners,
+    # so few examples); the other options fuzzed from their click types
+    "quantize-sweep": {"args": st.just([]),
+                       "base": ["--rules", "rflo", "--weight-bits", "8", "--trace-bits", "8",
+                                "--roundings", "nearest", "--n-rec", "4", "--iters", "2"],
+                       "options": {"--out": out_dirs()}},
 }
 
 
