@@ -113,11 +113,16 @@ class Network:
         rng = np.random.default_rng(seed)
         N = n_rec
         Z = rng.standard_normal((N, N))
-        if w_init == "normal":
-            W = gain * Z / np.sqrt(N)
-        else:
-            q, r = np.linalg.qr(Z)
-            W = gain * q * np.sign(np.diag(r))
+        with np.errstate(over="ignore"):
+            if w_init == "normal":
+                W = gain * Z / np.sqrt(N)
+            else:
+                q, r = np.linalg.qr(Z)
+                W = gain * q * np.sign(np.diag(r))
+            finite = bool(np.all(np.isfinite(W.astype(dt))))
+        if not finite:
+            raise ValueError(f"gain={gain!r} is too large: the recurrent weights overflow {dt.name}; "
+                             "give a gain whose weights g Z / sqrt(N) are finite (gains of order 1 are usual)")
         W_in = rng.standard_normal((N, n_in))
         if n_in:
             W_in *= np.sqrt(N) / np.linalg.norm(W_in, axis=0, keepdims=True)

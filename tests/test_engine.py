@@ -267,3 +267,10 @@ def test_init_is_seeded_and_scaled():
     # W = g Z / sqrt(N): entry variance g^2 / N
     assert abs(a.W.std() * np.sqrt(200) - 0.7) < 0.02
     assert np.all(a.b == 0) and np.all(a.b_out == 0)
+
+
+def test_a_gain_whose_weights_overflow_is_refused():
+    """A hostile gain (issue 8) is one ValueError naming it, never a silent inf in W."""
+    with pytest.raises(ValueError, match=r"gain=1e\+308 is too large"):
+        Network.init(1, 4, 1, gain=1e308)
+    assert np.all(np.isfinite(Network.init(1, 4, 1, gain=1e3).W))
