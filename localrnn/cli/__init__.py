@@ -19,6 +19,7 @@ COMMANDS = {
     "bench": ("localrnn.cli.bench", "bench"),
     "lyapunov": ("localrnn.cli.lyapunov", "lyapunov"),
     "fixedpoint": ("localrnn.cli.fixedpoint", "fixedpoint"),
+    "sweep": ("localrnn.cli.sweep", "sweep"),
     "reproduce": ("localrnn.cli.reproduce", "reproduce"),
 }
 
@@ -29,6 +30,7 @@ HELP = {
     "bench": "Time each rule per time step against PyTorch.",
     "lyapunov": "Lyapunov spectrum of a saved run or a fresh network.",
     "fixedpoint": "Fixed-point learning with reparameterised rules (Zhu & Rosenbaum 2023).",
+    "sweep": "Run a grid of training runs (serial, processes or Dask); write summary.csv.",
     "reproduce": "Reproduce a study (liu2024): sweeps, figures and a report with verdicts.",
 }
 

@@ -1,0 +1,110 @@
+"""``localrnn sweep GRID.toml``: a grid of runs, serially, in processes or on Dask.
+
+Exit codes: 0 when every cell finished (done, or diverged: a diverged run is a
+result and is recorded as such), 3 when some cell failed (its one-line error is in
+``summary.csv`` and ``cells/<name>/cell.json``; rerun the command to retry only the
+unfinished cells), 2 for a bad grid or option (nothing runs), 130 on Ctrl-C.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ._common import emit_summary, parse_float_list
+
+
+def _strs(name, text):
+    parts = [p.strip() for p in str(text).split(",")]
+    if not all(parts):
+        raise ValueError(f"{name}={text!r}: an empty entry; give a comma-separated list")
+    return parts
+
+
+def _ints(name, text):
+    out = []
+    for v in parse_float_list(name, text):
+        if not float(v).is_integer():
+            raise ValueError(f"{name}={text!r}: {v!r} is not an integer; give a comma-separated list of integers")
+        out.append(int(v))
+    return out
+
+
+def _axis(values):
+    """One value is a fixed setting (not in the folder names); several are an axis."""
+    return values[0] if len(values) == 1 else values
+
+
+# option name -> (TrainConfig field, parser)
+_QUICK = {
+    "task": ("task", _strs), "rules": ("rule", _strs), "gains": ("gain", parse_float_list),
+    "lrs": ("lr", parse_float_list), "seeds": ("seed", _ints), "iters": ("iters", _ints),
+    "n_rec": ("n_rec", _ints), "batch": ("batch", _ints), "floss_iters": ("floss_iters", _ints),
+    "dtype": ("dtype", _strs), "form": ("form", _strs), "feedback": ("feedback", _strs),
+}
+
+
+@click.command("sweep")
+@click.argument("grid", required=False, type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Sweep folder [sweeps/<grid file name>, or sweeps/quick-<task>].")
+@click.option("--workers", type=int, default=1, show_default=True, help="Local worker processes.")
+@click.option("--scheduler", default=None, help="Address of a Dask scheduler, e.g. tcp://host:8786.")
+@click.option("--dask-local", type=int, default=None, help="Start a Dask LocalCluster with N workers.")
+@click.option("--task", default=None, help="Quick grid: task(s), comma-separated.")
+@click.option("--rules", default=None, help="Quick grid: rules, e.g. rflo,eprop,bptt.")
+@click.option("--gains", default=None, help="Quick grid: initial gains, e.g. 0.5,1,1.5.")
+@click.option("--lrs", default=None, help="Quick grid: learning rates.")
+@click.option("--seeds", default=None, help="Quick grid: seeds, e.g. 0,1,2.")
+@click.option("--iters", default=None, help="Quick grid: training iterations.")
+@click.option("--n-rec", "n_rec", default=None, help="Quick grid: recurrent units.")
+@click.option("--batch", default=None, help="Quick grid: trials per batch.")
+@click.option("--floss-iters", "floss_iters", default=None, help="Quick grid: flossing iterations, e.g. 0,100.")
+@click.option("--dtype", default=None, help="Quick grid: float64 and/or float32.")
+@click.option("--form", default=None, help="Quick grid: current and/or rate.")
+@click.option("--feedback", default=None, help="Quick grid: symmetric and/or random (local rules).")
+@click.option("--lyapunov", "lyap", is_flag=True, default=None, help="Record lambda_max before/after.")
+@click.option("--align", is_flag=True, default=None, help="Record the gradient alignment with BPTT.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts and summary path as JSON.")
+def sweep(grid, out, workers, scheduler, dask_local, lyap, align, no_progress, as_json, **quick):
+    """Run every cell of GRID (a TOML file; see docs/sweeps.md) and write summary.csv.
+
+    Without GRID, the quick-grid options make the grid (--task is then needed);
+    with GRID they replace the file's values.  Rerunning skips finished cells.
+    Exit code 0: every cell finished; 3: some cell failed; 2: bad grid.
+    """
+    from ..sweep import Grid, load_grid, run_sweep
+
+    overrides = {}
+    for opt, text in quick.items():
+        if text is not None:
+            key, parse = _QUICK[opt]
+            overrides[key] = _axis(parse("--" + opt.replace("_", "-"), text))
+    if lyap:
+        overrides["lyapunov"] = True
+    if align:
+        overrides["align"] = True
+    if grid is not None:
+        g = load_grid(grid, overrides)
+        default_out = Path("sweeps") / Path(grid).stem
+    else:
+        if "task" not in overrides:
+            raise click.UsageError("give a GRID file or a quick grid with --task (e.g. "
+                                   "'localrnn sweep --task romo --rules rflo,bptt --gains 0.5,1.5')")
+        g = Grid.from_dict(overrides)
+        t = overrides["task"]
+        default_out = Path("sweeps") / ("quick-" + ("-".join(t) if isinstance(t, list) else t).replace(":", "_"))
+    out = Path(out) if out is not None else default_out
+    res = run_sweep(g, out, workers=workers, scheduler=scheduler, dask_local=dask_local,
+                    progress=not (no_progress or as_json))
+    counts = {**res.counts(), "summary": str(res.path)}
+    emit_summary(counts, as_json)
+    if not res.ok:
+        failed = [r["name"] for r in res.rows if r["status"] not in ("done", "diverged")]
+        click.echo(f"Error: {len(failed)} cell(s) failed ({', '.join(failed[:5])}"
+                   f"{', ...' if len(failed) > 5 else ''}); errors in {res.path}; rerun to retry them",
+                   err=True)
+        sys.exit(3)
+    return 0
