@@ -143,3 +143,25 @@ def test_tiny_reproduction_writes_every_figure_and_a_verdict_per_claim(tmp_path)
 def test_cli_rejects_conflicting_scales():
     res = CliRunner().invoke(main, ["reproduce", "liu2024", "--quick", "--scale", "paper"])
     assert res.exit_code == 2 and "Error:" in res.output and "--quick" in res.output
+
+
+@pytest.mark.parametrize("name", ["quick", "default", "paper"])
+def test_every_scale_builds_valid_uniquely_named_cells(name):
+    from localrnn.reproduce.liu2024 import _combos, main_specs, prep_specs, tune_specs
+    from localrnn.sweep import make_cells
+
+    sc = get_scale(name)
+    floss_lr = {g: 0.1 / sc.tasks["romo"].n_rec for g in sc.floss_gains}
+    stages = [prep_specs(sc), tune_specs(sc, floss_lr),
+              main_specs(sc, {k: sc.tasks[k[0]].lr_base for k in _combos(sc)}, floss_lr)]
+    for specs in stages:
+        cells = make_cells([{k: v for k, v in d.items() if k != "align"} for d in specs])  # validates
+        assert len({c.name for c in cells}) == len(specs)
+    main = stages[2]
+    # the paper's protocol: reported seeds only in main, tuning seeds only in tune
+    assert {d["seed"] for d in main} == set(sc.seeds)
+    assert {d["seed"] for d in stages[1]} == set(sc.tune_seeds)
+    assert not set(sc.seeds) & set(sc.tune_seeds)
+    # alignment and Lyapunov exponents are recorded for every Romo cell of the study
+    assert all(d["align"] and d["lyapunov"] for d in main if d["task"] == "romo")
+    assert sum(d["floss_iters"] > 0 for d in main) == len(sc.floss_gains) * len(sc.seeds)
