@@ -35,14 +35,13 @@ import itertools
 import json
 import math
 import os
-import shutil
 import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 #: Environment of a worker process: one thread for BLAS, OpenMP and Numba.  Set
 #: before the worker imports NumPy (spawned processes, Dask nannies).
@@ -394,8 +393,9 @@ def _worker_info() -> Dict[str, Any]:
 def run_cell(cell: Cell) -> CellResult:
     """Train one cell into a temporary folder; return its files and summary row.
 
-    Runs in the worker (any executor).  A cell that raises is returned with status
-    ``failed`` and a one-line error; it never raises itself.
+    Runs in the worker (any executor).  A cell that raises an ``Exception`` is
+    returned with status ``failed`` and a one-line error; ``KeyboardInterrupt``
+    (Ctrl-C) propagates, so it stops the sweep.
     """
     from . import io as lio
 
@@ -412,6 +412,10 @@ def run_cell(cell: Cell) -> CellResult:
 
                 trainer = Trainer(cell.config(), run_dir)
                 result = trainer.run()
+                if result.status == "interrupted":
+                    # Trainer turns Ctrl-C into a saved partial run; a sweep stops instead
+                    # (the cell is not written, so a rerun trains it from scratch)
+                    raise KeyboardInterrupt
                 record["status"] = result.status
                 record["error"] = result.message if result.status != "done" else ""
                 if cell.align:
@@ -620,7 +624,11 @@ class _DaskExecutor:
         if client is not None:
             self.client = client
         elif scheduler is not None:
-            self.client = distributed.Client(scheduler)
+            try:
+                self.client = distributed.Client(scheduler)
+            except (OSError, TimeoutError, ValueError) as e:
+                raise ValueError(f"scheduler={scheduler!r}: cannot connect ({_one_line(e)}); give the "
+                                 "address 'dask scheduler' prints, e.g. tcp://HOST:8786") from None
             self._own.append(self.client)
         else:
             self.client = local_dask_client(dask_local)
@@ -638,18 +646,24 @@ class _DaskExecutor:
             obj.close()
 
 
-def _make_executor(workers: int, scheduler, dask_local):
+def _check_executor(workers: int, scheduler, dask_local) -> None:
+    from ._validate import check_number
+
     chosen = [x for x in (workers != 1, scheduler is not None, dask_local is not None) if x]
     if len(chosen) > 1:
         raise ValueError("choose one executor: workers > 1, scheduler or dask_local")
+    check_number("workers", workers, lo=1, integer=True)
+    if dask_local is not None:
+        check_number("dask_local", dask_local, lo=1, integer=True)
+
+
+def _make_executor(workers: int, scheduler, dask_local):
     if scheduler is not None:
         if not isinstance(scheduler, str):
             return _DaskExecutor(client=scheduler)  # a distributed.Client
         return _DaskExecutor(scheduler=scheduler)
     if dask_local is not None:
         return _DaskExecutor(dask_local=dask_local)
-    from ._validate import check_number
-    check_number("workers", workers, lo=1, integer=True)
     return _SerialExecutor() if workers == 1 else _ProcessExecutor(workers)
 
 
@@ -791,6 +805,7 @@ def run_sweep(cells_or_grid: Union[Grid, Sequence[Cell]], out, workers: int = 1,
     if not cells:
         raise ValueError("a sweep needs at least one cell")
     validate_cells(cells)
+    _check_executor(workers, scheduler, dask_local)
     out = Path(out)
     cells_dir = out / "cells"
     rows: Dict[str, Dict[str, Any]] = {}

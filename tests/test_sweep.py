@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from localrnn import sweep as sw
 from localrnn.cli import main
-from localrnn.sweep import Cell, Grid, load_grid, make_cells, read_summary, run_sweep
+from localrnn.sweep import Grid, load_grid, make_cells, read_summary, run_sweep
 from localrnn.train import TrainConfig, Trainer
 
 TINY = dict(task="romo", n_rec=8, batch=4, iters=3, eval_batch=8)
@@ -159,6 +159,16 @@ def test_dask_missing_is_one_line(monkeypatch, tmp_path):
     assert not (tmp_path / "cells").exists()
 
 
+def test_unreachable_scheduler_is_one_line(tmp_path):
+    pytest.importorskip("distributed")
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):  # default 30 s
+        with pytest.raises(ValueError, match="scheduler='tcp://127.0.0.1:1'.*cannot connect"):
+            run_sweep(Grid.from_dict(dict(TINY)), tmp_path, scheduler="tcp://127.0.0.1:1",
+                      progress=False)
+
+
 def test_two_executors_at_once_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="one executor"):
         run_sweep(Grid.from_dict(dict(TINY)), tmp_path, workers=2, dask_local=2, progress=False)
@@ -202,7 +212,7 @@ def test_interrupted_sweep_resumes_without_redoing_cells(serial, tmp_path, monke
     assert ran == [] and res3.skipped == 4 and numbers(res3.path) == numbers(res_s.path)
 
 
-def test_failed_and_diverged_cells_are_recorded_and_the_rest_finish(tmp_path, monkeypatch):
+def test_failed_and_diverged_cells_are_recorded_and_the_rest_finish(tmp_path, monkeypatch, capfd):
     real_run = Trainer.run
 
     def flaky(self, *a, **k):
@@ -213,8 +223,9 @@ def test_failed_and_diverged_cells_are_recorded_and_the_rest_finish(tmp_path, mo
     monkeypatch.setattr(Trainer, "run", flaky)
     cells = make_cells([dict(TINY, seed=0), dict(TINY, seed=1),
                         dict(TINY, seed=2, optimizer="sgd", lr=1e300)])
-    res = run_sweep(cells, tmp_path, progress=False)
+    res = run_sweep(cells, tmp_path, progress=True)
     assert (res.done, res.failed, res.diverged) == (1, 1, 1) and not res.ok
+    assert "sweep" in capfd.readouterr().err  # the progress bar's label (no tty: no bar)
     rows = {r["seed"]: r for r in read_summary(res.path)}
     assert rows[0]["status"] == "done"
     assert rows[1]["status"] == "failed" and rows[1]["error"] == "RuntimeError: boom"
@@ -223,6 +234,7 @@ def test_failed_and_diverged_cells_are_recorded_and_the_rest_finish(tmp_path, mo
     monkeypatch.setattr(Trainer, "run", real_run)
     res2 = run_sweep(cells, tmp_path, progress=False)
     assert (res2.skipped, res2.done, res2.failed) == (2, 1, 0) and res2.ok
+    assert capfd.readouterr().err == ""
     assert [r["status"] for r in res2.rows] == ["done", "done", "diverged"]
     assert res2.rows[1]["error"] is None
 
@@ -284,3 +296,22 @@ def test_cli_bad_quick_option_is_exit_2(tmp_path):
     assert res.exit_code == 2 and "--seeds" in res.output and "'x'" in res.output
     res = invoke(["sweep", "--rules", "rflo"])
     assert res.exit_code == 2 and "--task" in res.output
+
+
+def test_ctrl_c_inside_a_cell_stops_the_sweep(tmp_path, monkeypatch):
+    """Trainer.run turns Ctrl-C into status "interrupted"; the sweep must stop, not go on."""
+    real_run = Trainer.run
+
+    def interrupted(self, *a, **k):
+        if self.config.seed == 1:
+            def ctrl_c(i):
+                raise KeyboardInterrupt
+            k["on_iteration"] = ctrl_c
+        return real_run(self, *a, **k)
+
+    monkeypatch.setattr(Trainer, "run", interrupted)
+    cells = make_cells([dict(TINY, seed=0), dict(TINY, seed=1), dict(TINY, seed=2)])
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(cells, tmp_path, progress=False)
+    assert [r["name"] for r in read_summary(tmp_path / "summary.csv")] == ["romo-rflo-s0"]
+    assert sorted(p.name for p in (tmp_path / "cells").iterdir()) == ["romo-rflo-s0"]
