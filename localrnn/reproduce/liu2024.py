@@ -46,7 +46,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import io as lio
-from .stats import HOLDS, NOT, PARTLY, VERDICT_RULE, Effect, mean_sd, summarise_curves, verdict, welch
+from .stats import VERDICT_RULE, Effect, mean_sd, summarise_curves, verdict, welch
 
 PAPER = ("Liu, Zhang & Liu (2024), How initial connectivity shapes biologically plausible "
          "learning in recurrent neural networks, arXiv:2410.11164")
@@ -494,14 +494,19 @@ def read_sweep(folder) -> List[Cell]:
 
 
 def status_counts(folder) -> Dict[str, int]:
-    """``{status: count}`` over the rows of ``folder/summary.csv`` (done, diverged, failed)."""
+    """``{status: count}`` over the rows of ``folder/summary.csv`` (done, diverged, failed),
+    and ``"worker-seconds"``: the sum of the cells' ``seconds``."""
     out: Dict[str, int] = {}
     summ = Path(folder) / "summary.csv"
+    secs = 0.0
     if summ.is_file():
         with open(summ, newline="") as f:
             for r in csv.DictReader(f):
                 k = r.get("status") or "unknown"
                 out[k] = out.get(k, 0) + 1
+                x = _float(r.get("seconds"))
+                secs += x if np.isfinite(x) else 0.0
+    out["worker-seconds"] = int(round(secs))
     return out
 
 
@@ -630,14 +635,17 @@ def _investigate(e: Effect, a: Sequence[Cell], b: Sequence[Cell], best, ka, kb) 
     if e.significant and not e.large:
         scale = max(abs(e.mean_a), abs(e.mean_b))
         out.append(f"the difference is significant but only {abs(e.diff) / scale:.0%} of the larger mean, "
-                   f"below the stated minimum of {e.min_rel:.0%}" if scale > 0 else "the difference is below the minimum size")
-    acc_a, acc_b = np.nanmean(_vals(a, "final_accuracy") or [np.nan]), np.nanmean(_vals(b, "final_accuracy") or [np.nan])
+                   f"below the stated minimum of {e.min_rel:.0%}" if scale > 0
+                   else "the difference is below the minimum size")
+    acc_a = np.nanmean(_vals(a, "final_accuracy") or [np.nan])
+    acc_b = np.nanmean(_vals(b, "final_accuracy") or [np.nan])
     if np.isfinite(acc_a) and np.isfinite(acc_b):
         if acc_a >= 0.95 and acc_b >= 0.95:
             out.append(f"both groups solve the task by the end (mean accuracy {acc_a:.3f} and {acc_b:.3f}): "
                        "a ceiling; only the speed of learning can differ")
         if acc_a <= 0.6 and acc_b <= 0.6:
-            out.append(f"neither group learns the task at this size (mean accuracy {acc_a:.3f} and {acc_b:.3f}): a floor")
+            out.append(f"neither group learns the task at this size (mean accuracy {acc_a:.3f} and "
+                       f"{acc_b:.3f}): a floor")
     for k in (ka, kb):
         if best.get(k, {}).get("edge"):
             out.append(f"the best learning rate for {RULE_LABEL.get(k[1], k[1])} at gain {k[2]:g}"
@@ -760,7 +768,9 @@ def claim3(sc, groups) -> Claim:
                              f"{_ms(np.abs(_vals(cs, 'lam_trained')), '.3f')} |")
     for e in effects:
         if not e.supports:
-            notes.append(f"*{e.label}* does not support the claim ({'significant but smaller than the minimum size' if e.significant else 'the interval includes 0 or points the other way'}); "
+            why = ("significant but smaller than the minimum size" if e.significant
+                   else "the interval includes 0 or points the other way")
+            notes.append(f"*{e.label}* does not support the claim ({why}); "
                          "the table shows every gain and rule, so the pattern can be read there.")
     return Claim(3, "Before training, small gains have λ_max further from 0; trained networks sit near 0",
                  f"Romo cells of claim 1; λ_max per time step (k = {min(sc.floss_k, sc.tasks['romo'].n_rec)} "
@@ -808,7 +818,8 @@ def claim4(sc, groups, best, floss_lr) -> Claim:
     return Claim(4, "100 iterations of local flossing before training improve e-prop, most at suboptimal gains",
                  f"Romo, e-prop, gains {gains}; {sc.floss_iters} iterations of local flossing (Adam on W, "
                  f"k = {min(sc.floss_k, sc.tasks['romo'].n_rec)}) before training, each setting at its own "
-                 f"best learning rate. Contrasts on the {PERF_LABEL}: at gain {sc.low_gain:g}, without vs with flossing (an "
+                 f"best learning rate. Contrasts on the {PERF_LABEL}: at gain {sc.low_gain:g}, without vs "
+                 f"with flossing (an "
                  f"improvement of at least {MIN_REL_FLOSS:.0%}); the improvement at {sc.low_gain:g} vs at "
                  f"{sc.ref_gain:g} (larger by at least {MIN_REL_FLOSS:.0%}).",
                  effects, verdict(effects), tables=["\n".join(lines)], notes=notes, figure=FIGURES["fig4"])
@@ -829,7 +840,8 @@ def claim5(sc, groups) -> Claim:
         for when in ("init", "final"):
             cells_of = lambda g: groups.get(("romo", rule, g, False), [])  # noqa: E731
             a, b = _align_values(cells_of(gmin), when), _align_values(cells_of(gmax), when)
-            e = welch(a, b, f"cos({RULE_LABEL[rule]}, BPTT) {'at initialisation' if when == 'init' else 'after training'} "
+            at = "at initialisation" if when == "init" else "after training"
+            e = welch(a, b, f"cos({RULE_LABEL[rule]}, BPTT) {at} "
                       f"(networks trained by {RULE_LABEL[rule]}), gain {gmin:g} minus gain {gmax:g}",
                       expected=+1, min_abs=MIN_ABS_COS)
             (effects if rule == TRUNCATION_RULE else others).append(e)
@@ -848,7 +860,8 @@ def claim5(sc, groups) -> Claim:
     for e in effects:
         if not e.supports and e.n_a:
             notes.append(f"*{e.label}* does not support the claim "
-                         f"({'significant but smaller than ' + str(MIN_ABS_COS) if e.significant else 'the interval includes 0 or points the other way'}).")
+                         + ("(significant but smaller than " + str(MIN_ABS_COS) + ")." if e.significant
+                            else "(the interval includes 0 or points the other way)."))
     return Claim(5, "Small gains reduce the gradient truncation error (stated, untested in the paper)",
                  f"Romo cells of claim 1: cosine similarity between the local rule's gradient and the "
                  f"exact BPTT gradient on the same batch, for the initial network and the network at the "
@@ -1119,11 +1132,14 @@ def write_report(path, sc: Scale, claims: List[Claim], figures: Dict[str, Path],
     path = Path(path)
     rel = lambda p: Path(p).name  # noqa: E731
     L = [f"# Reproduction: {PAPER}", "",
-         f"Generated by `localrnn reproduce liu2024 --scale {sc.name}` in {seconds / 60:.1f} minutes "
-         f"({', '.join(f'{k}: {n_cells.get(k, 0)} cells, {v / 60:.1f} min' for k, v in stage_seconds.items())}). "
-         "Every number below was computed from the run folders of this run.", "",
-         "Cells by status: " + "; ".join(f"{k}: " + ", ".join(f"{n} {st}" for st, n in sorted(v.items()))
-                                          for k, v in (statuses or {}).items()) + ".", "",
+         f"Generated by `localrnn reproduce liu2024 --scale {sc.name}`; this invocation took "
+         f"{seconds / 60:.1f} minutes "
+         f"({', '.join(f'{k}: {n_cells.get(k, 0)} cells, {v / 60:.1f} min' for k, v in stage_seconds.items())}; "
+         "cells finished by an earlier invocation are not run again). "
+         "Every number below was computed from the run folders.", "",
+         "Cells by status, and the sum of the cells' own times (worker-seconds, whichever invocation ran "
+         "them): " + "; ".join(f"{k}: " + ", ".join(f"{n} {st}" for st, n in sorted(v.items()))
+                               for k, v in (statuses or {}).items()) + ".", "",
          "## Verdicts", ""]
     for c in claims:
         L.append(f"{c.number}. {c.title}: **{c.verdict}**")
