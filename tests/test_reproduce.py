@@ -8,7 +8,7 @@ from scipy import stats as st
 
 from localrnn.cli import main
 from localrnn.reproduce import VERDICT_RULE, get_scale, reproduce_liu2024, verdict, welch
-from localrnn.reproduce.liu2024 import FIGURES, Cell, choose_lr, claim1, claim4, group
+from localrnn.reproduce.liu2024 import FIGURES, Cell, choose_lr, claim1, claim3, claim4, claim5, group
 from localrnn.reproduce.stats import HOLDS, NOT, PARTLY, VERDICTS
 
 A = np.array([1.00, 1.04, 0.97, 1.02, 0.99])      # five seeds around 1.0
@@ -98,6 +98,29 @@ def test_claim4_needs_improvement_most_at_the_poor_gain():
     assert claim4(sc, group(same), {}, {}).verdict == NOT
 
 
+def test_claim3_and_claim5_verdicts_follow_the_numbers():
+    sc = get_scale("tiny")
+    cells = []
+    for r in ("bptt", "eprop", "rflo"):
+        for g in (0.5, 1.5):
+            for s in range(4):
+                c = _cell(r, g, s, 0.01)
+                c.lam_init = (-0.32 if g == 0.5 else 0.02) + 0.01 * s      # far from 0 at the small gain
+                c.lam_trained = 0.01 * (s - 1.5)                            # near 0 after training
+                c.align = {"init": (0.9 if g == 0.5 else 0.4) + 0.01 * s, "final": 0.3 + 0.01 * s}
+                cells.append(c)
+    assert claim3(sc, group(cells)).verdict == HOLDS
+    c5 = claim5(sc, group(cells))
+    assert c5.verdict == PARTLY                       # higher cosine at 0.5 at init, not after training
+    assert [e.supports for e in c5.effects] == [True, False]
+    for c in cells:
+        c.lam_trained = c.lam_init                   # training did not move lambda_max
+        c.align = {}
+    c3 = claim3(sc, group(cells))
+    assert c3.verdict == PARTLY and [e.supports for e in c3.effects] == [True, False, False]
+    assert claim5(sc, group(cells)).verdict == NOT
+
+
 def test_choose_lr_takes_the_lowest_mean_and_counts_divergence_as_worst():
     sc = get_scale("quick")
     lrs = sc.tasks["romo"].lrs
@@ -112,7 +135,15 @@ def test_choose_lr_takes_the_lowest_mean_and_counts_divergence_as_worst():
 
 # ---------------------------------------------------------------------------- end to end
 
-def test_tiny_reproduction_writes_every_figure_and_a_verdict_per_claim(tmp_path):
+def test_tiny_reproduction_writes_every_figure_and_a_verdict_per_claim(tmp_path, monkeypatch):
+    # each cell's own curve.png (drawn by the trainer, not checked here) is ~40% of a tiny
+    # cell's time: draw an empty figure instead (the serial sweep runs in this process)
+    import importlib
+
+    import matplotlib.pyplot as plt
+
+    tr = importlib.import_module("localrnn.train")  # the module (localrnn.train is also a function)
+    monkeypatch.setattr(tr, "plot_curves", lambda *a, **k: plt.figure(figsize=(1, 1), dpi=10))
     out = tmp_path / "liu"
     rep = reproduce_liu2024(out, scale="tiny", progress=False)
     for name in FIGURES.values():
