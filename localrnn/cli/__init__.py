@@ -32,6 +32,7 @@ COMMANDS = {
     "lyapunov": ("localrnn.cli.lyapunov", "lyapunov"),
     "fixedpoint": ("localrnn.cli.fixedpoint", "fixedpoint"),
     "sweep": ("localrnn.cli.sweep", "sweep"),
+    "reproduce": ("localrnn.cli.reproduce", "reproduce"),
     "export": ("localrnn.cli.export", "export"),
     "quantize-sweep": ("localrnn.cli.quantize_sweep", "quantize_sweep"),
 }
@@ -44,6 +45,7 @@ HELP = {
     "lyapunov": "Lyapunov spectrum of a saved run or a fresh network.",
     "fixedpoint": "Fixed-point learning with reparameterised rules (Zhu & Rosenbaum 2023).",
     "sweep": "Run a grid of training runs (serial, processes or Dask); write summary.csv.",
+    "reproduce": "Reproduce a study (liu2024): sweeps, figures and a report with verdicts.",
     "export": "One online step as a hardware spec (md/json), or a run's network as NIR.",
     "quantize-sweep": "Integer online learning against the word length of weights and traces.",
 }

@@ -1,0 +1,41 @@
+"""``localrnn reproduce liu2024``: run a published study's sweeps, figures and report."""
+from __future__ import annotations
+
+import click
+
+STUDIES = ["liu2024"]
+SCALE_NAMES = ["default", "quick", "tiny", "paper"]
+
+
+@click.command("reproduce")
+@click.argument("study", type=click.Choice(STUDIES))
+@click.option("--quick", is_flag=True, help="Same as --scale quick (about 5 minutes on 2 cores).")
+@click.option("--scale", type=click.Choice(SCALE_NAMES), default=None,
+              help="Sizes: default (60 min on 2 cores with --workers 2), quick, tiny (tests), "
+                   "paper (the paper's sizes, for a cluster).  [default]")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Results folder; a rerun resumes it.  [reproduction/STUDY]")
+@click.option("--workers", type=int, default=1, show_default=True, help="Local worker processes.")
+@click.option("--scheduler", default=None, help="Address of a Dask scheduler (tcp://host:8786).")
+@click.option("--dask-local", type=int, default=None, help="Start a Dask LocalCluster with N workers.")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def reproduce(study, quick, scale, out, workers, scheduler, dask_local, no_progress):
+    """Reproduce STUDY (liu2024: Liu, Zhang & Liu 2024, initial gain and local learning rules).
+
+    Runs the sweeps behind the paper's claims, then writes the figures and report.md
+    (numbers, effect sizes with 95% confidence intervals across seeds, a verdict per
+    claim) in --out.
+    """
+    from ..reproduce import reproduce_liu2024
+
+    if quick and scale not in (None, "quick"):
+        raise click.UsageError(f"--quick and --scale {scale} disagree; give one of them")
+    sc = "quick" if quick else (scale or "default")
+    if workers < 1:
+        raise click.UsageError(f"--workers {workers}: give an integer >= 1")
+    rep = reproduce_liu2024(out or f"reproduction/{study}", scale=sc, workers=workers,
+                            scheduler=scheduler, dask_local=dask_local, progress=not no_progress)
+    for c in rep.claims:
+        click.echo(f"claim {c.number}: {c.verdict} ({c.title})")
+    click.echo(f"report: {rep.path} ({rep.seconds / 60:.1f} min)")
+    return 0
