@@ -34,7 +34,7 @@ ALLOWED_EXIT = {EXIT_CODES["done"], EXIT_CODES["bad_value"], EXIT_CODES["diverge
 #: examples per command (about 250 in all; a run or a linear fixed-point grid writes files and
 #: a figure, so those are fewer); commands not listed get DEFAULT_EXAMPLES
 EXAMPLES = {"run": 70, "lyapunov": 50, "plot": 20, "tasks": 30, "bench": 20, "fixedpoint linear": 12,
-            "fixedpoint mnist": 40, "quantize-sweep": 8}
+            "fixedpoint mnist": 40, "quantize-sweep": 8, "reproduce": 6}
 DEFAULT_EXAMPLES = 30
 SETTINGS = settings(max_examples=DEFAULT_EXAMPLES, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -213,6 +213,17 @@ STRATEGIES = {
             "--out": st.one_of(st.just("NEWFILE.nir"), out_files()),
         },
     },
+    # the study at its tiny test scale (every other scale runs for minutes: --scale and
+    # --quick draw only refused values besides tiny); valid executors cost seconds, so
+    # --workers/--dask-local/--scheduler draw refused values
+    "reproduce": {"args": st.sampled_from([["liu2024"], ["liu2024"], ["nosuch"], [""], []]),
+                  "base": ["--scale", "tiny", "--no-progress"],
+                  "options": {"--scale": st.sampled_from(["tiny", "", "huge", "TINY"]),
+                              "--quick": FLAG,  # refused beside the base --scale tiny
+                              "--workers": st.sampled_from(["1", "0", "-1", "x", "1" + "0" * 400]),
+                              "--dask-local": st.sampled_from(["0", "-1", "x", "1" + "0" * 400]),
+                              "--scheduler": st.sampled_from(["", "nosuch", "tcp://"]),
+                              "--out": out_dirs()}},
     # a tiny valid sweep as the base (each example trains float64 and integer learners,
     # so few examples); the other options fuzzed from their click types
     "quantize-sweep": {"args": st.just([]),
