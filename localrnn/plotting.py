@@ -95,23 +95,32 @@ def plot_accuracy(runs: Sequence[Tuple[str, List[Dict]]], title: str = "", ax=No
     return fig if fig is not None else ax.figure
 
 
-def plot_run(rows: List[Dict], label: str, title: str = ""):
-    """A run's ``curve.png``: loss (left) and accuracy (right), train and held-out.
+def plot_runs(runs: Sequence[Tuple[str, List[Dict]]], title: str = ""):
+    """Loss (left) and accuracy (right) of one or more runs, train and held-out.
 
-    Returns the matplotlib Figure.
+    ``runs`` is a list of ``(label, metrics rows)``.  Returns the matplotlib Figure.
     """
     plt = pyplot()
     fig, (a0, a1) = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
-    plot_curves([(label, rows)], title="loss", ax=a0)
-    plot_accuracy([(label, rows)], title="accuracy", ax=a1)
+    plot_curves(runs, title="loss", ax=a0)
+    plot_accuracy(runs, title="accuracy", ax=a1)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
+def plot_run(rows: List[Dict], label: str, title: str = ""):
+    """A run's ``curve.png``: loss (left) and accuracy (right), train and held-out.
+
+    Returns the matplotlib Figure.
+    """
+    return plot_runs([(label, rows)], title=title)
+
+
 def plot_saved_runs(run_dirs, out_file, title: str = "") -> int:
-    """Overlay the learning curves of saved runs in ``out_file``; returns how many.
+    """Overlay the learning curves (loss and accuracy) of saved runs in ``out_file``;
+    returns how many.
 
     Each run is labelled ``"<rule> g=<gain>"`` from its ``config.json``.
     ``ValueError`` for a folder that is not a run or a figure file that cannot be
@@ -131,7 +140,7 @@ def plot_saved_runs(run_dirs, out_file, title: str = "") -> int:
     if not runs:
         raise ValueError("no run folders given")
     plt = pyplot()
-    fig = plot_curves(runs, title=title)
+    fig = plot_runs(runs, title=title)
     try:
         atomic_savefig(out_file, fig)
     finally:
@@ -242,5 +251,5 @@ def plot_fixedpoint_grid(runs, panels, title: str):
     return fig
 
 
-__all__ = ["pyplot", "plot_saved_runs", "plot_curves", "plot_accuracy", "plot_run", "plot_spectrum", "plot_lambda_vs_gain",
+__all__ = ["pyplot", "plot_saved_runs", "plot_curves", "plot_accuracy", "plot_run", "plot_runs", "plot_spectrum", "plot_lambda_vs_gain",
            "plot_fixedpoint_grid"]

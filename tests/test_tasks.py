@@ -192,7 +192,7 @@ def test_romo_other_dt_and_bad_dt():
 def test_romo_defaults():
     d = get_task("romo").defaults
     assert d["n_rec"] == 256 and d["batch"] == 32 and d["optimizer"] == "adam"
-    assert d["lr"] == pytest.approx(0.05 / 256) and d["iters"] == 400
+    assert d["lr"] == pytest.approx(0.05 / 256) and d["iters"] == 1000
     assert d["trainable"] == ("W_in", "W", "W_out") and d["form"] == "current"
 
 
