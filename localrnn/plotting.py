@@ -148,6 +148,16 @@ def plot_saved_runs(run_dirs, out_file, title: str = "") -> int:
     return len(runs)
 
 
+def _mean_band(ax, x, m, sd, **kw):
+    """A line of means with a band of +- sd in its colour and the zero line; returns ax."""
+    if ax is None:
+        ax = pyplot().gca()
+    line, = ax.plot(x, m, **kw)
+    ax.fill_between(x, m - sd, m + sd, color=line.get_color(), alpha=0.25, lw=0)
+    ax.axhline(0.0, color="0.5", lw=0.8)
+    return ax
+
+
 def plot_spectrum(result, ax=None, per_time: bool = False, label=None, **kw):
     """Exponent i against i, with the spread over trials as a band.
 
@@ -163,15 +173,10 @@ def plot_spectrum(result, ax=None, per_time: bool = False, label=None, **kw):
 
     Returns the matplotlib ``Axes``.
     """
-    plt = pyplot()
-    if ax is None:
-        ax = plt.gca()
     lam = result.exponents_per_time if per_time else result.exponents
     sd = result.exponents_per_time_std if per_time else result.exponents_std
-    i = np.arange(1, result.k + 1)
-    line, = ax.plot(i, lam, marker="o" if result.k <= 20 else None, label=label, **kw)
-    ax.fill_between(i, lam - sd, lam + sd, color=line.get_color(), alpha=0.25, lw=0)
-    ax.axhline(0.0, color="0.5", lw=0.8)
+    ax = _mean_band(ax, np.arange(1, result.k + 1), lam, sd, marker="o" if result.k <= 20 else None,
+                    label=label, **kw)
     ax.set_xlabel("index i")
     ax.set_ylabel(r"$\lambda_i$ " + ("(per unit time)" if per_time else "(per step)"))
     return ax
@@ -190,13 +195,8 @@ def plot_lambda_vs_gain(sweep, ax=None, label=None, **kw):
 
     Returns the matplotlib ``Axes``.
     """
-    plt = pyplot()
-    if ax is None:
-        ax = plt.gca()
-    m, sd = sweep.lambda_max_mean, sweep.lambda_max_std
-    line, = ax.plot(sweep.gains, m, marker="o", label=label, **kw)
-    ax.fill_between(sweep.gains, m - sd, m + sd, color=line.get_color(), alpha=0.25, lw=0)
-    ax.axhline(0.0, color="0.5", lw=0.8)
+    ax = _mean_band(ax, sweep.gains, sweep.lambda_max_mean, sweep.lambda_max_std, marker="o",
+                    label=label, **kw)
     ax.set_xlabel("gain g")
     ax.set_ylabel(r"$\lambda_{max}$ (per step)")
     return ax

@@ -570,7 +570,7 @@ class _SerialExecutor:
 
 
 @contextmanager
-def _worker_env():
+def worker_env():
     """Set WORKER_ENV in os.environ while worker processes start (restored after)."""
     old = {k: os.environ.get(k) for k in WORKER_ENV}
     os.environ.update(WORKER_ENV)
@@ -593,7 +593,7 @@ class _ProcessExecutor:
                                         mp_context=multiprocessing.get_context("spawn"))
 
     def submit(self, fn, arg):
-        with _worker_env():  # spawned children inherit the environment of the moment
+        with worker_env():  # spawned children inherit the environment of the moment
             return self.pool.submit(fn, arg)
 
     def as_completed(self, futures):
@@ -875,7 +875,7 @@ def _failed_result(cell: Cell, e: BaseException) -> CellResult:
         return CellResult(cell.name, {CELL_FILE: (d / CELL_FILE).read_bytes()}, read_cell_row(d))
 
 
-__all__ = ["Grid", "Cell", "CellResult", "SweepResult", "load_grid", "make_cells", "validate_cells",
+__all__ = ["Grid", "Cell", "CellResult", "SweepResult", "load_grid", "make_cells", "validate_cells", "worker_env",
            "run_cell", "run_sweep", "read_grid_file", "read_cell_row", "read_summary", "write_summary",
            "summary_columns", "cell_name", "WORKER_ENV", "SWEEP_OPTIONS", "PARAM_COLUMNS",
            "RESULT_COLUMNS", "FINISHED", "PRESENTATION_FIELDS", "CELL_DEFAULTS", "local_dask_client"]

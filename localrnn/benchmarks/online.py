@@ -42,21 +42,7 @@ from .._config import step_blas_limit
 from ..network import Network, feedback_matrix
 from ..online import OnlineLearner
 from . import floors
-from ._timing import case, torch_or_none
-
-
-def interleaved(fns, rounds: int, number: int):
-    """Best seconds per call of each ``fn()``, rounds of ``number`` calls alternating."""
-    for fn in fns:  # warm-up: compile, caches
-        fn()
-    best = [float("inf")] * len(fns)
-    for _ in range(rounds):
-        for i, fn in enumerate(fns):
-            t = time.perf_counter()
-            for _ in range(number):
-                fn()
-            best[i] = min(best[i], (time.perf_counter() - t) / number)
-    return best
+from ._timing import case, interleaved, torch_or_none
 
 
 def online_problem(form: str, N: int = 128, I: int = 2, O: int = 2, seed: int = 0):

@@ -22,7 +22,6 @@ import os
 import time
 from typing import Callable, Dict, List, Optional
 
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 def _worker(jobs, results, ready, start, iters, n_rec, batch):
@@ -67,19 +66,13 @@ def measure(workers: int, quick: bool = False) -> Dict:
     pts = grid(quick)
     for p in pts:
         jobs.put(p)
-    old = {k: os.environ.get(k) for k in THREAD_VARS}
-    os.environ.update({k: "1" for k in THREAD_VARS})
-    try:
+    from ..sweep import worker_env
+
+    with worker_env():  # single-threaded BLAS/Numba in the children, as sweep workers are
         procs = [ctx.Process(target=_worker, args=(jobs, results, ready, start, iters, n_rec, batch))
                  for _ in range(workers)]
         for p in procs:
             p.start()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     for _ in procs:
         ready.get(timeout=600)
     load0 = os.getloadavg()
