@@ -18,7 +18,10 @@ equal ``localrnn.names.ACTIVATIONS`` (tests/test_architecture.py checks it).
 """
 import math
 
-from numba import float32, int32, int64
+from llvmlite import ir as _ir
+from numba import float32, int32
+from numba.core import types as _types
+from numba.extending import intrinsic
 
 from .._config import njit
 
@@ -38,12 +41,54 @@ RETANH32 = 5
 ACTIVATION_CODES = (TANH, RELU, SOFTPLUS, RETANH, TANH32, RETANH32)
 
 
+@intrinsic
+def pow2_f64(typingctx, k):
+    """2.0**k as a float64 for an integer -1022 <= k <= 1023, built from its exponent bits.
+
+    ``float(int64(1) << k)`` gives the same number, but the int64 -> float64
+    conversion has no AVX2 instruction, so LLVM scalarised it inside the vector
+    loops of ``apply_phi``; the bit pattern ``(k + 1023) << 52`` is the same value
+    with vector integer instructions only (tanh 1.4x faster here, bit-identical).
+    """
+    if not isinstance(k, _types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        i64 = _ir.IntType(64)
+        v = args[0]
+        if k.bitwidth < 64:
+            v = builder.sext(v, i64) if k.signed else builder.zext(v, i64)
+        e = builder.shl(builder.add(v, _ir.Constant(i64, 1023)), _ir.Constant(i64, 52))
+        return builder.bitcast(e, _ir.DoubleType())
+
+    return _types.float64(k), codegen
+
+
+@intrinsic
+def pow2_f32(typingctx, k):
+    """2.0**k as a float32 for an integer -126 <= k <= 127 (see :func:`pow2_f64`)."""
+    if not isinstance(k, _types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        i32 = _ir.IntType(32)
+        v = args[0]
+        if k.bitwidth > 32:
+            v = builder.trunc(v, i32)
+        elif k.bitwidth < 32:
+            v = builder.sext(v, i32) if k.signed else builder.zext(v, i32)
+        e = builder.shl(builder.add(v, _ir.Constant(i32, 127)), _ir.Constant(i32, 23))
+        return builder.bitcast(e, _ir.FloatType())
+
+    return _types.float32(k), codegen
+
+
 @njit(inline="always")
 def tanh64(x):
     """tanh in float64 arithmetic (see the module docstring); |error| <= 4 ulp."""
     ax = min(abs(x), 20.0)
     y = 2.0 * ax
-    ki = int64(y * 1.4426950408889634 + 0.5)
+    ki = int32(y * 1.4426950408889634 + 0.5)   # 0 <= ki <= 58; int32 converts in SIMD
     kf = float(ki)
     r = (y - kf * 0.6931471803691238) - kf * 1.9082149292705877e-10   # Cody-Waite ln 2
     q = 1.0 / 6227020800.0
@@ -59,7 +104,7 @@ def tanh64(x):
     q = q * r + 1.0 / 6.0
     q = q * r + 0.5
     q = q * r + 1.0
-    p2 = float(int64(1) << ki)
+    p2 = pow2_f64(ki)                            # 2^ki exactly
     E = p2 * (r * q) + (p2 - 1.0)
     t = E / (E + 2.0)
     return t if x >= 0.0 else -t
@@ -81,7 +126,7 @@ def tanh32(x):
     q = q * r + float32(1.0 / 6.0)
     q = q * r + float32(0.5)
     q = q * r + float32(1.0)
-    p2 = float32(int32(1) << ki)
+    p2 = pow2_f32(ki)                            # 2^ki exactly (0 <= ki <= 29)
     E = p2 * (r * q) + (p2 - float32(1.0))
     t = E / (E + float32(2.0))
     return t if x >= 0.0 else -t
