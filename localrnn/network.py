@@ -14,6 +14,22 @@ W_INIT = ("normal", "orthogonal")
 W_OUT_INIT = ("unit", "normal")
 
 
+def check_trainable(trainable) -> tuple:
+    """The trainable parameter names in ``PARAM_NAMES`` order (``None``: all of them).
+
+    ``ValueError`` for a string (a common slip for a one-name list) or an unknown name.
+    """
+    if trainable is None:
+        return PARAM_NAMES
+    if isinstance(trainable, str):
+        raise ValueError(f"trainable={trainable!r} must be a list of names from "
+                         f"{', '.join(PARAM_NAMES)}, not a string")
+    trainable = tuple(trainable)
+    for name in trainable:
+        check_choice("trainable entry", name, PARAM_NAMES)
+    return tuple(k for k in PARAM_NAMES if k in trainable)
+
+
 @dataclass
 class Network:
     """A leaky rate RNN.

@@ -20,7 +20,7 @@ from .names import LOSSES
 from .trajectories import check_inputs, check_noise, check_targets
 from .kernels import online as _k
 from .kernels.common import apply_phi
-from .network import PARAM_NAMES, Network, feedback_matrix
+from .network import PARAM_NAMES, Network, check_trainable, feedback_matrix
 from .optim import OPTIMIZERS, check_lr
 
 ONLINE_RULES = ("eprop", "rflo", "rtrl")
@@ -135,7 +135,7 @@ class OnlineLearner:
         self.update_every = check_number("update_every", update_every, lo=1, integer=True)
         self.seed = check_number("seed", seed, lo=0, integer=True)
         self.batch_size = check_number("batch_size", batch_size, lo=1, integer=True)
-        self.trainable = self._check_trainable(trainable)
+        self.trainable = check_trainable(trainable)
         self.net, self.rule, self.loss, self.optimizer = net, rule, loss, optimizer
         self._dt = net.dtype
         for k in PARAM_NAMES:  # the kernels write into these arrays
@@ -156,17 +156,6 @@ class OnlineLearner:
         self.reset()
 
     # ------------------------------------------------------------------ construction
-    @staticmethod
-    def _check_trainable(trainable):
-        if trainable is None:
-            return PARAM_NAMES
-        if isinstance(trainable, str):
-            raise ValueError(f"trainable={trainable!r} must be a list of names from "
-                             f"{', '.join(PARAM_NAMES)}, not a string")
-        trainable = tuple(trainable)
-        for name in trainable:
-            check_choice("trainable entry", name, PARAM_NAMES)
-        return tuple(k for k in PARAM_NAMES if k in trainable)
 
     def _feedback_transpose(self, feedback) -> np.ndarray:
         """F^T (O, N).  Symmetric feedback is ``net.W_out`` itself, read live, so it

@@ -52,7 +52,7 @@ from .._validate import check_choice, check_number
 from ..activations import dphi as _dphi_np, phi as _phi_np
 from ..engine import check_inputs, check_state0, check_targets
 from ..kernels import fixed_online as _k
-from ..network import PARAM_NAMES, Network, feedback_matrix
+from ..network import PARAM_NAMES, Network, check_trainable, feedback_matrix
 from .quantspec import QuantSpec, default_frac
 
 LOCAL_RULES = ("eprop", "rflo")
@@ -172,15 +172,7 @@ class QuantizedOnlineLearner:
             raise ValueError("quantisation spec 'float64' quantises nothing; give formats "
                              "such as w8,s16,t12,acc32 (or use localrnn.OnlineLearner)")
         fm = self.formats = engine_formats(self.spec)
-        if trainable is None:
-            trainable = PARAM_NAMES
-        elif isinstance(trainable, str):
-            raise ValueError(f"trainable={trainable!r} must be a list of names from "
-                             f"{', '.join(PARAM_NAMES)}, not a string")
-        trainable = tuple(trainable)
-        for k in trainable:
-            check_choice("trainable entry", k, PARAM_NAMES)
-        self.trainable = tuple(k for k in PARAM_NAMES if k in trainable)
+        self.trainable = check_trainable(trainable)
         self.net, self.rule, self.loss, self.optimizer = net, rule, loss, optimizer
         self.lut_bits = lut_bits
         N, I, O = net.n_rec, net.n_in, net.n_out
