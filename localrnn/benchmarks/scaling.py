@@ -49,6 +49,7 @@ import numpy as np
 
 from .. import io as lio
 from .._config import step_blas_limit
+from ._timing import time_call
 
 #: (label, mode, rule, form)
 SERIES = (
@@ -129,13 +130,7 @@ def _time(fn: Callable, repeat: int) -> float:
     number = max(1, int(2e-3 / once))
     if once > 0.5:                       # long calls (RTRL at the top of its range): fewer rounds
         repeat = min(repeat, 2)
-    ts = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        for _ in range(number):
-            fn()
-        ts.append((time.perf_counter() - t) / number)
-    return float(np.min(ts))
+    return float(time_call(fn, repeat=repeat, number=number, warmup=0))
 
 
 def _peak_bytes(fn: Callable) -> int:

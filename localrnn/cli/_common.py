@@ -57,6 +57,17 @@ def emit_summary(fields: Mapping[str, object], as_json: bool) -> None:
         click.echo(summary_line(fields))
 
 
+def executor_options(f):
+    """The execution options of commands that run sweeps (sweep, reproduce): local
+    worker processes, an existing Dask scheduler, or a Dask LocalCluster."""
+    f = click.option("--dask-local", type=int, default=None,
+                     help="Start a Dask LocalCluster with N workers.")(f)
+    f = click.option("--scheduler", default=None,
+                     help="Address of a Dask scheduler, e.g. tcp://host:8786.")(f)
+    return click.option("--workers", type=int, default=1, show_default=True,
+                        help="Local worker processes.")(f)
+
+
 def parse_float_list(name: str, text: str):
     """``"0.5,1,1.5"`` -> [0.5, 1.0, 1.5], with a one-line error for a bad entry."""
     out = []
@@ -72,4 +83,4 @@ def parse_float_list(name: str, text: str):
     return out
 
 
-__all__ = ["progress", "summary_line", "emit_summary", "parse_float_list", "json"]
+__all__ = ["progress", "summary_line", "emit_summary", "executor_options", "parse_float_list", "json"]

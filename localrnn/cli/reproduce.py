@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from ._common import executor_options
+
 STUDIES = ["liu2024"]
 SCALE_NAMES = ["default", "quick", "tiny", "paper"]
 
@@ -15,9 +17,7 @@ SCALE_NAMES = ["default", "quick", "tiny", "paper"]
                    "paper (the paper's sizes, for a cluster).  [default]")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Results folder; a rerun resumes it.  [reproduction/STUDY]")
-@click.option("--workers", type=int, default=1, show_default=True, help="Local worker processes.")
-@click.option("--scheduler", default=None, help="Address of a Dask scheduler (tcp://host:8786).")
-@click.option("--dask-local", type=int, default=None, help="Start a Dask LocalCluster with N workers.")
+@executor_options
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def reproduce(study, quick, scale, out, workers, scheduler, dask_local, no_progress):
     """Reproduce STUDY (liu2024: Liu, Zhang & Liu 2024, initial gain and local learning rules).

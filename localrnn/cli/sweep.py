@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from ._common import emit_summary, parse_float_list
+from ._common import emit_summary, executor_options, parse_float_list
 
 
 def _strs(name, text):
@@ -49,9 +49,7 @@ _QUICK = {
 @click.argument("grid", required=False, type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Sweep folder [sweeps/<grid file name>, or sweeps/quick-<task>].")
-@click.option("--workers", type=int, default=1, show_default=True, help="Local worker processes.")
-@click.option("--scheduler", default=None, help="Address of a Dask scheduler, e.g. tcp://host:8786.")
-@click.option("--dask-local", type=int, default=None, help="Start a Dask LocalCluster with N workers.")
+@executor_options
 @click.option("--task", default=None, help="Quick grid: task(s), comma-separated.")
 @click.option("--rules", default=None, help="Quick grid: rules, e.g. rflo,eprop,bptt.")
 @click.option("--gains", default=None, help="Quick grid: initial gains, e.g. 0.5,1,1.5.")
