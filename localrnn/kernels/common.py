@@ -4,9 +4,11 @@
 with E = expm1(2|x|) = 2^k (e^r - 1) + (2^k - 1), r = 2|x| - k ln 2, e^r - 1 by its
 Taylor series (remainder below the unit round-off).  Unlike a call into libm it
 vectorises (LLVM emits SIMD code for the loops in ``apply_phi``), which made the
-tanh of a 32 x 256 block 3x (float64) and 7x (float32) faster here.  Accuracy,
-measured against libm over [-25, 25] and 1e-300..20: at most 4 ulp, mean 0.04 ulp
-(float64); at most 2 ulp against float64 tanh for the float32 variant.
+tanh of a 32 x 256 block 3x (float64) and 7x (float32) faster here.  Accuracy
+against libm (tests/test_activations.py: 1.2 million points, dense over [-25, 25]
+and log-spaced down to the smallest normal, both signs): float64 at most 4 ulp,
+mean 0.12 ulp; the float32 variant at most 2.5 ulp of float32 (mean 0.09) against
+float64 tanh.
 
 Activation codes.  Kernels choose the activation by an integer (compiled once,
 no jitted functions passed as arguments).  Every kernel compares with these
@@ -91,19 +93,21 @@ def tanh64(x):
     ki = int32(y * 1.4426950408889634 + 0.5)   # 0 <= ki <= 58; int32 converts in SIMD
     kf = float(ki)
     r = (y - kf * 0.6931471803691238) - kf * 1.9082149292705877e-10   # Cody-Waite ln 2
-    q = 1.0 / 6227020800.0
-    q = q * r + 1.0 / 479001600.0
-    q = q * r + 1.0 / 39916800.0
-    q = q * r + 1.0 / 3628800.0
-    q = q * r + 1.0 / 362880.0
-    q = q * r + 1.0 / 40320.0
-    q = q * r + 1.0 / 5040.0
-    q = q * r + 1.0 / 720.0
-    q = q * r + 1.0 / 120.0
-    q = q * r + 1.0 / 24.0
-    q = q * r + 1.0 / 6.0
-    q = q * r + 0.5
-    q = q * r + 1.0
+    # e^r - 1 = r q(r), q of degree 12, by Estrin's scheme: the pairs, then r^2,
+    # r^4, r^8 combine them in a chain of 4 multiply-adds instead of Horner's 12
+    # (the loop is latency-bound: 25% faster here, same 4 ulp bound).
+    r2 = r * r
+    r4 = r2 * r2
+    r8 = r4 * r4
+    q01 = 1.0 + 0.5 * r
+    q23 = 1.0 / 6.0 + (1.0 / 24.0) * r
+    q45 = 1.0 / 120.0 + (1.0 / 720.0) * r
+    q67 = 1.0 / 5040.0 + (1.0 / 40320.0) * r
+    q89 = 1.0 / 362880.0 + (1.0 / 3628800.0) * r
+    q1011 = 1.0 / 39916800.0 + (1.0 / 479001600.0) * r
+    lo = (q01 + q23 * r2) + (q45 + q67 * r2) * r4
+    hi = (q89 + q1011 * r2) + (1.0 / 6227020800.0) * r4
+    q = lo + hi * r8
     p2 = pow2_f64(ki)                            # 2^ki exactly
     E = p2 * (r * q) + (p2 - 1.0)
     t = E / (E + 2.0)
@@ -112,7 +116,7 @@ def tanh64(x):
 
 @njit(inline="always")
 def tanh32(x):
-    """tanh in float32 arithmetic (8 SIMD lanes); |error| <= 2 ulp of float32."""
+    """tanh in float32 arithmetic (8 SIMD lanes); |error| <= 2.5 ulp of float32."""
     ax = min(abs(float32(x)), float32(10.0))
     y = float32(2.0) * ax
     ki = int32(y * float32(1.4426950408889634) + float32(0.5))
