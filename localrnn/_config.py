@@ -43,6 +43,7 @@ def njit(*args, **kwargs):
 # thread saves little at these sizes.  Set the variable to 0 to never touch
 # thread counts, or to 2 to let BLAS use both cores of an idle machine.
 import os  # noqa: E402
+import threading  # noqa: E402
 from contextlib import nullcontext  # noqa: E402
 
 _CONTROLLER = None
@@ -56,15 +57,53 @@ def step_blas_threads() -> int:
                          f"{os.environ.get('LOCALRNN_STEP_BLAS_THREADS')!r}") from None
 
 
-def step_blas_limit():
-    """Context manager: BLAS threads for time-stepping kernels (see above)."""
+class _StepBlasLimit:
+    """The limit as a re-entrant, process-wide context: the first entry sets the BLAS
+    thread count (threadpoolctl), the last exit restores it, nested entries (a
+    driver calling a driver) cost a counter instead of threadpoolctl's ~20 us
+    library walk each, and a second thread entering while one is inside cannot
+    restore the count under the first one's feet (BLAS thread counts are global)."""
+
+    _lock = threading.Lock()
+    _depth = 0
+    _limiter = None
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __enter__(self):
+        cls = _StepBlasLimit
+        with cls._lock:
+            if cls._depth == 0:
+                cls._limiter = _controller().limit(limits=self.n, user_api="blas")
+            cls._depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        cls = _StepBlasLimit
+        with cls._lock:
+            cls._depth -= 1
+            if cls._depth == 0:
+                limiter, cls._limiter = cls._limiter, None
+                limiter.restore_original_limits()
+        return False
+
+
+def _controller():
     global _CONTROLLER
-    n = step_blas_threads()
-    if n <= 0:
-        return nullcontext()
     if _CONTROLLER is None:
         import scipy.linalg.cython_blas  # noqa: F401  (the BLAS numba's np.dot calls)
         from threadpoolctl import ThreadpoolController
 
         _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=n, user_api="blas")
+    return _CONTROLLER
+
+
+def step_blas_limit():
+    """Context manager: BLAS threads for time-stepping kernels (see above).
+
+    Re-entrant: nested uses keep the outermost limit (see :class:`_StepBlasLimit`)."""
+    n = step_blas_threads()
+    if n <= 0:
+        return nullcontext()
+    return _StepBlasLimit(n)

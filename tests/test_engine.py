@@ -274,3 +274,25 @@ def test_a_gain_whose_weights_overflow_is_refused():
     with pytest.raises(ValueError, match=r"gain=1e\+308 is too large"):
         Network.init(1, 4, 1, gain=1e308)
     assert np.all(np.isfinite(Network.init(1, 4, 1, gain=1e3).W))
+
+
+def test_step_blas_limit_is_reentrant_and_restores_the_outer_count():
+    """Nested limits keep the outermost one; the last exit restores the original count."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from localrnn._config import step_blas_limit, step_blas_threads
+
+    if step_blas_threads() <= 0:
+        pytest.skip("LOCALRNN_STEP_BLAS_THREADS=0: the limit is a no-op")
+
+    def blas_threads():
+        return sorted({d["num_threads"] for d in threadpoolctl.threadpool_info()
+                       if d["user_api"] == "blas"})
+
+    before = blas_threads()
+    with step_blas_limit():
+        inside = blas_threads()
+        with step_blas_limit():
+            assert blas_threads() == inside
+        assert blas_threads() == inside          # the inner exit did not restore
+    assert blas_threads() == before
+    assert inside == [step_blas_threads()]
