@@ -109,37 +109,43 @@ def loss_value(net: Network, outputs, targets, mask=None, loss: str = "mse") -> 
 
 # --------------------------------------------------------------------------- gradients
 
-def _grads_from_drive(net: Network, tr: Trajectory, G: np.ndarray, delta: np.ndarray,
-                      P=None) -> Dict[str, np.ndarray]:
+def _grads_from_drive(net: Network, tr: Trajectory, G: np.ndarray, gb: np.ndarray,
+                      delta: np.ndarray) -> Dict[str, np.ndarray]:
     """The five gradients from ``G_k = dL/d(recurrent drive at step k)`` (T, B, N).
 
-    ``dL/dW = sum_k G_k^T P_k``, ``dL/dW_in = sum_k G_k^T x_k``, ``dL/db = sum_k G_k``
-    (one GEMM over T*B rows each), plus the readout's :func:`readout_gradient`.
+    ``dL/dW = sum_k G_k^T P_k``, ``dL/dW_in = sum_k G_k^T x_k`` (GEMMs over the T*B
+    rows), ``dL/db = gb = sum_k G_k`` (summed by the backward kernel), plus the
+    readout's :func:`readout_gradient`.  ``P_k`` is r_{k-1} (a_{k-1}): the GEMM runs
+    on views, ``G_{2..T}^T P_{2..T}`` over (T-1)*B rows plus the rank-B term
+    ``G_1^T P_1`` of the initial state, with no shifted copy of the trajectory.
     """
     T, B, N = G.shape
-    G2 = G.reshape(T * B, N)
-    P2 = tr.prev(P).reshape(T * B, N)
     X2 = tr.inputs.reshape(T * B, net.n_in)
-    grads = {"W_in": G2.T @ X2, "W": G2.T @ P2, "b": G2.sum(axis=0)}
+    gW = G[0].T @ tr.prev0
+    if T > 1:
+        gW += G[1:].reshape((T - 1) * B, N).T @ tr.presyn[:-1].reshape((T - 1) * B, N)
+    grads = {"W_in": G.reshape(T * B, N).T @ X2, "W": gW, "b": gb}
     grads.update(readout_gradient(delta, tr.presyn))
     return grads
 
 
 def backward(net: Network, tr: Trajectory, delta: np.ndarray, F: np.ndarray, truncate: bool,
              out=None):
-    """``(G, dL/ds_0)``: G (T, B, N) the gradient with respect to the recurrent drive
-    at each step (the kernels' ``Z``, see :mod:`localrnn.kernels.backward`)."""
+    """``(G, dL/ds_0, dL/db)``: G (T, B, N) the gradient with respect to the recurrent
+    drive at each step (the kernels' ``Z``, see :mod:`localrnn.kernels.backward`), the
+    initial state's gradient and the bias gradient ``sum_k G_k``."""
     code = kernel_code(net.activation, net.dtype)
     G = np.empty_like(tr.states) if out is None else out
     g0 = np.empty_like(tr.s0)
+    gb = np.empty(net.n_rec, dtype=net.dtype)
     FT = np.ascontiguousarray(F.T)
     with step_blas_limit():
         if net.form == "current":
             _bw.backward_current(delta, tr.states, tr.rates, tr.s0, net.W, FT, net.alpha, code,
-                                 truncate, G, g0)
+                                 truncate, G, g0, gb)
         else:
-            _bw.backward_rate(delta, tr.preacts, net.W, FT, net.alpha, code, truncate, G, g0)
-    return G, g0
+            _bw.backward_rate(delta, tr.preacts, net.W, FT, net.alpha, code, truncate, G, g0, gb)
+    return G, g0, gb
 
 
 def _local_traces(net: Network, tr: Trajectory, delta: np.ndarray, F: np.ndarray):
@@ -240,7 +246,7 @@ def _gradient(net, x, tg, m, loss, rule, local, F, s0, nz, has, method, return_h
         return (L, grads, tr) if return_trajectory else (L, grads)
 
     T, B, _ = x.shape
-    ws = _workspace(((T, B, net.n_rec), net.dtype, net.n_out), ("states", "act", "Y", "G", "P", "D"))
+    ws = _workspace(((T, B, net.n_rec), net.dtype, net.n_out), ("states", "act", "Y", "G"))
     tr = run_trajectory(net, x, s0, nz, has, ws)
     L, delta = loss_and_delta(tr.outputs, tg, m, loss)
     if local and method == "trace":
@@ -248,8 +254,8 @@ def _gradient(net, x, tg, m, loss, rule, local, F, s0, nz, has, method, return_h
     else:
         if not local:
             F = np.ascontiguousarray(net.W_out.T)
-        G, g0 = backward(net, tr, delta, F, truncate=local, out=ws["G"])
-        grads = _grads_from_drive(net, tr, G, delta, P=ws["P"])
+        G, g0, gb = backward(net, tr, delta, F, truncate=local, out=ws["G"])
+        grads = _grads_from_drive(net, tr, G, gb, delta)
         if return_h0:
             grads["h0"] = g0
     if return_trajectory:

@@ -28,6 +28,7 @@ import numpy as np
 from ._config import step_blas_limit
 from ._validate import check_array, check_choice, check_labels
 from .activations import kernel_code
+from .kernels import backward as _bw
 from .kernels import forward as _fw
 from .kernels import loss as _loss
 from .names import LOSSES
@@ -170,7 +171,7 @@ def run_trajectory(net: Network, x: np.ndarray, s0: np.ndarray, noise, has_noise
                    ws: Optional[Dict[str, np.ndarray]] = None) -> Trajectory:
     """:func:`trajectory` for arrays already checked (``check_inputs`` etc.).
 
-    ``ws``, if given, supplies the (T, B, N) buffers ``"states"``, ``"act"``, ``"D"``
+    ``ws``, if given, supplies the (T, B, N) buffers ``"states"``, ``"act"``
     and the (T, B, O) buffer ``"Y"`` (reused across calls by the gradient driver);
     the trajectory then refers to them (copy it before they are reused).
     """
@@ -181,16 +182,16 @@ def run_trajectory(net: Network, x: np.ndarray, s0: np.ndarray, noise, has_noise
         states = np.empty((T, B, N), dtype=net.dtype)
         act = np.empty((T, B, N), dtype=net.dtype)
         Y = np.empty((T, B, O), dtype=net.dtype)
-        D = np.empty((T, B, N), dtype=net.dtype)
     else:
-        states, act, Y, D = ws["states"], ws["act"], ws["Y"], ws["D"]
+        states, act, Y = ws["states"], ws["act"], ws["Y"]
     with step_blas_limit():
-        _fw.input_drive(x, net.W_in, net.b, D)
         if net.form == "current":
-            r0 = _fw.forward_current(D, net.W, net.alpha, code, s0, noise, has_noise, states, act)
+            r0 = _fw.forward_current(x, net.W_in, net.b, net.W, net.alpha, code, s0, noise,
+                                     has_noise, states, act)
             _fw.readout(act, net.W_out, net.b_out, Y)
             return Trajectory(x, states, Y, s0, r0, rates=act)
-        _fw.forward_rate(D, net.W, net.alpha, code, s0, noise, has_noise, states, act)
+        _fw.forward_rate(x, net.W_in, net.b, net.W, net.alpha, code, s0, noise, has_noise,
+                         states, act)
         _fw.readout(states, net.W_out, net.b_out, Y)
         return Trajectory(x, states, Y, s0, s0, preacts=act)
 
@@ -247,6 +248,7 @@ def readout_gradient(delta: np.ndarray, presyn: np.ndarray) -> Dict[str, np.ndar
     presyn : (T, B, N) array (:attr:`Trajectory.presyn`)
     """
     T, B, O = delta.shape
-    D2 = delta.reshape(T * B, O)
-    P2 = presyn.reshape(T * B, presyn.shape[2])
-    return {"W_out": D2.T @ P2, "b_out": D2.sum(axis=0)}
+    gW = np.empty((O, presyn.shape[2]), dtype=presyn.dtype)
+    gb = np.empty(O, dtype=presyn.dtype)
+    _bw.readout_grad(np.ascontiguousarray(delta), np.ascontiguousarray(presyn), gW, gb)
+    return {"W_out": gW, "b_out": gb}

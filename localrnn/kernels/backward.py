@@ -6,7 +6,8 @@ recurrent drive at each step, so that for either form and either rule
     dL/dW    = sum_k Z_k^T P_k      (P_k: r_{k-1} in the current form, a_{k-1} in the rate form)
     dL/dW_in = sum_k Z_k^T x_k,     dL/db = sum_k Z_k
 
-are single GEMMs over T*B rows (done by the driver).
+are single GEMMs over T*B rows (done by the driver; dL/db is summed by the kernels
+while Z_k is in cache).
 
 Current form (MODEL.md section 4), adjoint a_k = dL/dh_k:
 
@@ -28,50 +29,73 @@ from .._config import njit
 from .common import RELU, TANH, TANH32, dphi, dphi_from
 
 
-@njit
-def _dphi_rows(H, R, code, out):
-    """out = phi'(H) for a (B, N) block, one branch-free loop per activation."""
-    B, N = H.shape
+@njit(inline="always")
+def _dphi_row(h, r, code, out):
+    """out = phi'(h) for one (N,) row given r = phi(h), one branch-free loop per activation."""
+    N = h.shape[0]
     if code == TANH or code == TANH32:
-        for i in range(B):
-            for n in range(N):
-                out[i, n] = 1.0 - R[i, n] * R[i, n]
+        for n in range(N):
+            out[n] = 1.0 - r[n] * r[n]
     elif code == RELU:
-        for i in range(B):
-            for n in range(N):
-                out[i, n] = 1.0 if R[i, n] > 0.0 else 0.0
+        for n in range(N):
+            out[n] = 1.0 if r[n] > 0.0 else 0.0
     else:
-        for i in range(B):
-            for n in range(N):
-                out[i, n] = dphi_from(H[i, n], R[i, n], code)
+        for n in range(N):
+            out[n] = dphi_from(h[n], r[n], code)
+
+
+@njit(inline="always")
+def _signal_row(d, FT, out):
+    """out = F d for one trial: the learning signal sum_o d_o F[:, o] (``FT`` is F^T, (O, N)).
+
+    O (the number of outputs) is small: a loop over outputs with the vectorised loop
+    over neurons inside costs less than a BLAS call per step."""
+    O, N = FT.shape
+    d0 = d[0]
+    for n in range(N):
+        out[n] = d0 * FT[0, n]
+    for o in range(1, O):
+        do = d[o]
+        for n in range(N):
+            out[n] += do * FT[o, n]
 
 
 @njit
-def backward_current(DELTA, H, R, h0, W, FT, alpha, code, truncate, Z, g0):
-    """Current-form adjoint.  ``FT`` is F^T (O, N); ``R = phi(H)``.  Writes Z and g0 = dL/dh_0."""
+def backward_current(DELTA, H, R, h0, W, FT, alpha, code, truncate, Z, g0, gb):
+    """Current-form adjoint.  ``FT`` is F^T (O, N); ``R = phi(H)``.
+
+    Writes Z, g0 = dL/dh_0 and gb = dL/db = sum_k Z_k (summed while Z_k is in cache).
+    """
     T, B, N = H.shape
-    fb = np.empty((B, N), dtype=H.dtype)
+    fb = np.empty(N, dtype=H.dtype)
+    dp = np.empty(N, dtype=H.dtype)
     rec = np.zeros((B, N), dtype=H.dtype)
-    dp = np.empty((B, N), dtype=H.dtype)
     a_next = np.zeros((B, N), dtype=H.dtype)
     keep = 1.0 - alpha
+    gb[:] = 0.0
     for k in range(T - 1, -1, -1):
-        np.dot(DELTA[k], FT, fb)
-        _dphi_rows(H[k], R[k], code, dp)
-        Zk = Z[k]
-        if (not truncate) and k < T - 1:
+        exact = (not truncate) and k < T - 1
+        if exact:
             np.dot(a_next, W, rec)  # (W^T a)^T = a^T W
-            for i in range(B):
+        Zk, Dk, Hk, Rk = Z[k], DELTA[k], H[k], R[k]
+        for i in range(B):
+            _signal_row(Dk[i], FT, fb)
+            _dphi_row(Hk[i], Rk[i], code, dp)
+            an, zr, rr = a_next[i], Zk[i], rec[i]
+            if exact:
                 for n in range(N):
-                    a = dp[i, n] * (fb[i, n] + alpha * rec[i, n]) + keep * a_next[i, n]
-                    a_next[i, n] = a
-                    Zk[i, n] = alpha * a
-        else:
-            for i in range(B):
+                    a = dp[n] * (fb[n] + alpha * rr[n]) + keep * an[n]
+                    an[n] = a
+                    z = alpha * a
+                    zr[n] = z
+                    gb[n] += z
+            else:
                 for n in range(N):
-                    a = dp[i, n] * fb[i, n] + keep * a_next[i, n]
-                    a_next[i, n] = a
-                    Zk[i, n] = alpha * a
+                    a = dp[n] * fb[n] + keep * an[n]
+                    an[n] = a
+                    z = alpha * a
+                    zr[n] = z
+                    gb[n] += z
     # dL/dh_0 (exact form: through W and the leak)
     np.dot(a_next, W, rec)
     for i in range(B):
@@ -80,27 +104,65 @@ def backward_current(DELTA, H, R, h0, W, FT, alpha, code, truncate, Z, g0):
 
 
 @njit
-def backward_rate(DELTA, U, W, FT, alpha, code, truncate, Z, g0):
-    """Rate-form adjoint.  ``U`` holds pre-activations.  Writes Z and g0 = dL/da_0."""
+def backward_rate(DELTA, U, W, FT, alpha, code, truncate, Z, g0, gb):
+    """Rate-form adjoint.  ``U`` holds pre-activations.  Writes Z, g0 = dL/da_0 and
+    gb = dL/db = sum_k Z_k."""
     T, B, N = U.shape
-    fb = np.empty((B, N), dtype=U.dtype)
+    fb = np.empty(N, dtype=U.dtype)
+    dp = np.empty(N, dtype=U.dtype)
     rec = np.zeros((B, N), dtype=U.dtype)
     g_next = np.zeros((B, N), dtype=U.dtype)
     keep = 1.0 - alpha
+    gb[:] = 0.0
     for k in range(T - 1, -1, -1):
-        np.dot(DELTA[k], FT, fb)
-        if (not truncate) and k < T - 1:
+        exact = (not truncate) and k < T - 1
+        if exact:
             np.dot(Z[k + 1], W, rec)
-        Zk = Z[k]
-        Uk = U[k]
+        Zk, Dk, Uk = Z[k], DELTA[k], U[k]
         for i in range(B):
+            _signal_row(Dk[i], FT, fb)
+            u = Uk[i]
             for n in range(N):
-                g = fb[i, n] + keep * g_next[i, n]
-                if (not truncate) and k < T - 1:
-                    g += rec[i, n]
-                g_next[i, n] = g
-                Zk[i, n] = alpha * dphi(Uk[i, n], code) * g
+                dp[n] = dphi(u[n], code)
+            gn, zr, rr = g_next[i], Zk[i], rec[i]
+            if exact:
+                for n in range(N):
+                    g = fb[n] + keep * gn[n] + rr[n]
+                    gn[n] = g
+                    z = alpha * dp[n] * g
+                    zr[n] = z
+                    gb[n] += z
+            else:
+                for n in range(N):
+                    g = fb[n] + keep * gn[n]
+                    gn[n] = g
+                    z = alpha * dp[n] * g
+                    zr[n] = z
+                    gb[n] += z
     np.dot(Z[0], W, rec)
     for i in range(B):
         for n in range(N):
             g0[i, n] = keep * g_next[i, n] + rec[i, n]
+
+
+@njit
+def readout_grad(DELTA, P, gW, gb):
+    """gW = sum_{k,b} delta_kb p_kb^T (O, N) and gb = sum_{k,b} delta_kb (O,).
+
+    O is small (the outputs): one pass over P, accumulating into the O rows of gW
+    (vectorised over N), instead of a BLAS GEMM whose M = O is too small for its
+    blocking (it packs all of P for two rows: ~8x slower here at O = 2)."""
+    T, B, O = DELTA.shape
+    N = P.shape[2]
+    gW[:] = 0.0
+    gb[:] = 0.0
+    for k in range(T):
+        Dk, Pk = DELTA[k], P[k]
+        for i in range(B):
+            p = Pk[i]
+            for o in range(O):
+                d = Dk[i, o]
+                gb[o] += d
+                g = gW[o]
+                for n in range(N):
+                    g[n] += d * p[n]

@@ -9,32 +9,54 @@ from .._config import njit
 from .common import apply_phi, phi
 
 
-@njit
-def input_drive(X, W_in, b, D):
-    """D[k] = X[k] @ W_in^T + b for all steps at once: one GEMM over T*B rows."""
-    T, B, I = X.shape
-    N = W_in.shape[0]
-    D2 = D.reshape(T * B, N)
-    if I > 0:
-        np.dot(X.reshape(T * B, I), W_in.T, D2)
-    else:
-        D2[:] = 0.0
-    for i in range(T * B):
+#: Inputs up to this many channels are summed in the time loop (vectorised over
+#: neurons, while the step's block is in cache); wider inputs get one BLAS call per step.
+SMALL_INPUT = 8
+
+
+@njit(inline="always")
+def _drive_row(X, WinT, b, k, i, d, out):
+    """out = W_in x_{k+1} + b for trial i: the input drive of one row.
+
+    Few channels (I <= SMALL_INPUT): summed in channel order, ``x_0 w_0 + x_1 w_1 +
+    ... + b`` (for I = 1 that is exactly the old one-term GEMM plus b).  More
+    channels: ``d`` holds the step's BLAS product ``X[k] W_in^T`` and b is added.
+    """
+    I, N = WinT.shape
+    if I == 0:
         for n in range(N):
-            D2[i, n] += b[n]
+            out[n] = b[n]
+    elif I <= SMALL_INPUT:
+        x0 = X[k, i, 0]
+        for n in range(N):
+            out[n] = x0 * WinT[0, n]
+        for j in range(1, I):
+            xj = X[k, i, j]
+            for n in range(N):
+                out[n] += xj * WinT[j, n]
+        for n in range(N):
+            out[n] += b[n]
+    else:
+        for n in range(N):
+            out[n] = d[i, n] + b[n]
 
 
 @njit
-def forward_current(D, W, alpha, code, h0, noise, has_noise, H, R):
+def forward_current(X, W_in, b, W, alpha, code, h0, noise, has_noise, H, R):
     """Current form: h_k = (1-a) h_{k-1} + a (W r_{k-1} + W_in x_k + b) + noise_k.
 
-    ``D`` is the input drive from :func:`input_drive`.  Writes states ``H`` (T, B, N)
-    and rates ``R = phi(H)``.  Returns r_0 = phi(h_0).
+    Writes states ``H`` (T, B, N) and rates ``R = phi(H)``; returns r_0 = phi(h_0).
+    One pass per step: the recurrent GEMM, then per trial the input drive, the
+    leak and phi of the row while it is in L1 (no (T, B, N) drive array).
     """
-    T, B, N = D.shape
+    T, B, I = X.shape
+    N = W.shape[0]
+    WinT = np.ascontiguousarray(W_in.T)
     r0 = np.empty((B, N), dtype=W.dtype)
     apply_phi(h0, code, r0)
     pre = np.empty((B, N), dtype=W.dtype)
+    d = np.empty((B, N), dtype=W.dtype)
+    drow = np.empty(N, dtype=W.dtype)
     keep = 1.0 - alpha
     for k in range(T):
         if k == 0:
@@ -43,28 +65,34 @@ def forward_current(D, W, alpha, code, h0, noise, has_noise, H, R):
         else:
             np.dot(R[k - 1], W.T, pre)
             hp = H[k - 1]
+        if I > SMALL_INPUT:
+            np.dot(X[k], W_in.T, d)
         Hk = H[k]
-        Dk = D[k]
-        # separate, branch-free loops so LLVM can vectorise them
+        Rk = R[k]
         for i in range(B):
+            _drive_row(X, WinT, b, k, i, d, drow)
+            hr, pr, qr = Hk[i], pre[i], hp[i]
+            # separate, branch-free loops so LLVM can vectorise them
             for n in range(N):
-                Hk[i, n] = keep * hp[i, n] + alpha * (pre[i, n] + Dk[i, n])
-        if has_noise:
-            for i in range(B):
+                hr[n] = keep * qr[n] + alpha * (pr[n] + drow[n])
+            if has_noise:
                 for n in range(N):
-                    Hk[i, n] += noise[k, i, n]
-        apply_phi(Hk, code, R[k])
+                    hr[n] += noise[k, i, n]
+            apply_phi(Hk[i:i + 1], code, Rk[i:i + 1])
     return r0
 
 
 @njit
-def forward_rate(D, W, alpha, code, a0, noise, has_noise, A, U):
+def forward_rate(X, W_in, b, W, alpha, code, a0, noise, has_noise, A, U):
     """Rate form: u_k = W a_{k-1} + W_in x_k + b;  a_k = (1-a) a_{k-1} + a phi(u_k) + noise_k.
 
-    ``D`` is the input drive from :func:`input_drive`.  Writes states ``A`` (T, B, N)
-    and pre-activations ``U``.
+    Writes states ``A`` (T, B, N) and pre-activations ``U``.
     """
-    T, B, N = D.shape
+    T, B, I = X.shape
+    N = W.shape[0]
+    WinT = np.ascontiguousarray(W_in.T)
+    d = np.empty((B, N), dtype=W.dtype)
+    drow = np.empty(N, dtype=W.dtype)
     keep = 1.0 - alpha
     for k in range(T):
         Uk = U[k]
@@ -74,11 +102,13 @@ def forward_rate(D, W, alpha, code, a0, noise, has_noise, A, U):
         else:
             np.dot(A[k - 1], W.T, Uk)
             ap = A[k - 1]
+        if I > SMALL_INPUT:
+            np.dot(X[k], W_in.T, d)
         Ak = A[k]
-        Dk = D[k]
         for i in range(B):
+            _drive_row(X, WinT, b, k, i, d, drow)
             for n in range(N):
-                u = Uk[i, n] + Dk[i, n]
+                u = Uk[i, n] + drow[n]
                 Uk[i, n] = u
                 v = keep * ap[i, n] + alpha * phi(u, code)
                 if has_noise:
