@@ -146,3 +146,26 @@ def test_bench_scaling_quick_writes_figures_and_exponents(tmp_path):
 def test_bench_scaling_and_throughput_are_separate_runs():
     res = CliRunner().invoke(main, ["bench", "--scaling", "--throughput"])
     assert res.exit_code == 2 and res.output.count("\n") == 1 and "--scaling and --throughput" in res.output
+
+
+def test_floor_takes_the_faster_of_two_implementations_of_the_same_work():
+    """floors.fastest picks by measured time (here a 5 ms sleep against a no-op, in
+    either order), and the floors' SciPy-BLAS path computes what NumPy's does."""
+    import time
+
+    from localrnn.benchmarks import floors
+
+    def slow():
+        time.sleep(0.005)
+
+    def quick():
+        pass
+
+    assert floors.fastest([slow, quick]) is quick
+    assert floors.fastest([quick, slow]) is quick
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((7, 5)), rng.standard_normal((5, 3))
+    out = np.empty((7, 3))
+    floors._dot_loop(A, B, out, 1)
+    # SciPy's and NumPy's BLAS: two builds, so equal to rounding, not bitwise
+    np.testing.assert_allclose(out, A @ B, rtol=1e-13, atol=1e-13)
