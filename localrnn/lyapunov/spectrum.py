@@ -128,7 +128,7 @@ def run_qr_chain(net: Network, X: np.ndarray, Y: np.ndarray, Qt: np.ndarray, war
                              activation_code(net.activation), Qt, warm, qr_every, mode, cc,
                              logsum, GW, Qs, Rs)
     except np.linalg.LinAlgError:
-        # numba's QR refuses inf/nan: the tangent vectors overflowed between QRs, or
+        # qr_pos refuses inf/nan (LinAlgError): the tangent vectors overflowed between QRs, or
         # the trajectory itself diverged.
         raise FloatingPointError(
             "the Lyapunov vectors became non-finite: the trajectory diverged"
