@@ -271,10 +271,15 @@ def trace_step_rate(E, u, phi_u, a_prev, x, L, alpha, code, d, gW, gW_in, gb, W,
 
     ``mode_*``: 0 leaves that trace alone (parameter not trained), 1 updates the trace,
     2 updates it and accumulates ``L * trace``.  ``phi_u`` = phi(u) (for phi'), ``d`` (N,)
-    scratch.  Learning rates and ``direct`` as in ``accumulate_current``.  One pass over each row of E
-    (p, q and pb together), loops
-    written out: Numba does not inline calls between kernels, and a call per row costs
-    more than the row.
+    scratch.  Learning rates and ``direct`` as in ``accumulate_current``; an SGD update
+    without ``direct`` is applied in the same loop that completes the row of G.
+
+    One pass over each row of E (p, q and pb together), loops written out: Numba does
+    not inline calls between kernels, and a call per row costs more than the row.  The
+    loops index the 2-d/3-d arrays directly rather than through per-row views
+    (``W[n]``): here a view per row and array cost ~40% of the p/W pass at N = 128
+    (reference counting), and the branches on ``first`` and ``direct`` are taken
+    outside the inner loops over k.
     """
     B, N = u.shape
     I = x.shape[1]
@@ -289,59 +294,66 @@ def trace_step_rate(E, u, phi_u, a_prev, x, L, alpha, code, d, gW, gW_in, gb, W,
         dW = last and (direct & 1) != 0
         dIn = last and (direct & 2) != 0
         db = last and (direct & 4) != 0
-        Ei = E[i]
-        ap = a_prev[i]
-        xi = x[i]
-        Li = L[i]
         for n in range(N):
             d[n] = alpha * dphi_from(u[i, n], phi_u[i, n], code)
         for n in range(N):
-            row = Ei[n]
             dn = d[n]
-            ln = Li[n]
+            ln = L[i, n]
             if mode_W == 2:
-                g = gW[n]
-                if dW:
-                    th = W[n]
-                    for k in range(N):
-                        p = keep * row[k] + dn * ap[k]
-                        row[k] = p
-                        th[k] -= lw * (ln * p if f else g[k] + ln * p)
-                else:
-                    for k in range(N):
-                        p = keep * row[k] + dn * ap[k]
-                        row[k] = p
-                        g[k] = ln * p if f else g[k] + ln * p
-                    if lw != 0.0:
-                        th = W[n]
+                if dW:                      # W -= lw * (g + L p), g not stored
+                    if f:
                         for k in range(N):
-                            th[k] -= lw * g[k]
+                            p = keep * E[i, n, k] + dn * a_prev[i, k]
+                            E[i, n, k] = p
+                            W[n, k] -= lw * (ln * p)
+                    else:
+                        for k in range(N):
+                            p = keep * E[i, n, k] + dn * a_prev[i, k]
+                            E[i, n, k] = p
+                            W[n, k] -= lw * (gW[n, k] + ln * p)
+                elif lw != 0.0:             # g (+)= L p, then W -= lw * g
+                    if f:
+                        for k in range(N):
+                            p = keep * E[i, n, k] + dn * a_prev[i, k]
+                            E[i, n, k] = p
+                            v = ln * p
+                            gW[n, k] = v
+                            W[n, k] -= lw * v
+                    else:
+                        for k in range(N):
+                            p = keep * E[i, n, k] + dn * a_prev[i, k]
+                            E[i, n, k] = p
+                            v = gW[n, k] + ln * p
+                            gW[n, k] = v
+                            W[n, k] -= lw * v
+                elif f:                     # g = L p
+                    for k in range(N):
+                        p = keep * E[i, n, k] + dn * a_prev[i, k]
+                        E[i, n, k] = p
+                        gW[n, k] = ln * p
+                else:                       # g += L p
+                    for k in range(N):
+                        p = keep * E[i, n, k] + dn * a_prev[i, k]
+                        E[i, n, k] = p
+                        gW[n, k] = gW[n, k] + ln * p
             elif mode_W == 1:
                 for k in range(N):
-                    row[k] = keep * row[k] + dn * ap[k]
-            if mode_in == 2:
-                g = gW_in[n]
-                if dIn:
-                    th = W_in[n]
-                    for k in range(I):
-                        p = keep * row[N + k] + dn * xi[k]
-                        row[N + k] = p
-                        th[k] -= li * (ln * p if f else g[k] + ln * p)
-                else:
-                    for k in range(I):
-                        p = keep * row[N + k] + dn * xi[k]
-                        row[N + k] = p
-                        g[k] = ln * p if f else g[k] + ln * p
+                    E[i, n, k] = keep * E[i, n, k] + dn * a_prev[i, k]
+            if mode_in == 2:                # I is small: scalar loop
+                for k in range(I):
+                    p = keep * E[i, n, N + k] + dn * x[i, k]
+                    E[i, n, N + k] = p
+                    w = ln * p if f else gW_in[n, k] + ln * p
+                    if not dIn:
+                        gW_in[n, k] = w
                     if li != 0.0:
-                        th = W_in[n]
-                        for k in range(I):
-                            th[k] -= li * g[k]
+                        W_in[n, k] -= li * w
             elif mode_in == 1:
                 for k in range(I):
-                    row[N + k] = keep * row[N + k] + dn * xi[k]
+                    E[i, n, N + k] = keep * E[i, n, N + k] + dn * x[i, k]
             if mode_b >= 1:
-                v = keep * row[c] + dn
-                row[c] = v
+                v = keep * E[i, n, c] + dn
+                E[i, n, c] = v
                 if mode_b == 2:
                     w = ln * v if f else gb[n] + ln * v
                     if not db:
