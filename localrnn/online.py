@@ -241,6 +241,7 @@ class OnlineLearner:
         self._xshape = (B, self.net.n_in)
         self._nz0 = np.zeros((0, 0), dtype=dt)
         self._nzshape = (B, self.net.n_rec)
+        self._entry = None  # the compiled step for the canonical types (step's fast path)
         if self.loss == "mse":
             self._tshape, self._tdtype = (B, O), dt
             self._ones = np.ones((B, O), dtype=dt)
@@ -252,6 +253,17 @@ class OnlineLearner:
             self._ones = np.ones(B, dtype=dt)
             self._mshape = (B,)
             self._dummy_t = np.zeros((0, 0), dtype=dt)       # float targets, unused
+
+    def _canonical_args(self) -> tuple:
+        """Arguments of the step kernel with the types of ``step``'s fast path (freshly
+        allocated C-contiguous arrays), to look up its compiled entry point."""
+        dt, B, O = self._dt, self.batch_size, self.net.n_out
+        x = np.zeros(self._xshape, dt)
+        noise = np.zeros(self._nzshape, dt)
+        if self.loss == "mse":
+            return (*self._head, x, np.zeros(self._tshape, dt), self._dummy_t,
+                    np.zeros((B, O), dt), noise)
+        return (*self._head, x, self._dummy_t, np.zeros(B, np.int64), np.zeros((B, 1), dt), noise)
 
     # ------------------------------------------------------------------ settings
     def set_lr(self, lr: Union[float, Mapping]) -> None:
@@ -278,13 +290,20 @@ class OnlineLearner:
             The step's loss ``l_t`` (0 when the mask is all zero), computed before the
             step's weight update.
         """
+        # Fast path: arrays of exactly the types the compiled step was built for (shape,
+        # the learner's dtype, ``flags.carray``: C order, aligned, writeable) go straight
+        # to its entry point; anything else is validated (and copied if needed) and goes
+        # through the dispatcher.
         dt = self._dt
+        direct = True
         if not (type(x) is np.ndarray and x.shape == self._xshape and x.dtype == dt
-                and x.flags.c_contiguous):
+                and x.flags.carray):
             x = self._check_step_x(x)
+            direct = False
         if not (type(target) is np.ndarray and target.shape == self._tshape
-                and target.dtype == self._tdtype and target.flags.c_contiguous):
+                and target.dtype == self._tdtype and target.flags.carray):
             target = self._check_step_target(target)
+            direct = False
         elif self.loss == "xent":
             O = self.net.n_out
             for v in target.tolist():
@@ -293,17 +312,24 @@ class OnlineLearner:
         if mask is None:
             mask = self._ones
         elif not (type(mask) is np.ndarray and mask.shape == self._mshape and mask.dtype == dt
-                  and mask.flags.c_contiguous):
+                  and mask.flags.carray):
             mask = self._check_step_mask(mask)
+            direct = False
         if noise is None:
             noise = self._nz0
+        elif not (type(noise) is np.ndarray and noise.shape == self._nzshape
+                  and noise.dtype == dt and noise.flags.carray):
+            noise = check_array("noise", noise, self._nzshape, dt)
+            direct = False
+        if direct:
+            fn = self._entry
+            if fn is None:
+                fn = self._entry = _k.step_entry(self._canonical_args())
         else:
-            if not (type(noise) is np.ndarray and noise.shape == self._nzshape
-                    and noise.dtype == dt and noise.flags.c_contiguous):
-                noise = check_array("noise", noise, self._nzshape, dt)
+            fn = _k.step
         if self.loss == "mse":
-            return _k.step(*self._head, x, target, self._dummy_t, mask, noise)
-        return _k.step(*self._head, x, self._dummy_t, target, mask[:, None], noise)
+            return fn(*self._head, x, target, self._dummy_t, mask, noise)
+        return fn(*self._head, x, self._dummy_t, target, mask[:, None], noise)
 
     def run(self, inputs, targets, mask=None, noise=None) -> np.ndarray:
         """Stream a (T, B, ...) sequence through :meth:`step`'s kernel in one call.
