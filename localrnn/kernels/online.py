@@ -63,6 +63,8 @@ class Ctl(IntEnum):
     LAZY = 23     # bits (1 W, 2 W_in, 4 b): the last step's contribution went straight
                   # into the weights and is not in G; ``materialise`` puts it there
     LOSS = 24     # 0 MSE, 1 cross-entropy
+    KEEP = 25     # 1: current form, SGD every step: G has no W, W_in, b rows (offsets -1);
+                  # E[:, 1] keeps the traces of the last contribution, for ``materialise``
 
 
 class Hyp(IntEnum):
@@ -74,7 +76,7 @@ class Hyp(IntEnum):
     EPS = 8
 
 
-N_CTL = 25
+N_CTL = 26
 N_HYP = 9
 # The kernels index with plain module-level ints (Numba freezes them as constants):
 C_FORM, C_RULE, C_ACT, C_OPT, C_EVERY = (int(Ctl.FORM), int(Ctl.RULE), int(Ctl.ACT),
@@ -83,6 +85,7 @@ C_COUNT, C_NUPD, C_PAR, C_PM = int(Ctl.COUNT), int(Ctl.NUPD), int(Ctl.PAR), int(
 C_MW, C_MWIN, C_MB = int(Ctl.MW), int(Ctl.MWIN), int(Ctl.MB)
 C_TRAIN, C_SEG, C_NSTEP, C_LAZY, C_LOSS = (int(Ctl.TRAIN), int(Ctl.SEG), int(Ctl.NSTEP),
                                            int(Ctl.LAZY), int(Ctl.LOSS))
+C_KEEP = int(Ctl.KEEP)
 H_ALPHA, H_LR, H_B1, H_B2, H_EPS = (int(Hyp.ALPHA), int(Hyp.LR), int(Hyp.B1), int(Hyp.B2),
                                     int(Hyp.EPS))
 
@@ -95,12 +98,14 @@ N_S = 7
 #                  input drive W_in x_t, W r_{t-1} (u_t in the rate form), learning signal L_t
 #   Y (2, B, O)    y_t, delta_t
 #   E              eligibility traces over the extended presynaptic vector z = [r; x; 1]
-#                  (current form, (B, 1, N+I+1): ebar, xbar, bbar) or z = [a; x; 1]
-#                  (rate form, (B, N, N+I+1): p, q, pb); (0, 0, 0) for RTRL
+#                  (current form, (B, 1, N+I+1): ebar, xbar, bbar; (B, 2, N+I+1) with
+#                  ``ctl[C_KEEP]``, E[:, 1] the traces of the last contribution) or
+#                  z = [a; x; 1] (rate form, (B, N, N+I+1): p, q, pb); (0, 0, 0) for RTRL
 #   M (2, B, N, P) RTRL influence matrices (two buffers used in turn); J (N, N) scratch
 #   aux            d (N), gv (P), gt (P): scratch (phi' of the rate form; RTRL products)
-#   G (1 or 3, Pall)  gradient accumulators, then Adam's m and v; each row holds the five
-#                  parameters flat at the offsets ctl[C_SEG + k]
+#   G (1 or 3, P)  gradient accumulators, then Adam's m and v; each row holds the
+#                  parameters that accumulate flat at the offsets ctl[C_SEG + k] (-1: not
+#                  held -- untrained, or sent straight into the weights with ``C_KEEP``)
 
 
 # ------------------------------------------------------------------ shared trace steps
@@ -128,8 +133,9 @@ def acc_block(G, l, e, first, theta, lr, store):
     without writing G.  Every branch is taken outside the loops, and the loops index G
     and theta directly, so the inner loops vectorise (a branch or an unused view inside
     cost 30%, a function call per row 4x, at N = 128; a view per row, ``theta[n]``,
-    costs reference counting)."""
-    rows, K = G.shape
+    costs reference counting).  The block is l (rows) by e (K): G may be an empty
+    placeholder when it is not written (``store=False``)."""
+    rows, K = l.shape[0], e.shape[0]
     if lr == 0.0:
         if first:
             for n in range(rows):
@@ -171,8 +177,8 @@ def acc_block(G, l, e, first, theta, lr, store):
 @njit
 def acc_vec(g, v, s, first, theta, lr, store):
     """g[n] = v[n] s (first) or g[n] += v[n] s, then theta -= lr * g if lr != 0
-    (``store=False``: without writing g)."""
-    for n in range(g.shape[0]):
+    (``store=False``: without writing g, which may then be an empty placeholder)."""
+    for n in range(v.shape[0]):
         w = v[n] * s if first else g[n] + v[n] * s
         if store:
             g[n] = w
@@ -234,6 +240,7 @@ def materialise(E, S, G, ctl):
     gW = _grad2(G, ctl, P_W, N, N)
     gW_in = _grad2(G, ctl, P_WIN, N, I)
     gb = _grad1(G, ctl, P_B, N)
+    slot = 1 if ctl[C_KEEP] else 0   # current form: where the contribution's traces are
     for i in range(B):
         f = i == 0
         if ctl[C_FORM] == 1:
@@ -252,7 +259,7 @@ def materialise(E, S, G, ctl):
                 if bits & 4:
                     gb[n] = ln * row[N + I] if f else gb[n] + ln * row[N + I]
         else:
-            row = E[i, 0]
+            row = E[i, slot]
             if bits & 1:
                 acc_block(gW, L[i], row[:N], f, gW, 0.0, True)
             if bits & 2:
@@ -445,21 +452,26 @@ def _forward(W_in, W, b, W_out, b_out, S, Y, ctl, hyp, x, noise):
 
 @njit
 def _grad2(G, ctl, k, rows, cols):
+    """Parameter k's accumulator (rows, cols) in G's first row; (0, cols) if not held."""
     o = ctl[C_SEG + k]
+    if o < 0:
+        return G[0, 0:0].reshape((0, cols))
     return G[0, o:o + rows * cols].reshape((rows, cols))
 
 
 @njit
 def _grad1(G, ctl, k, n):
     o = ctl[C_SEG + k]
+    if o < 0:
+        return G[0, 0:0]
     return G[0, o:o + n]
 
 
 @njit
 def _apply_one(theta, G, ctl, hyp, k, adam, step):
-    if ctl[C_TRAIN + k] == 0 or hyp[H_LR + k] == 0.0:
-        return
     o = ctl[C_SEG + k]
+    if ctl[C_TRAIN + k] == 0 or hyp[H_LR + k] == 0.0 or o < 0:
+        return
     n = theta.shape[0]
     lr = hyp[H_LR + k]
     if adam:
@@ -518,7 +530,8 @@ def _learn(W_in, W, b, W_out, b_out, FT, S, Y, E, M, J, aux, G, ctl, hyp, x, con
     if local and fuse and ctl[C_EVERY] == 1:
         direct = (1 if (trW and lW != 0.0) else 0) | (2 if (trIn and lIn != 0.0) else 0) \
             | (4 if (trb and lb != 0.0) else 0)
-    if local and ctl[C_LAZY] != 0 and not contributing:
+    keep = ctl[C_KEEP] != 0
+    if local and ctl[C_LAZY] != 0 and not contributing and not keep:
         materialise(E, S, G, ctl)
     if contributing:
         # learning signal: phi'(h_t) * (F delta_t) (current form) or F delta_t (rate form)
@@ -545,6 +558,9 @@ def _learn(W_in, W, b, W_out, b_out, FT, S, Y, E, M, J, aux, G, ctl, hyp, x, con
             if contributing:
                 accumulate_current(E, L, gW, gW_in, gb, W, W_in, b, trW, trIn, trb, first,
                                    lW, lIn, lb, direct)
+                if keep:  # the traces this contribution used, for ``materialise``
+                    for i in range(B):
+                        E[i, 1, :] = E[i, 0, :]
     elif ctl[C_PM] > 0:
         PM = ctl[C_PM]
         d, gv, gt = aux[:N], aux[N:N + PM], aux[N + PM:N + 2 * PM]
