@@ -24,6 +24,7 @@ from .network import PARAM_NAMES, Network, check_trainable, feedback_matrix
 from .optim import OPTIMIZERS, check_lr
 
 ONLINE_RULES = ("eprop", "rflo", "rtrl")
+_ndarray = np.ndarray
 _REC = ("W", "W_in", "b")
 
 
@@ -278,6 +279,8 @@ class OnlineLearner:
             self._ones = np.ones(B, dtype=dt)
             self._mshape = (B,)
             self._dummy_t = np.zeros((0, 0), dtype=dt)       # float targets, unused
+        self._fast = (self._xshape, self._tshape, self._mshape, dt, self._tdtype,
+                      self.loss == "mse")
 
     def _canonical_args(self) -> tuple:
         """Arguments of the step kernel with the types of ``step``'s fast path (freshly
@@ -343,31 +346,31 @@ class OnlineLearner:
         # Fast path: arrays of exactly the types the compiled step was built for (shape,
         # the learner's dtype, ``flags.carray``: C order, aligned, writeable) go straight
         # to its entry point; anything else is validated (and copied if needed) and goes
-        # through the dispatcher.
-        dt = self._dt
+        # through the dispatcher.  (The names are fetched once: this runs every step.)
+        xshape, tshape, mshape, dt, tdtype, mse = self._fast
         direct = True
-        if not (type(x) is np.ndarray and x.shape == self._xshape and x.dtype == dt
+        if not (type(x) is _ndarray and x.shape == xshape and x.dtype == dt
                 and x.flags.carray):
             x = self._check_step_x(x)
             direct = False
-        if not (type(target) is np.ndarray and target.shape == self._tshape
-                and target.dtype == self._tdtype and target.flags.carray):
+        if not (type(target) is _ndarray and target.shape == tshape
+                and target.dtype == tdtype and target.flags.carray):
             target = self._check_step_target(target)
             direct = False
-        elif self.loss == "xent":
+        elif not mse:
             O = self.net.n_out
             for v in target.tolist():
                 if not 0 <= v < O:
                     raise ValueError(f"target has label {v}; allowed labels are 0..{O - 1}")
         if mask is None:
             mask = self._ones
-        elif not (type(mask) is np.ndarray and mask.shape == self._mshape and mask.dtype == dt
+        elif not (type(mask) is _ndarray and mask.shape == mshape and mask.dtype == dt
                   and mask.flags.carray):
             mask = self._check_step_mask(mask)
             direct = False
         if noise is None:
             noise = self._nz0
-        elif not (type(noise) is np.ndarray and noise.shape == self._nzshape
+        elif not (type(noise) is _ndarray and noise.shape == self._nzshape
                   and noise.dtype == dt and noise.flags.carray):
             noise = check_array("noise", noise, self._nzshape, dt)
             direct = False
@@ -377,7 +380,7 @@ class OnlineLearner:
                 fn = self._entry = _k.step_entry(self._canonical_args())
         else:
             fn = _k.step
-        if self.loss == "mse":
+        if mse:
             return fn(*self._head, x, target, self._dummy_t, mask, noise)
         return fn(*self._head, x, self._dummy_t, target, mask[:, None], noise)
 
