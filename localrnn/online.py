@@ -252,7 +252,8 @@ class OnlineLearner:
         if self.rule == "rtrl":
             E_shape = (0, 0, 0)
         else:
-            E_shape = (B, N, n_ext) if net.form == "rate" else (B, 1 + int(self._ctl[_k.Ctl.KEEP]), n_ext)
+            keep = int(self._ctl[_k.Ctl.KEEP])  # E[:, 1]: traces of the last contribution
+            E_shape = (B, N, n_ext) if net.form == "rate" else (B, 1 + keep, n_ext)
         self._S = np.zeros((_k.N_S, B, N), dtype=dt)
         self._Y = np.zeros((2, B, O), dtype=dt)
         self._E = np.zeros(E_shape, dtype=dt)
@@ -550,8 +551,8 @@ class OnlineLearner:
         matrix (RTRL, N x P); ``synapses``: trained recurrent-side parameters (W, W_in,
         b) -- what the traces serve; ``readout``: trained W_out, b_out entries;
         ``accumulator``: gradient sums kept between steps -- with SGD every step, one
-        stream and a local rule in the current form the recurrent side has none, only the traces of the last
-        contribution (N + I + 1 per stream, to rebuild :attr:`grads` on request);
+        stream and a local rule in the current form the recurrent side has none, only
+        the N + I + 1 traces of the last contribution (to rebuild :attr:`grads`);
         ``optimizer``: Adam moments; ``workspace``: everything else the step kernel
         holds -- per-step vectors (6 N + 2 O per stream), RTRL's second influence buffer
         (N x P per stream: J M cannot be computed in place) and its N x N Jacobian,
