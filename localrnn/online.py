@@ -559,8 +559,8 @@ class OnlineLearner:
         scratch vectors, and trace columns of untrained parameters.
 
         ``B * (state_per_stream + traces_per_stream) + accumulator + optimizer +
-        workspace`` is every float of the learner's own arrays (the network's
-        parameters and a random feedback matrix come on top).
+        workspace`` is every float of the arrays the step kernel works in; the network's
+        parameters, a random feedback matrix and a few O(B O) constants come on top.
         """
         N, I, O, B = self.net.n_rec, self.net.n_in, self.net.n_out, self.batch_size
         sizes = {"W": N * N, "W_in": N * I, "b": N}
