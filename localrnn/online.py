@@ -24,6 +24,7 @@ from .network import PARAM_NAMES, Network, check_trainable, feedback_matrix
 from .optim import OPTIMIZERS, check_lr
 
 ONLINE_RULES = ("eprop", "rflo", "rtrl")
+_ndarray = np.ndarray
 _REC = ("W", "W_in", "b")
 
 
@@ -103,9 +104,13 @@ class OnlineLearner:
     With SGD, ``update_every=1`` and a local rule, a step's W, W_in and b contributions
     go straight into the weights (``W -= lr * L_t ebar_t^T`` in the same loop, no
     accumulator pass); :attr:`grads` rebuilds them on request from the step's learning
-    signal and traces, with the same arithmetic.
+    signal and traces, with the same arithmetic.  With one stream in the current form
+    the learner then holds no N x N accumulator at all, only a copy of the N + I + 1
+    traces of the last contribution (:meth:`memory`); a learning rate of 0 for a
+    trained W, W_in or b, or :meth:`load_state_dict`, switches it to the full one.
 
-    ``step`` checks only shapes and dtypes (the fast path makes no copies); ``run``
+    ``step`` checks only shapes, dtypes and ``flags.carray`` (the fast path makes no
+    copies and calls the compiled kernel directly; other arrays are validated); ``run``
     validates everything once for a whole sequence and then streams it through the same
     per-step kernel in one call (identical numbers).  BLAS runs with the project's
     per-step thread limit inside ``run`` (:mod:`localrnn._config`); ``step`` does not
@@ -201,11 +206,10 @@ class OnlineLearner:
             PM += size if moff[k] >= 0 else 0
         psize = {"W": N * N, "W_in": N * I, "b": N, "W_out": O * N, "b_out": O}
         ctl = np.zeros(_k.N_CTL, dtype=np.int64)
-        o = 0
         for j, k in enumerate(_k.PARAM_ORDER):
-            ctl[Ctl.SEG + j] = o
             ctl[Ctl.TRAIN + j] = 1 if train[k] else 0
-            o += psize[k]
+        ctl[Ctl.KEEP] = 1 if self._keeps(net.form) else 0
+        self._gsize = self._segments(ctl, psize)
         ctl[Ctl.FORM] = 1 if net.form == "rate" else 0
         ctl[Ctl.RULE] = 0 if local else 1
         ctl[Ctl.ACT] = kernel_code(net.activation, net.dtype)
@@ -217,6 +221,29 @@ class OnlineLearner:
         self._PM = PM
         return ctl, psize
 
+    def _keeps(self, form) -> bool:
+        """True when the recurrent side needs no accumulator: one stream, a local rule in
+        the current form, SGD every step, every trained W, W_in, b with a learning rate
+        != 0.  Each step's contribution then goes straight into the weights, and the
+        N + I + 1 traces it used are kept for :attr:`grads` instead of the N (N + I + 1)
+        sums.  (In the rate form the N x N traces move on at every step, and with B > 1
+        the streams' contributions are summed in G before the update, so G is kept.)"""
+        return (self.rule != "rtrl" and form == "current" and self.optimizer == "sgd"
+                and self.update_every == 1 and self.batch_size == 1
+                and all(self.lr[k] != 0.0 for k in _REC if k in self.trainable))
+
+    @staticmethod
+    def _segments(ctl, psize) -> int:
+        """Offsets in G of the parameters that accumulate (trained, and not sent straight
+        into the weights under ``Ctl.KEEP``), -1 for the others; returns G's row length."""
+        Ctl = _k.Ctl
+        o = 0
+        for j, k in enumerate(_k.PARAM_ORDER):
+            held = ctl[Ctl.TRAIN + j] and not (ctl[Ctl.KEEP] and k in _REC)
+            ctl[Ctl.SEG + j] = o if held else -1
+            o += psize[k] if held else 0
+        return o
+
     def _allocate(self) -> None:
         """The learner's whole memory (the layout of :mod:`localrnn.kernels.online`)."""
         net, B, dt, PM = self.net, self.batch_size, self._dt, self._PM
@@ -225,15 +252,15 @@ class OnlineLearner:
         if self.rule == "rtrl":
             E_shape = (0, 0, 0)
         else:
-            E_shape = (B, N, n_ext) if net.form == "rate" else (B, 1, n_ext)
+            keep = int(self._ctl[_k.Ctl.KEEP])  # E[:, 1]: traces of the last contribution
+            E_shape = (B, N, n_ext) if net.form == "rate" else (B, 1 + keep, n_ext)
         self._S = np.zeros((_k.N_S, B, N), dtype=dt)
         self._Y = np.zeros((2, B, O), dtype=dt)
         self._E = np.zeros(E_shape, dtype=dt)
         self._M = np.zeros((2, B, N, PM) if PM else (0, 0, 0, 0), dtype=dt)
         self._J = np.zeros((N, N) if PM else (0, 0), dtype=dt)
         self._aux = np.zeros(N + 2 * PM, dtype=dt)
-        self._G = np.zeros((3 if self.optimizer == "adam" else 1, sum(self._psize.values())),
-                           dtype=dt)
+        self._G = np.zeros((3 if self.optimizer == "adam" else 1, self._gsize), dtype=dt)
 
     def _loss_buffers(self) -> None:
         """Shapes and constant buffers of one step's targets and mask."""
@@ -241,6 +268,7 @@ class OnlineLearner:
         self._xshape = (B, self.net.n_in)
         self._nz0 = np.zeros((0, 0), dtype=dt)
         self._nzshape = (B, self.net.n_rec)
+        self._entry = None  # the compiled step for the canonical types (step's fast path)
         if self.loss == "mse":
             self._tshape, self._tdtype = (B, O), dt
             self._ones = np.ones((B, O), dtype=dt)
@@ -252,6 +280,19 @@ class OnlineLearner:
             self._ones = np.ones(B, dtype=dt)
             self._mshape = (B,)
             self._dummy_t = np.zeros((0, 0), dtype=dt)       # float targets, unused
+        self._fast = (self._xshape, self._tshape, self._mshape, dt, self._tdtype,
+                      self.loss == "mse")
+
+    def _canonical_args(self) -> tuple:
+        """Arguments of the step kernel with the types of ``step``'s fast path (freshly
+        allocated C-contiguous arrays), to look up its compiled entry point."""
+        dt, B, O = self._dt, self.batch_size, self.net.n_out
+        x = np.zeros(self._xshape, dt)
+        noise = np.zeros(self._nzshape, dt)
+        if self.loss == "mse":
+            return (*self._head, x, np.zeros(self._tshape, dt), self._dummy_t,
+                    np.zeros((B, O), dt), noise)
+        return (*self._head, x, self._dummy_t, np.zeros(B, np.int64), np.zeros((B, 1), dt), noise)
 
     # ------------------------------------------------------------------ settings
     def set_lr(self, lr: Union[float, Mapping]) -> None:
@@ -260,6 +301,31 @@ class OnlineLearner:
         for j, k in enumerate(_k.PARAM_ORDER):
             self._hyp[_k.Hyp.LR + j] = rates[k]
         self.lr = rates
+        if getattr(self, "_ctl", None) is not None and self._ctl[_k.Ctl.KEEP] \
+                and not self._keeps(self.net.form):
+            self._hold_all()
+
+    def _full_G(self):
+        """(G, ctl): copies with a segment for every trained parameter, holding the
+        accumulated sums with the last step's direct contributions written in
+        (``kernels.online.materialise``).  The learner's own arrays are not changed."""
+        ctl = self._ctl.copy()
+        ctl[_k.Ctl.KEEP] = 0
+        G = np.zeros((self._G.shape[0], self._segments(ctl, self._psize)), dtype=self._dt)
+        for j in range(len(_k.PARAM_ORDER)):
+            o, n = self._ctl[_k.Ctl.SEG + j], self._psize[_k.PARAM_ORDER[j]]
+            if o >= 0:
+                G[:, ctl[_k.Ctl.SEG + j]:ctl[_k.Ctl.SEG + j] + n] = self._G[:, o:o + n]
+        ctl[_k.Ctl.KEEP] = self._ctl[_k.Ctl.KEEP]  # materialise reads the kept traces
+        _k.materialise(self._E, self._S, G, ctl)
+        ctl[_k.Ctl.KEEP] = 0
+        return G, ctl
+
+    def _hold_all(self) -> None:
+        """Leave ``Ctl.KEEP``: from now on G holds every trained parameter's sums."""
+        self._G, ctl = self._full_G()
+        self._ctl[:] = ctl
+        self._head = self._head[:12] + (self._G,) + self._head[13:]
 
     # ---------------------------------------------------------------- stepping
     def step(self, x, target, mask=None, noise=None) -> float:
@@ -278,32 +344,46 @@ class OnlineLearner:
             The step's loss ``l_t`` (0 when the mask is all zero), computed before the
             step's weight update.
         """
-        dt = self._dt
-        if not (type(x) is np.ndarray and x.shape == self._xshape and x.dtype == dt
-                and x.flags.c_contiguous):
+        # Fast path: arrays of exactly the types the compiled step was built for (shape,
+        # the learner's dtype, ``flags.carray``: C order, aligned, writeable) go straight
+        # to its entry point; anything else is validated (and copied if needed) and goes
+        # through the dispatcher.  (The names are fetched once: this runs every step.)
+        xshape, tshape, mshape, dt, tdtype, mse = self._fast
+        direct = True
+        if not (type(x) is _ndarray and x.shape == xshape and x.dtype == dt
+                and x.flags.carray):
             x = self._check_step_x(x)
-        if not (type(target) is np.ndarray and target.shape == self._tshape
-                and target.dtype == self._tdtype and target.flags.c_contiguous):
+            direct = False
+        if not (type(target) is _ndarray and target.shape == tshape
+                and target.dtype == tdtype and target.flags.carray):
             target = self._check_step_target(target)
-        elif self.loss == "xent":
+            direct = False
+        elif not mse:
             O = self.net.n_out
             for v in target.tolist():
                 if not 0 <= v < O:
                     raise ValueError(f"target has label {v}; allowed labels are 0..{O - 1}")
         if mask is None:
             mask = self._ones
-        elif not (type(mask) is np.ndarray and mask.shape == self._mshape and mask.dtype == dt
-                  and mask.flags.c_contiguous):
+        elif not (type(mask) is _ndarray and mask.shape == mshape and mask.dtype == dt
+                  and mask.flags.carray):
             mask = self._check_step_mask(mask)
+            direct = False
         if noise is None:
             noise = self._nz0
+        elif not (type(noise) is _ndarray and noise.shape == self._nzshape
+                  and noise.dtype == dt and noise.flags.carray):
+            noise = check_array("noise", noise, self._nzshape, dt)
+            direct = False
+        if direct:
+            fn = self._entry
+            if fn is None:
+                fn = self._entry = _k.step_entry(self._canonical_args())
         else:
-            if not (type(noise) is np.ndarray and noise.shape == self._nzshape
-                    and noise.dtype == dt and noise.flags.c_contiguous):
-                noise = check_array("noise", noise, self._nzshape, dt)
-        if self.loss == "mse":
-            return _k.step(*self._head, x, target, self._dummy_t, mask, noise)
-        return _k.step(*self._head, x, self._dummy_t, target, mask[:, None], noise)
+            fn = _k.step
+        if mse:
+            return fn(*self._head, x, target, self._dummy_t, mask, noise)
+        return fn(*self._head, x, self._dummy_t, target, mask[:, None], noise)
 
     def run(self, inputs, targets, mask=None, noise=None) -> np.ndarray:
         """Stream a (T, B, ...) sequence through :meth:`step`'s kernel in one call.
@@ -344,8 +424,7 @@ class OnlineLearner:
         accumulated gradient) and, for Adam, ``m_<name>``, ``v_<name>``.  The streams'
         state and traces are not included: a restored learner starts new trials.
         """
-        _k.materialise(self._E, self._S, self._G, self._ctl)
-        ctl = self._ctl
+        G, ctl = self._full_G()
         d = {"step_count": np.array(int(ctl[_k.Ctl.NUPD])),
              "pending": np.array(int(ctl[_k.Ctl.COUNT])),
              "n_steps": np.array(int(ctl[_k.Ctl.NSTEP]))}
@@ -355,17 +434,23 @@ class OnlineLearner:
                 o = ctl[_k.Ctl.SEG + j]
                 shape = getattr(self.net, k).shape
                 for r, name in enumerate(rows):
-                    d[f"{name}_{k}"] = self._G[r, o:o + self._psize[k]].reshape(shape).copy()
+                    d[f"{name}_{k}"] = G[r, o:o + self._psize[k]].reshape(shape).copy()
         return d
 
     def load_state_dict(self, d) -> None:
-        """Restore what :meth:`state_dict` returned (same rule, optimiser and trainable)."""
-        ctl = self._ctl
+        """Restore what :meth:`state_dict` returned (same rule, optimiser and trainable).
+
+        The accumulated sums are restored for every trained parameter, so a learner that
+        sent its recurrent contributions straight into the weights (see the class notes)
+        holds the full accumulator from here on."""
         want = set(self.state_dict())
         missing = sorted(want - set(d))
         if missing:
             raise ValueError(f"state dict is missing {missing}; expected the keys of "
                              "OnlineLearner.state_dict() for this optimiser and trainable set")
+        if self._ctl[_k.Ctl.KEEP]:
+            self._hold_all()
+        ctl = self._ctl
         rows = ("acc", "m", "v") if self.optimizer == "adam" else ("acc",)
         for j, k in enumerate(_k.PARAM_ORDER):
             if k in self.trainable:
@@ -389,11 +474,14 @@ class OnlineLearner:
         if h is None:
             h = self._h0
         S = self._S
-        _k.materialise(self._E, S, self._G, self._ctl)  # before the traces are cleared
+        if self._ctl[_k.Ctl.KEEP]:   # E[:, 1] keeps the last contribution's traces
+            self._E[:, 0] = 0.0
+        else:
+            _k.materialise(self._E, S, self._G, self._ctl)  # before the traces are cleared
+            self._E[...] = 0.0
         S[_k.S_H] = 0.0 if h is None else h
         if self.net.form == "current":
             apply_phi(S[_k.S_H], kernel_code(self.net.activation, self._dt), S[_k.S_R])
-        self._E[...] = 0.0
         self._M[...] = 0.0
         self._ctl[_k.Ctl.PAR] = 0
 
@@ -413,15 +501,14 @@ class OnlineLearner:
         """Copies of the accumulated gradients of the trainable parameters: the sum of the
         step contributions of the current window (after an update, of the window just
         applied, until the next contributing step starts a new one)."""
-        G = self._G
-        if self._ctl[_k.Ctl.LAZY]:  # the last step went straight into the weights
-            G = G.copy()
-            _k.materialise(self._E, self._S, G, self._ctl.copy())
+        G, ctl = self._G, self._ctl
+        if ctl[_k.Ctl.LAZY] or ctl[_k.Ctl.KEEP]:  # the last step went straight into the weights
+            G, ctl = self._full_G()
         out = {}
         shapes = {k: getattr(self.net, k).shape for k in PARAM_NAMES}
         for j, k in enumerate(_k.PARAM_ORDER):
             if k in self.trainable:
-                o = self._ctl[_k.Ctl.SEG + j]
+                o = ctl[_k.Ctl.SEG + j]
                 out[k] = G[0, o:o + self._psize[k]].reshape(shapes[k]).copy()
         return out
 
@@ -457,16 +544,25 @@ class OnlineLearner:
         return int(self._ctl[_k.Ctl.COUNT])
 
     def memory(self) -> Dict[str, int]:
-        """Floats of memory by role (counts, not bytes).
+        """Floats of memory by role (counts, not bytes), as held now.
 
         ``state_per_stream``: h (N) -- the rate r = phi(h) is derived; ``traces_per_stream``:
-        eligibility traces (e-prop/RFLO) or the influence matrix (RTRL, N x P);
-        ``synapses``: trained recurrent-side parameters (W, W_in, b) -- what the traces
-        serve; ``readout``: trained W_out, b_out entries; ``accumulator``: gradient sums
-        kept between steps (the recurrent side needs none with SGD, ``update_every=1``
-        and a local rule); ``optimizer``: Adam moments.
+        eligibility traces serving the trained parameters (e-prop/RFLO) or the influence
+        matrix (RTRL, N x P); ``synapses``: trained recurrent-side parameters (W, W_in,
+        b) -- what the traces serve; ``readout``: trained W_out, b_out entries;
+        ``accumulator``: gradient sums kept between steps -- with SGD every step, one
+        stream and a local rule in the current form the recurrent side has none, only
+        the N + I + 1 traces of the last contribution (to rebuild :attr:`grads`);
+        ``optimizer``: Adam moments; ``workspace``: everything else the step kernel
+        holds -- per-step vectors (6 N + 2 O per stream), RTRL's second influence buffer
+        (N x P per stream: J M cannot be computed in place) and its N x N Jacobian,
+        scratch vectors, and trace columns of untrained parameters.
+
+        ``B * (state_per_stream + traces_per_stream) + accumulator + optimizer +
+        workspace`` is every float of the arrays the step kernel works in; the network's
+        parameters, a random feedback matrix and a few O(B O) constants come on top.
         """
-        N, I = self.net.n_rec, self.net.n_in
+        N, I, O, B = self.net.n_rec, self.net.n_in, self.net.n_out, self.batch_size
         sizes = {"W": N * N, "W_in": N * I, "b": N}
         syn = sum(sizes[k] for k in _REC if k in self.trainable)
         rec_trained = [k for k in _REC if k in self.trainable]
@@ -478,11 +574,14 @@ class OnlineLearner:
             traces = (N if "W" in rec_trained else 0) + (I if "W_in" in rec_trained else 0) \
                 + (1 if "b" in rec_trained else 0)
         ro = sum(self._psize[k] for k in ("W_out", "b_out") if k in self.trainable)
-        direct = self.rule != "rtrl" and self.optimizer == "sgd" and self.update_every == 1
-        acc = ro + (0 if direct else syn)
-        opt = 2 * (syn + ro) if self.optimizer == "adam" else 0
+        g = self._G.shape[1]
+        keep = B * (N + I + 1) if self._ctl[_k.Ctl.KEEP] else 0
+        live = self._E.size - keep          # live traces, all columns
+        work = (6 * B * N + 2 * B * O + self._aux.size + self._J.size + self._M.size // 2
+                + live - (0 if self.rule == "rtrl" else B * traces))
         return {"state_per_stream": N, "traces_per_stream": traces, "synapses": syn,
-                "readout": ro, "accumulator": acc, "optimizer": opt}
+                "readout": ro, "accumulator": g + keep,
+                "optimizer": 2 * g if self.optimizer == "adam" else 0, "workspace": work}
 
     def memory_per_synapse(self) -> float:
         """Floats of learning state (traces) per trained recurrent-side synapse, per stream.

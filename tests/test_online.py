@@ -337,12 +337,88 @@ def test_memory_per_synapse():
     assert OnlineLearner(rate, rule="rflo").memory_per_synapse() == 1.0
     assert OnlineLearner(cur, rule="rtrl").memory_per_synapse() == N
     mem = OnlineLearner(cur, rule="rtrl", trainable=["W"], optimizer="adam", update_every=2).memory()
+    P, O = N * N, 2
+    # workspace: 6 N + 2 O per-step vectors, d and the two P products, J (N x N), and
+    # the second influence buffer (N x P: J M is not computed in place)
     assert mem == {"state_per_stream": N, "traces_per_stream": N ** 3, "synapses": N * N,
-                   "readout": 0, "accumulator": N * N, "optimizer": 2 * N * N}
+                   "readout": 0, "accumulator": N * N, "optimizer": 2 * N * N,
+                   "workspace": 6 * N + 2 * O + (N + 2 * P) + N * N + N * P}
     ro = 2 * N + 2
-    mem = OnlineLearner(rate, rule="rflo").memory()  # SGD every step: W, W_in, b direct
-    assert mem["accumulator"] == ro and mem["readout"] == ro and mem["optimizer"] == 0
+    # SGD every step, one stream, current form: no recurrent accumulator, only the
+    # N + I + 1 traces of the last contribution (for ``grads``)
+    mem = OnlineLearner(cur, rule="eprop").memory()
+    assert mem["accumulator"] == ro + N + I + 1 and mem["readout"] == ro
+    # the rate form keeps the recurrent sums: its N x N traces move on at every step
+    mem = OnlineLearner(rate, rule="rflo").memory()
+    assert mem["accumulator"] == ro + N * (N + I + 1) and mem["readout"] == ro
+    assert mem["optimizer"] == 0
     assert mem["traces_per_stream"] == mem["synapses"] == N * (N + I + 1)
+
+
+@pytest.mark.parametrize("rule,form,optimizer,every,B,trainable", [
+    ("eprop", "current", "sgd", 1, 1, None),
+    ("eprop", "current", "sgd", 1, 1, ["W", "b_out"]),
+    ("eprop", "current", "sgd", 1, 2, None),
+    ("rflo", "rate", "sgd", 1, 1, None),
+    ("rflo", "current", "adam", 2, 3, ["W_in", "W_out"]),
+    ("rtrl", "current", "sgd", 1, 2, None),
+    ("rtrl", "rate", "adam", 1, 1, ["b", "W"]),
+])
+def test_memory_counts_every_float_held(rule, form, optimizer, every, B, trainable):
+    """memory() adds up to the floats of the arrays the learner holds (its own, not the
+    network's parameters), and G holds only the parameters that accumulate."""
+    net = Network.init(3, 8, 2, form=form)
+    learner = OnlineLearner(net, rule=rule, optimizer=optimizer, update_every=every,
+                            batch_size=B, trainable=trainable)
+    mem = learner.memory()
+    held = sum(a.nbytes for a in (learner._S, learner._Y, learner._E, learner._M, learner._J,
+                                  learner._aux, learner._G))
+    floats = B * (mem["state_per_stream"] + mem["traces_per_stream"]) + mem["accumulator"] \
+        + mem["optimizer"] + mem["workspace"]
+    assert held == 8 * floats
+    sizes = {"W_in": 8 * 3, "W": 8 * 8, "b": 8, "W_out": 2 * 8, "b_out": 2}
+    trained = [k for k in sizes if trainable is None or k in trainable]
+    keep = rule != "rtrl" and form == "current" and optimizer == "sgd" and B == 1
+    rec = [k for k in trained if k in ("W", "W_in", "b")]
+    held_sums = sum(sizes[k] for k in trained if not (keep and k in rec))
+    assert learner._G.shape[1] == held_sums
+
+
+def test_direct_contributions_without_accumulator_match_full_layout():
+    """An e-prop learner (one stream, SGD every step) keeps no recurrent accumulator;
+    after load_state_dict (or a learning rate of 0) it holds one.  Both do the same
+    arithmetic on the weights, and ``grads`` / ``state_dict`` rebuild the same sums, also
+    after zero-mask steps and a reset -- so they agree exactly."""
+    net, x, y, m = net_and_data("current", "mse", 1)
+    a = OnlineLearner(net.copy(), rule="eprop", lr=0.05)
+    b = OnlineLearner(net.copy(), rule="eprop", lr=0.05)
+    assert a.memory()["accumulator"] == b.memory()["accumulator"]
+    b.load_state_dict(b.state_dict())       # now holds G for W, W_in, b
+    assert b.memory()["accumulator"] > a.memory()["accumulator"]
+    for t in range(x.shape[0]):
+        if t == 11:
+            a.reset()
+            b.reset()
+        la, lb = a.step(x[t], y[t], m[t]), b.step(x[t], y[t], m[t])
+        assert la == lb
+        if t % 4 == 0:
+            for k, v in a.grads.items():
+                np.testing.assert_array_equal(v, b.grads[k])
+    for k in PARAMS:
+        np.testing.assert_array_equal(getattr(a.net, k), getattr(b.net, k))
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sorted(sa) == sorted(sb)
+    for k in sa:
+        np.testing.assert_array_equal(sa[k], sb[k])
+    # a learning rate of 0 needs the accumulator: the learner switches to it
+    a.set_lr({"W": 0.0, "W_in": 0.05, "b": 0.05, "W_out": 0.05, "b_out": 0.05})
+    b.set_lr({"W": 0.0, "W_in": 0.05, "b": 0.05, "W_out": 0.05, "b_out": 0.05})
+    assert a.memory()["accumulator"] == b.memory()["accumulator"]
+    for t in range(5):
+        a.step(x[t], y[t], m[t])
+        b.step(x[t], y[t], m[t])
+    for k, v in a.grads.items():
+        np.testing.assert_array_equal(v, b.grads[k])
 
 
 def test_float32_learner_tracks_float64():

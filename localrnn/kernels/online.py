@@ -29,6 +29,7 @@ extended layout E (ebar, xbar, bbar side by side): the offline trace kernels
 """
 from enum import IntEnum
 
+import numba
 import numpy as np
 
 from .._config import njit
@@ -62,6 +63,8 @@ class Ctl(IntEnum):
     LAZY = 23     # bits (1 W, 2 W_in, 4 b): the last step's contribution went straight
                   # into the weights and is not in G; ``materialise`` puts it there
     LOSS = 24     # 0 MSE, 1 cross-entropy
+    KEEP = 25     # 1: current form, SGD every step: G has no W, W_in, b rows (offsets -1);
+                  # E[:, 1] keeps the traces of the last contribution, for ``materialise``
 
 
 class Hyp(IntEnum):
@@ -73,7 +76,7 @@ class Hyp(IntEnum):
     EPS = 8
 
 
-N_CTL = 25
+N_CTL = 26
 N_HYP = 9
 # The kernels index with plain module-level ints (Numba freezes them as constants):
 C_FORM, C_RULE, C_ACT, C_OPT, C_EVERY = (int(Ctl.FORM), int(Ctl.RULE), int(Ctl.ACT),
@@ -82,6 +85,7 @@ C_COUNT, C_NUPD, C_PAR, C_PM = int(Ctl.COUNT), int(Ctl.NUPD), int(Ctl.PAR), int(
 C_MW, C_MWIN, C_MB = int(Ctl.MW), int(Ctl.MWIN), int(Ctl.MB)
 C_TRAIN, C_SEG, C_NSTEP, C_LAZY, C_LOSS = (int(Ctl.TRAIN), int(Ctl.SEG), int(Ctl.NSTEP),
                                            int(Ctl.LAZY), int(Ctl.LOSS))
+C_KEEP = int(Ctl.KEEP)
 H_ALPHA, H_LR, H_B1, H_B2, H_EPS = (int(Hyp.ALPHA), int(Hyp.LR), int(Hyp.B1), int(Hyp.B2),
                                     int(Hyp.EPS))
 
@@ -94,12 +98,14 @@ N_S = 7
 #                  input drive W_in x_t, W r_{t-1} (u_t in the rate form), learning signal L_t
 #   Y (2, B, O)    y_t, delta_t
 #   E              eligibility traces over the extended presynaptic vector z = [r; x; 1]
-#                  (current form, (B, 1, N+I+1): ebar, xbar, bbar) or z = [a; x; 1]
-#                  (rate form, (B, N, N+I+1): p, q, pb); (0, 0, 0) for RTRL
+#                  (current form, (B, 1, N+I+1): ebar, xbar, bbar; (B, 2, N+I+1) with
+#                  ``ctl[C_KEEP]``, E[:, 1] the traces of the last contribution) or
+#                  z = [a; x; 1] (rate form, (B, N, N+I+1): p, q, pb); (0, 0, 0) for RTRL
 #   M (2, B, N, P) RTRL influence matrices (two buffers used in turn); J (N, N) scratch
 #   aux            d (N), gv (P), gt (P): scratch (phi' of the rate form; RTRL products)
-#   G (1 or 3, Pall)  gradient accumulators, then Adam's m and v; each row holds the five
-#                  parameters flat at the offsets ctl[C_SEG + k]
+#   G (1 or 3, P)  gradient accumulators, then Adam's m and v; each row holds the
+#                  parameters that accumulate flat at the offsets ctl[C_SEG + k] (-1: not
+#                  held -- untrained, or sent straight into the weights with ``C_KEEP``)
 
 
 # ------------------------------------------------------------------ shared trace steps
@@ -124,53 +130,55 @@ def leak_in(row, keep, alpha, z):
 def acc_block(G, l, e, first, theta, lr, store):
     """G[n, k] = l[n] e[k] (first) or G[n, k] += l[n] e[k], for a (rows, K) block G,
     then theta -= lr * G if lr != 0; ``store=False`` (only with lr != 0) updates theta
-    without writing G.  Every branch is taken outside the loops and the rows are
-    contiguous slices, so the inner loops vectorise (a branch or an unused view inside
-    cost 30%, a function call per row 4x, at N = 128)."""
-    rows, K = G.shape
+    without writing G.  Every branch is taken outside the loops, and the loops index G
+    and theta directly, so the inner loops vectorise (a branch or an unused view inside
+    cost 30%, a function call per row 4x, at N = 128; per-row views, ``theta[n]``,
+    slowed the pass too, see ``trace_step_rate``).  The block is l (rows) by e (K): G may be an empty
+    placeholder when it is not written (``store=False``)."""
+    rows, K = l.shape[0], e.shape[0]
     if lr == 0.0:
         if first:
             for n in range(rows):
-                g, ln = G[n], l[n]
+                ln = l[n]
                 for k in range(K):
-                    g[k] = ln * e[k]
+                    G[n, k] = ln * e[k]
         else:
             for n in range(rows):
-                g, ln = G[n], l[n]
+                ln = l[n]
                 for k in range(K):
-                    g[k] += ln * e[k]
+                    G[n, k] += ln * e[k]
     elif store:
         if first:
             for n in range(rows):
-                g, th, ln = G[n], theta[n], l[n]
+                ln = l[n]
                 for k in range(K):
                     v = ln * e[k]
-                    g[k] = v
-                    th[k] -= lr * v
+                    G[n, k] = v
+                    theta[n, k] -= lr * v
         else:
             for n in range(rows):
-                g, th, ln = G[n], theta[n], l[n]
+                ln = l[n]
                 for k in range(K):
-                    v = g[k] + ln * e[k]
-                    g[k] = v
-                    th[k] -= lr * v
+                    v = G[n, k] + ln * e[k]
+                    G[n, k] = v
+                    theta[n, k] -= lr * v
     elif first:
         for n in range(rows):
-            th, ln = theta[n], l[n]
+            ln = l[n]
             for k in range(K):
-                th[k] -= lr * (ln * e[k])
+                theta[n, k] -= lr * (ln * e[k])
     else:
         for n in range(rows):
-            g, th, ln = G[n], theta[n], l[n]
+            ln = l[n]
             for k in range(K):
-                th[k] -= lr * (g[k] + ln * e[k])
+                theta[n, k] -= lr * (G[n, k] + ln * e[k])
 
 
 @njit
 def acc_vec(g, v, s, first, theta, lr, store):
     """g[n] = v[n] s (first) or g[n] += v[n] s, then theta -= lr * g if lr != 0
-    (``store=False``: without writing g)."""
-    for n in range(g.shape[0]):
+    (``store=False``: without writing g, which may then be an empty placeholder)."""
+    for n in range(v.shape[0]):
         w = v[n] * s if first else g[n] + v[n] * s
         if store:
             g[n] = w
@@ -232,6 +240,7 @@ def materialise(E, S, G, ctl):
     gW = _grad2(G, ctl, P_W, N, N)
     gW_in = _grad2(G, ctl, P_WIN, N, I)
     gb = _grad1(G, ctl, P_B, N)
+    slot = 1 if ctl[C_KEEP] else 0   # current form: where the contribution's traces are
     for i in range(B):
         f = i == 0
         if ctl[C_FORM] == 1:
@@ -250,7 +259,7 @@ def materialise(E, S, G, ctl):
                 if bits & 4:
                     gb[n] = ln * row[N + I] if f else gb[n] + ln * row[N + I]
         else:
-            row = E[i, 0]
+            row = E[i, slot]
             if bits & 1:
                 acc_block(gW, L[i], row[:N], f, gW, 0.0, True)
             if bits & 2:
@@ -271,10 +280,15 @@ def trace_step_rate(E, u, phi_u, a_prev, x, L, alpha, code, d, gW, gW_in, gb, W,
 
     ``mode_*``: 0 leaves that trace alone (parameter not trained), 1 updates the trace,
     2 updates it and accumulates ``L * trace``.  ``phi_u`` = phi(u) (for phi'), ``d`` (N,)
-    scratch.  Learning rates and ``direct`` as in ``accumulate_current``.  One pass over each row of E
-    (p, q and pb together), loops
-    written out: Numba does not inline calls between kernels, and a call per row costs
-    more than the row.
+    scratch.  Learning rates and ``direct`` as in ``accumulate_current``; an SGD update
+    without ``direct`` is applied in the same loop that completes the row of G.
+
+    One pass over each row of E (p, q and pb together), loops written out: Numba does
+    not inline calls between kernels, and a call per row costs more than the row.  The
+    loops index the 2-d/3-d arrays directly rather than through per-row views
+    (``W[n]``), which made this function ~40% slower at N = 128 (8.8 against 6.4 us per
+    call, best of 40 in a loop), and the branches on ``first`` and ``direct`` are taken
+    outside the inner loops over k.
     """
     B, N = u.shape
     I = x.shape[1]
@@ -289,59 +303,66 @@ def trace_step_rate(E, u, phi_u, a_prev, x, L, alpha, code, d, gW, gW_in, gb, W,
         dW = last and (direct & 1) != 0
         dIn = last and (direct & 2) != 0
         db = last and (direct & 4) != 0
-        Ei = E[i]
-        ap = a_prev[i]
-        xi = x[i]
-        Li = L[i]
         for n in range(N):
             d[n] = alpha * dphi_from(u[i, n], phi_u[i, n], code)
         for n in range(N):
-            row = Ei[n]
             dn = d[n]
-            ln = Li[n]
+            ln = L[i, n]
             if mode_W == 2:
-                g = gW[n]
-                if dW:
-                    th = W[n]
-                    for k in range(N):
-                        p = keep * row[k] + dn * ap[k]
-                        row[k] = p
-                        th[k] -= lw * (ln * p if f else g[k] + ln * p)
-                else:
-                    for k in range(N):
-                        p = keep * row[k] + dn * ap[k]
-                        row[k] = p
-                        g[k] = ln * p if f else g[k] + ln * p
-                    if lw != 0.0:
-                        th = W[n]
+                if dW:                      # W -= lw * (g + L p), g not stored
+                    if f:
                         for k in range(N):
-                            th[k] -= lw * g[k]
+                            p = keep * E[i, n, k] + dn * a_prev[i, k]
+                            E[i, n, k] = p
+                            W[n, k] -= lw * (ln * p)
+                    else:
+                        for k in range(N):
+                            p = keep * E[i, n, k] + dn * a_prev[i, k]
+                            E[i, n, k] = p
+                            W[n, k] -= lw * (gW[n, k] + ln * p)
+                elif lw != 0.0:             # g (+)= L p, then W -= lw * g
+                    if f:
+                        for k in range(N):
+                            p = keep * E[i, n, k] + dn * a_prev[i, k]
+                            E[i, n, k] = p
+                            v = ln * p
+                            gW[n, k] = v
+                            W[n, k] -= lw * v
+                    else:
+                        for k in range(N):
+                            p = keep * E[i, n, k] + dn * a_prev[i, k]
+                            E[i, n, k] = p
+                            v = gW[n, k] + ln * p
+                            gW[n, k] = v
+                            W[n, k] -= lw * v
+                elif f:                     # g = L p
+                    for k in range(N):
+                        p = keep * E[i, n, k] + dn * a_prev[i, k]
+                        E[i, n, k] = p
+                        gW[n, k] = ln * p
+                else:                       # g += L p
+                    for k in range(N):
+                        p = keep * E[i, n, k] + dn * a_prev[i, k]
+                        E[i, n, k] = p
+                        gW[n, k] = gW[n, k] + ln * p
             elif mode_W == 1:
                 for k in range(N):
-                    row[k] = keep * row[k] + dn * ap[k]
-            if mode_in == 2:
-                g = gW_in[n]
-                if dIn:
-                    th = W_in[n]
-                    for k in range(I):
-                        p = keep * row[N + k] + dn * xi[k]
-                        row[N + k] = p
-                        th[k] -= li * (ln * p if f else g[k] + ln * p)
-                else:
-                    for k in range(I):
-                        p = keep * row[N + k] + dn * xi[k]
-                        row[N + k] = p
-                        g[k] = ln * p if f else g[k] + ln * p
+                    E[i, n, k] = keep * E[i, n, k] + dn * a_prev[i, k]
+            if mode_in == 2:                # I is small: scalar loop
+                for k in range(I):
+                    p = keep * E[i, n, N + k] + dn * x[i, k]
+                    E[i, n, N + k] = p
+                    w = ln * p if f else gW_in[n, k] + ln * p
+                    if not dIn:
+                        gW_in[n, k] = w
                     if li != 0.0:
-                        th = W_in[n]
-                        for k in range(I):
-                            th[k] -= li * g[k]
+                        W_in[n, k] -= li * w
             elif mode_in == 1:
                 for k in range(I):
-                    row[N + k] = keep * row[N + k] + dn * xi[k]
+                    E[i, n, N + k] = keep * E[i, n, N + k] + dn * x[i, k]
             if mode_b >= 1:
-                v = keep * row[c] + dn
-                row[c] = v
+                v = keep * E[i, n, c] + dn
+                E[i, n, c] = v
                 if mode_b == 2:
                     w = ln * v if f else gb[n] + ln * v
                     if not db:
@@ -431,21 +452,26 @@ def _forward(W_in, W, b, W_out, b_out, S, Y, ctl, hyp, x, noise):
 
 @njit
 def _grad2(G, ctl, k, rows, cols):
+    """Parameter k's accumulator (rows, cols) in G's first row; (0, cols) if not held."""
     o = ctl[C_SEG + k]
+    if o < 0:
+        return G[0, 0:0].reshape((0, cols))
     return G[0, o:o + rows * cols].reshape((rows, cols))
 
 
 @njit
 def _grad1(G, ctl, k, n):
     o = ctl[C_SEG + k]
+    if o < 0:
+        return G[0, 0:0]
     return G[0, o:o + n]
 
 
 @njit
 def _apply_one(theta, G, ctl, hyp, k, adam, step):
-    if ctl[C_TRAIN + k] == 0 or hyp[H_LR + k] == 0.0:
-        return
     o = ctl[C_SEG + k]
+    if ctl[C_TRAIN + k] == 0 or hyp[H_LR + k] == 0.0 or o < 0:
+        return
     n = theta.shape[0]
     lr = hyp[H_LR + k]
     if adam:
@@ -504,7 +530,8 @@ def _learn(W_in, W, b, W_out, b_out, FT, S, Y, E, M, J, aux, G, ctl, hyp, x, con
     if local and fuse and ctl[C_EVERY] == 1:
         direct = (1 if (trW and lW != 0.0) else 0) | (2 if (trIn and lIn != 0.0) else 0) \
             | (4 if (trb and lb != 0.0) else 0)
-    if local and ctl[C_LAZY] != 0 and not contributing:
+    keep = ctl[C_KEEP] != 0
+    if local and ctl[C_LAZY] != 0 and not contributing and not keep:
         materialise(E, S, G, ctl)
     if contributing:
         # learning signal: phi'(h_t) * (F delta_t) (current form) or F delta_t (rate form)
@@ -531,6 +558,9 @@ def _learn(W_in, W, b, W_out, b_out, FT, S, Y, E, M, J, aux, G, ctl, hyp, x, con
             if contributing:
                 accumulate_current(E, L, gW, gW_in, gb, W, W_in, b, trW, trIn, trb, first,
                                    lW, lIn, lb, direct)
+                if keep:  # the traces this contribution used, for ``materialise``
+                    for i in range(B):
+                        E[i, 1, :] = E[i, 0, :]
     elif ctl[C_PM] > 0:
         PM = ctl[C_PM]
         d, gv, gt = aux[:N], aux[N:N + PM], aux[N + PM:N + 2 * PM]
@@ -608,6 +638,19 @@ def step(W_in, W, b, W_out, b_out, FT, S, Y, E, M, J, aux, G, ctl, hyp, x, targe
     Returns the step's loss.  The same function as each step of ``run``."""
     return _step(W_in, W, b, W_out, b_out, FT, S, Y, E, M, J, aux, G, ctl, hyp, x, target, labels,
                  mask, noise)
+
+
+def step_entry(args):
+    """The compiled ``step`` for the types of ``args`` (compiled, or loaded from the
+    cache, on first use), callable with the same arguments.
+
+    Calling it directly skips the dispatcher's type resolution of the 20 arguments
+    (~0.9 us of a ~10 us step at N = 128).  The caller must then pass arrays of exactly
+    these types (dtype, dimensions, C order, alignment): nothing checks them.
+    """
+    sig = tuple(numba.typeof(a) for a in args)
+    step.compile(sig)
+    return step.overloads[sig].entry_point
 
 
 @njit
