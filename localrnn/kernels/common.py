@@ -85,6 +85,27 @@ def pow2_f32(typingctx, k):
     return _types.float32(k), codegen
 
 
+@intrinsic
+def muladd(typingctx, a, b, c):
+    """a * b + c as LLVM's ``fmuladd``: one fused multiply-add where the CPU has one
+    (rounded once), a multiply and an add (rounded twice) where it does not.
+
+    Only tanh's polynomial uses it: its error bound holds either way (the tests
+    check the bound, not the bits), the dependent chain of a polynomial is halved
+    with FMA, and the kernels keep ``fastmath`` off everywhere else.  All three
+    arguments must have one float type (write float32 constants as ``float32(c)``).
+    """
+    if not (isinstance(a, _types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ty = context.get_value_type(sig.return_type)
+        fn = builder.module.declare_intrinsic("llvm.fmuladd", [ty], _ir.FunctionType(ty, [ty] * 3))
+        return builder.call(fn, args)
+
+    return a(a, b, c), codegen
+
+
 @njit(inline="always")
 def tanh64(x):
     """tanh in float64 arithmetic (see the module docstring); |error| <= 4 ulp."""
@@ -95,21 +116,22 @@ def tanh64(x):
     r = (y - kf * 0.6931471803691238) - kf * 1.9082149292705877e-10   # Cody-Waite ln 2
     # e^r - 1 = r q(r), q of degree 12, by Estrin's scheme: the pairs, then r^2,
     # r^4, r^8 combine them in a chain of 4 multiply-adds instead of Horner's 12
-    # (the loop is latency-bound: 25% faster here, same 4 ulp bound).
+    # (the loop is latency-bound: 25% faster here, same 4 ulp bound); each
+    # multiply-add fused where the CPU can (``muladd``: another 19% here).
     r2 = r * r
     r4 = r2 * r2
     r8 = r4 * r4
-    q01 = 1.0 + 0.5 * r
-    q23 = 1.0 / 6.0 + (1.0 / 24.0) * r
-    q45 = 1.0 / 120.0 + (1.0 / 720.0) * r
-    q67 = 1.0 / 5040.0 + (1.0 / 40320.0) * r
-    q89 = 1.0 / 362880.0 + (1.0 / 3628800.0) * r
-    q1011 = 1.0 / 39916800.0 + (1.0 / 479001600.0) * r
-    lo = (q01 + q23 * r2) + (q45 + q67 * r2) * r4
-    hi = (q89 + q1011 * r2) + (1.0 / 6227020800.0) * r4
-    q = lo + hi * r8
+    q01 = muladd(0.5, r, 1.0)
+    q23 = muladd(1.0 / 24.0, r, 1.0 / 6.0)
+    q45 = muladd(1.0 / 720.0, r, 1.0 / 120.0)
+    q67 = muladd(1.0 / 40320.0, r, 1.0 / 5040.0)
+    q89 = muladd(1.0 / 3628800.0, r, 1.0 / 362880.0)
+    q1011 = muladd(1.0 / 479001600.0, r, 1.0 / 39916800.0)
+    lo = muladd(muladd(q67, r2, q45), r4, muladd(q23, r2, q01))
+    hi = muladd(1.0 / 6227020800.0, r4, muladd(q1011, r2, q89))
+    q = muladd(hi, r8, lo)
     p2 = pow2_f64(ki)                            # 2^ki exactly
-    E = p2 * (r * q) + (p2 - 1.0)
+    E = muladd(p2, r * q, p2 - 1.0)
     t = E / (E + 2.0)
     return t if x >= 0.0 else -t
 
@@ -122,16 +144,16 @@ def tanh32(x):
     ki = int32(y * float32(1.4426950408889634) + float32(0.5))
     kf = float32(ki)
     r = (y - kf * float32(0.693145751953125)) - kf * float32(1.428606765330187e-06)
-    q = float32(1.0 / 40320.0)
-    q = q * r + float32(1.0 / 5040.0)
-    q = q * r + float32(1.0 / 720.0)
-    q = q * r + float32(1.0 / 120.0)
-    q = q * r + float32(1.0 / 24.0)
-    q = q * r + float32(1.0 / 6.0)
-    q = q * r + float32(0.5)
-    q = q * r + float32(1.0)
+    q = float32(1.0 / 40320.0)                   # Horner, multiply-adds fused where the
+    q = muladd(q, r, float32(1.0 / 5040.0))     # CPU can (23% faster here; Estrin
+    q = muladd(q, r, float32(1.0 / 720.0))      # was not faster in float32 and lost
+    q = muladd(q, r, float32(1.0 / 120.0))      # accuracy)
+    q = muladd(q, r, float32(1.0 / 24.0))
+    q = muladd(q, r, float32(1.0 / 6.0))
+    q = muladd(q, r, float32(0.5))
+    q = muladd(q, r, float32(1.0))
     p2 = pow2_f32(ki)                            # 2^ki exactly (0 <= ki <= 29)
-    E = p2 * (r * q) + (p2 - float32(1.0))
+    E = muladd(p2, r * q, p2 - float32(1.0))
     t = E / (E + float32(2.0))
     return t if x >= 0.0 else -t
 
