@@ -36,6 +36,13 @@ def kernel_code(name: str, dtype) -> int:
     return code
 
 
+def dphi_needs_state(name: str) -> bool:
+    """True if phi'(h) cannot be had from r = phi(h) alone (softplus: the kernels take
+    the logistic of h); tanh, relu and retanh give phi' from the rate (``dphi_from``),
+    so a backward pass of theirs needs the rates only, not the states h_k."""
+    return activation_code(name) == SOFTPLUS
+
+
 def phi(x: np.ndarray, name: str = "tanh") -> np.ndarray:
     """NumPy activation (for drivers, plots and references)."""
     code = activation_code(name)

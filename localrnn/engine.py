@@ -13,7 +13,7 @@ import numpy as np
 
 from ._config import step_blas_limit
 from ._validate import check_array, check_choice, check_number
-from .activations import kernel_code
+from .activations import dphi_needs_state, kernel_code
 from .kernels import backward as _bw
 from .kernels import traces as _tr
 from .names import LOSSES, RULES  # noqa: F401  (re-exported)
@@ -130,22 +130,29 @@ def _grads_from_drive(net: Network, tr: Trajectory, G: np.ndarray, gb: np.ndarra
 
 
 def backward(net: Network, tr: Trajectory, delta: np.ndarray, F: np.ndarray, truncate: bool,
-             out=None):
+             out=None, want_g0: bool = True):
     """``(G, dL/ds_0, dL/db)``: G (T, B, N) the gradient with respect to the recurrent
     drive at each step (the kernels' ``Z``, see :mod:`localrnn.kernels.backward`), the
-    initial state's gradient and the bias gradient ``sum_k G_k``."""
+    initial state's gradient (None unless ``want_g0``: it costs one more step GEMM)
+    and the bias gradient ``sum_k G_k``."""
     code = kernel_code(net.activation, net.dtype)
-    G = np.empty_like(tr.states) if out is None else out
-    g0 = np.empty_like(tr.s0)
+    G = np.empty_like(tr.presyn) if out is None else out
+    g0 = np.empty_like(tr.s0) if want_g0 else np.empty((0, 0), dtype=net.dtype)
     gb = np.empty(net.n_rec, dtype=net.dtype)
     FT = np.ascontiguousarray(F.T)
     with step_blas_limit():
         if net.form == "current":
-            _bw.backward_current(delta, tr.states, tr.rates, tr.s0, net.W, FT, net.alpha, code,
-                                 truncate, G, g0, gb)
+            if tr.states is None and dphi_needs_state(net.activation):
+                raise ValueError(f"activation={net.activation!r}: phi' needs the states h_k, "
+                                 "and this trajectory did not keep them (keep_states=False)")
+            # without states (phi' from the rates) the kernel never reads H: pass the rates
+            H = tr.states if tr.states is not None else tr.rates
+            _bw.backward_current(delta, H, tr.rates, tr.s0, net.W, FT, net.alpha, code,
+                                 truncate, want_g0, G, g0, gb)
         else:
-            _bw.backward_rate(delta, tr.preacts, net.W, FT, net.alpha, code, truncate, G, g0, gb)
-    return G, g0, gb
+            _bw.backward_rate(delta, tr.preacts, net.W, FT, net.alpha, code, truncate, want_g0,
+                              G, g0, gb)
+    return G, (g0 if want_g0 else None), gb
 
 
 def _local_traces(net: Network, tr: Trajectory, delta: np.ndarray, F: np.ndarray):
@@ -247,14 +254,17 @@ def _gradient(net, x, tg, m, loss, rule, local, F, s0, nz, has, method, return_h
 
     T, B, _ = x.shape
     ws = _workspace(((T, B, net.n_rec), net.dtype, net.n_out), ("states", "act", "Y", "G"))
-    tr = run_trajectory(net, x, s0, nz, has, ws)
+    # the states h_k are needed by the trace method, a returned trajectory and a phi'
+    # that does not come from the rates; otherwise only the rates are kept
+    keep = return_trajectory or method == "trace" or dphi_needs_state(net.activation)
+    tr = run_trajectory(net, x, s0, nz, has, ws, keep_states=keep)
     L, delta = loss_and_delta(tr.outputs, tg, m, loss)
     if local and method == "trace":
         grads = _local_traces(net, tr, delta, F)
     else:
         if not local:
             F = np.ascontiguousarray(net.W_out.T)
-        G, g0, gb = backward(net, tr, delta, F, truncate=local, out=ws["G"])
+        G, g0, gb = backward(net, tr, delta, F, truncate=local, out=ws["G"], want_g0=return_h0)
         grads = _grads_from_drive(net, tr, G, gb, delta)
         if return_h0:
             grads["h0"] = g0

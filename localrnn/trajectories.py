@@ -46,8 +46,10 @@ class Trajectory:
     ----------
     inputs : (T, B, I) array
         ``inputs[k]`` is x_{k+1}.
-    states : (T, B, N) array
-        h_1..h_T (current form) or a_1..a_T (rate form).
+    states : (T, B, N) array or None
+        h_1..h_T (current form) or a_1..a_T (rate form).  None only in the current
+        form when the driver did not keep them (:func:`run_trajectory` with
+        ``keep_states=False``: a gradient whose phi' comes from the rates).
     outputs : (T, B, O) array
     s0 : (B, N) array
         The initial state h_0 (a_0).
@@ -66,7 +68,7 @@ class Trajectory:
     """
 
     inputs: np.ndarray
-    states: np.ndarray
+    states: Optional[np.ndarray]
     outputs: np.ndarray
     s0: np.ndarray
     prev0: np.ndarray
@@ -77,6 +79,9 @@ class Trajectory:
         if (self.rates is None) == (self.preacts is None):
             raise ValueError("a Trajectory holds exactly one of rates (current form) and "
                              "preacts (rate form)")
+        if self.states is None and self.rates is None:
+            raise ValueError("a rate-form Trajectory needs its states (they are the rates "
+                             "the readout and the next step see)")
 
     @property
     def act_is_rate(self) -> bool:
@@ -96,14 +101,15 @@ class Trajectory:
 
     def prev(self, out=None) -> np.ndarray:
         """(T, B, N) presynaptic activity entering step k: r_{k-1} or a_{k-1}."""
-        P = np.empty_like(self.states) if out is None else out
+        P = np.empty_like(self.presyn) if out is None else out
         P[0] = self.prev0
         P[1:] = self.presyn[:-1]
         return P
 
     def copy(self) -> "Trajectory":
         """A copy whose history arrays (states, rates/preacts, outputs) are fresh."""
-        return Trajectory(self.inputs, self.states.copy(), self.outputs.copy(), self.s0,
+        return Trajectory(self.inputs, None if self.states is None else self.states.copy(),
+                          self.outputs.copy(), self.s0,
                           self.prev0,
                           rates=None if self.rates is None else self.rates.copy(),
                           preacts=None if self.preacts is None else self.preacts.copy())
@@ -168,12 +174,16 @@ def check_targets(net: Network, targets, mask, loss: str, T: int, B: int):
 # --------------------------------------------------------------------------- forward
 
 def run_trajectory(net: Network, x: np.ndarray, s0: np.ndarray, noise, has_noise,
-                   ws: Optional[Dict[str, np.ndarray]] = None) -> Trajectory:
+                   ws: Optional[Dict[str, np.ndarray]] = None,
+                   keep_states: bool = True) -> Trajectory:
     """:func:`trajectory` for arrays already checked (``check_inputs`` etc.).
 
     ``ws``, if given, supplies the (T, B, N) buffers ``"states"``, ``"act"``
     and the (T, B, O) buffer ``"Y"`` (reused across calls by the gradient driver);
     the trajectory then refers to them (copy it before they are reused).
+    ``keep_states=False`` (current form only; the rate form's states are its rates):
+    the states h_k are not kept (``Trajectory.states`` is None), for a backward pass
+    whose phi' comes from the rates (``activations.dphi_needs_state`` is False).
     """
     T, B, _ = x.shape
     N, O = net.n_rec, net.n_out
@@ -187,9 +197,9 @@ def run_trajectory(net: Network, x: np.ndarray, s0: np.ndarray, noise, has_noise
     with step_blas_limit():
         if net.form == "current":
             r0 = _fw.forward_current(x, net.W_in, net.b, net.W, net.alpha, code, s0, noise,
-                                     has_noise, states, act)
+                                     has_noise, states if keep_states else states[:2], act)
             _fw.readout(act, net.W_out, net.b_out, Y)
-            return Trajectory(x, states, Y, s0, r0, rates=act)
+            return Trajectory(x, states if keep_states else None, Y, s0, r0, rates=act)
         _fw.forward_rate(x, net.W_in, net.b, net.W, net.alpha, code, s0, noise, has_noise,
                          states, act)
         _fw.readout(states, net.W_out, net.b_out, Y)

@@ -163,6 +163,43 @@ def test_trace_form_equals_gemm_form(form, act, loss, rng):
         assert_grads_close(g_tr, g_gemm, rtol=1e-12)
 
 
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("rule", ["bptt", "eprop"])
+def test_gradient_is_the_same_whether_or_not_states_and_h0_gradient_are_kept(form, act, rule, rng):
+    """Without a returned trajectory the current form keeps only the last two states when
+    phi' comes from the rates, and dL/dh_0 is computed only when asked: the same
+    arithmetic on the same numbers, so the same bits as the call that keeps everything."""
+    net = net_for(form, act)
+    x, y, m = make_problem(rng)
+    h0 = 0.2 * rng.standard_normal((x.shape[1], net.n_rec))
+    L1, g1 = gradient(net, x, y, m, rule=rule, h0=h0)
+    L2, g2, tr = gradient(net, x, y, m, rule=rule, h0=h0, return_trajectory=True)
+    assert tr.states.shape == tr.outputs.shape[:2] + (net.n_rec,)
+    runs = [(L2, g2)]
+    if rule == "bptt":
+        runs.append(gradient(net, x, y, m, rule=rule, h0=h0, return_h0=True))
+        assert runs[-1][1]["h0"].shape == h0.shape
+    for L, g in runs:
+        assert L == L1
+        for k in g1:
+            np.testing.assert_array_equal(g[k], g1[k])
+
+
+def test_backward_refuses_a_trajectory_without_states_when_phi_prime_needs_them(rng):
+    from localrnn.engine import backward
+    from localrnn.trajectories import loss_and_delta, run_trajectory
+
+    net = net_for("current", "softplus")
+    x, y, m = make_problem(rng)
+    s0 = np.zeros((x.shape[1], net.n_rec))
+    tr = run_trajectory(net, x, s0, np.zeros((0, 0, 0)), False, keep_states=False)
+    assert tr.states is None
+    _, delta = loss_and_delta(tr.outputs, y, m, "mse")
+    with pytest.raises(ValueError, match=r"activation='softplus': phi' needs the states"):
+        backward(net, tr, delta, np.ascontiguousarray(net.W_out.T), False)
+
+
 def test_local_rule_is_exact_when_W_is_zero(rng):
     """With W = 0 the dropped Jacobian term is zero: e-prop == BPTT (W's own gradient aside)."""
     for form in FORMS:

@@ -61,10 +61,12 @@ def _signal_row(d, FT, out):
 
 
 @njit
-def backward_current(DELTA, H, R, h0, W, FT, alpha, code, truncate, Z, g0, gb):
+def backward_current(DELTA, H, R, h0, W, FT, alpha, code, truncate, want_g0, Z, g0, gb):
     """Current-form adjoint.  ``FT`` is F^T (O, N); ``R = phi(H)``.
 
-    Writes Z, g0 = dL/dh_0 and gb = dL/db = sum_k Z_k (summed while Z_k is in cache).
+    Writes Z, gb = dL/db = sum_k Z_k (summed while Z_k is in cache) and, if
+    ``want_g0``, g0 = dL/dh_0 (one more (B x N)(N x N) product and phi'(h_0): a whole
+    step's GEMM, skipped when the caller does not return dL/dh_0).
     """
     T, B, N = H.shape
     fb = np.empty(N, dtype=H.dtype)
@@ -96,6 +98,8 @@ def backward_current(DELTA, H, R, h0, W, FT, alpha, code, truncate, Z, g0, gb):
                     z = alpha * a
                     zr[n] = z
                     gb[n] += z
+    if not want_g0:
+        return
     # dL/dh_0 (exact form: through W and the leak)
     np.dot(a_next, W, rec)
     for i in range(B):
@@ -104,9 +108,9 @@ def backward_current(DELTA, H, R, h0, W, FT, alpha, code, truncate, Z, g0, gb):
 
 
 @njit
-def backward_rate(DELTA, U, W, FT, alpha, code, truncate, Z, g0, gb):
-    """Rate-form adjoint.  ``U`` holds pre-activations.  Writes Z, g0 = dL/da_0 and
-    gb = dL/db = sum_k Z_k."""
+def backward_rate(DELTA, U, W, FT, alpha, code, truncate, want_g0, Z, g0, gb):
+    """Rate-form adjoint.  ``U`` holds pre-activations.  Writes Z, gb = dL/db = sum_k Z_k
+    and, if ``want_g0``, g0 = dL/da_0 (one more step GEMM)."""
     T, B, N = U.shape
     fb = np.empty(N, dtype=U.dtype)
     dp = np.empty(N, dtype=U.dtype)
@@ -139,6 +143,8 @@ def backward_rate(DELTA, U, W, FT, alpha, code, truncate, Z, g0, gb):
                     z = alpha * dp[n] * g
                     zr[n] = z
                     gb[n] += z
+    if not want_g0:
+        return
     np.dot(Z[0], W, rec)
     for i in range(B):
         for n in range(N):

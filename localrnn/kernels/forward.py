@@ -45,12 +45,16 @@ def _drive_row(X, WinT, b, k, i, d, out):
 def forward_current(X, W_in, b, W, alpha, code, h0, noise, has_noise, H, R):
     """Current form: h_k = (1-a) h_{k-1} + a (W r_{k-1} + W_in x_k + b) + noise_k.
 
-    Writes states ``H`` (T, B, N) and rates ``R = phi(H)``; returns r_0 = phi(h_0).
+    Writes rates ``R = phi(H)`` (T, B, N) and states ``H``; returns r_0 = phi(h_0).
+    ``H`` is (T, B, N) to keep every state, or (2, B, N) to keep only the last two
+    (h_k goes to ``H[k % len(H)]``): a gradient whose phi' comes from the rates
+    needs no state history, and not writing it saves a (T, B, N) stream out of cache.
     One pass per step: the recurrent GEMM, then per trial the input drive, the
     leak and phi of the row while it is in L1 (no (T, B, N) drive array).
     """
     T, B, I = X.shape
     N = W.shape[0]
+    nH = H.shape[0]
     WinT = np.ascontiguousarray(W_in.T)
     r0 = np.empty((B, N), dtype=W.dtype)
     apply_phi(h0, code, r0)
@@ -64,10 +68,10 @@ def forward_current(X, W_in, b, W, alpha, code, h0, noise, has_noise, H, R):
             hp = h0
         else:
             np.dot(R[k - 1], W.T, pre)
-            hp = H[k - 1]
+            hp = H[(k - 1) % nH]
         if I > SMALL_INPUT:
             np.dot(X[k], W_in.T, d)
-        Hk = H[k]
+        Hk = H[k % nH]
         Rk = R[k]
         for i in range(B):
             _drive_row(X, WinT, b, k, i, d, drow)
