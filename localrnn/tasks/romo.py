@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Batch, Task, check_dt, make_defaults, periods_to_info, window_mask
+from ..kernels.tasks import romo_fill
+from .base import Batch, Task, check_dt, make_defaults, window_mask
 
 #: phase durations in units of tau (TASKS.md)
 FIXATION, STIMULUS, DELAY_MIN, DELAY_MAX = 3.0, 1.0, 2.0, 8.0
@@ -109,30 +110,16 @@ class RomoTask(Task):
         delay = rng.uniform(DELAY_MIN, DELAY_MAX, size=B)
         d = np.rint(delay / self.dt).astype(np.int64)
 
-        zeros = np.zeros(B, dtype=np.int64)
-        s_f1 = zeros + self.n_fix
-        s_delay = s_f1 + self.n_stim
-        s_f2 = s_delay + d
-        s_dd = s_f2 + self.n_stim
-        s_dec = s_dd + self.n_dd
-        s_pad = s_dec + self.n_dec
-        end = zeros + self.T
-        starts = np.stack([zeros, s_f1, s_delay, s_f2, s_dd, s_dec, s_pad])
-        ends = np.stack([s_f1, s_delay, s_f2, s_dd, s_dec, s_pad, end])
-
         T = self.T
-        inputs = np.zeros((T, B, 1))
-        inputs[:, :, 0] = (window_mask(T, s_f1, s_delay) * f1[None, :]
-                           + window_mask(T, s_f2, s_dd) * f2[None, :])
+        inputs = np.empty((T, B, 1))
+        targets = np.empty((T, B, 2))
+        mask = np.empty((T, B, 2))
+        se = np.empty((len(self.period_names), B, 2), dtype=np.int64)
+        romo_fill(f1, f2, d, self.n_fix, self.n_stim, self.n_dd, self.n_dec, TARGET,
+                  inputs, targets, mask, se)
         label = (f2 > f1).astype(np.int64)           # 0: f1 larger, 1: f2 larger
-        dec = window_mask(T, s_dec, s_pad)
-        targets = np.zeros((T, B, 2))
-        targets[:, np.arange(B), label] = TARGET * dec
-        m = (window_mask(T, zeros, s_dd) | dec).astype(np.float64)
-        mask = np.ascontiguousarray(np.repeat(m[:, :, None], 2, axis=2))
-
         info = dict(f1=f1, f2=f2, delay=delay, delay_steps=d, label=label)
-        info.update(periods_to_info(self.period_names, starts, ends))
+        info.update({f"t_{n}": se[i] for i, n in enumerate(self.period_names)})
         return Batch(inputs=inputs, targets=targets, mask=mask, info=info)
 
     def accuracy(self, outputs, batch: Batch) -> float:

@@ -1,0 +1,50 @@
+"""Trial arrays of the tasks whose batches are drawn every training iteration.
+
+The random draws stay in NumPy (``numpy.random.Generator``, so a seed gives the same
+batch bit for bit); only the filling of the (T, B, ...) arrays is compiled.  Built
+with NumPy's window masks, a Romo batch took ~25 small array operations: 0.2 ms
+with warm caches and 0.5 ms inside a training loop (after a gradient has evicted
+them), i.e. 2-6% of a Romo training iteration at the task's defaults.
+"""
+import numpy as np
+
+from .._config import njit
+
+
+@njit
+def romo_fill(f1, f2, d, n_fix, n_stim, n_dd, n_dec, target, inputs, targets, mask, se):
+    """Fill one Romo batch (see :class:`localrnn.tasks.romo.RomoTask`).
+
+    ``inputs`` (T, B, 1), ``targets`` and ``mask`` (T, B, 2), ``se`` (7, B, 2) int64
+    period [start, end) steps; all are written completely.  Trial b: f1 on
+    [n_fix, n_fix + n_stim), f2 on [s_f2, s_f2 + n_stim) with s_f2 = n_fix + n_stim
+    + d[b], the target on the larger pulse's channel during the decision window,
+    mask 1 up to the end of f2 and on the decision window.
+    """
+    T, B = inputs.shape[0], inputs.shape[1]
+    inputs[:] = 0.0
+    targets[:] = 0.0
+    mask[:] = 0.0
+    for b in range(B):
+        s_f1 = n_fix
+        s_delay = s_f1 + n_stim
+        s_f2 = s_delay + d[b]
+        s_dd = s_f2 + n_stim
+        s_dec = s_dd + n_dd
+        s_pad = s_dec + n_dec
+        bounds = (0, s_f1, s_delay, s_f2, s_dd, s_dec, s_pad, T)
+        for p in range(7):
+            se[p, b, 0] = bounds[p]
+            se[p, b, 1] = bounds[p + 1]
+        for t in range(s_f1, s_delay):
+            inputs[t, b, 0] = f1[b]
+        for t in range(s_f2, min(s_dd, T)):
+            inputs[t, b, 0] = f2[b]
+        label = 1 if f2[b] > f1[b] else 0
+        for t in range(0, min(s_dd, T)):
+            mask[t, b, 0] = 1.0
+            mask[t, b, 1] = 1.0
+        for t in range(s_dec, min(s_pad, T)):
+            targets[t, b, label] = target
+            mask[t, b, 0] = 1.0
+            mask[t, b, 1] = 1.0
