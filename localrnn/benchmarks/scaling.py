@@ -14,9 +14,9 @@ Memory
     reused (T, B, N) buffers are counted), after a warm-up call of another shape
     (compilation excluded).  Arrays allocated inside Numba kernels are invisible to
     tracemalloc; the analytic count :func:`batched_bytes_analytic` (the buffers the
-    driver allocates, from :mod:`localrnn.engine`: five (T, B, N) arrays -- states,
-    rates, adjoint, presynaptic products, phi' -- and the (T, B, O) outputs, plus the
-    gradients) is printed beside it as a cross-check.
+    driver allocates, from :mod:`localrnn.engine`: three (T, B, N) arrays -- states,
+    rates, adjoint -- the (T, B, O) outputs and output error, the gradients and one
+    N x N temporary) is printed beside it as a cross-check.
     *Online* (held per step, and for a whole trial: the same, nothing grows with T):
     the ``nbytes`` of every array the learner holds (its attributes and its network's
     parameters), cross-checked against :meth:`OnlineLearner.memory` (floats by role).
@@ -109,9 +109,11 @@ def batched_bytes_analytic(N: int, T: int, B: int, rule: str, I: int = 1, O: int
                            itemsize: int = 8) -> int:
     """Bytes of the buffers the batched driver allocates for one ``gradient`` call.
 
-    BPTT, e-prop, RFLO (``method="gemm"``): five (T, B, N) arrays (states, rates,
-    adjoint Z, presynaptic products P, phi' D), the (T, B, O) outputs and output
-    error, and the gradients (N^2 + N I + N + O N + O).  RTRL: the trajectory
+    BPTT, e-prop, RFLO (``method="gemm"``): the workspace of three (T, B, N) arrays
+    (states, rates, adjoint Z; the states buffer is allocated even when the forward
+    keeps only two of its rows), the (T, B, O) outputs and output error, the
+    gradients (N^2 + N I + N + O N + O) and one N x N temporary (dW's rank-B term of
+    the initial state is added to the GEMM over the other rows).  RTRL: the trajectory
     (three (T, B, N) arrays and the outputs) and two N x P influence matrices
     (one trial at a time), P = N^2 + N I + N, plus the gradients.
     """
@@ -119,7 +121,7 @@ def batched_bytes_analytic(N: int, T: int, B: int, rule: str, I: int = 1, O: int
     grads = P + O * N + O
     if rule == "rtrl":
         return itemsize * (3 * T * B * N + 2 * T * B * O + 2 * N * P + grads)
-    return itemsize * (5 * T * B * N + 2 * T * B * O + grads)
+    return itemsize * (3 * T * B * N + 2 * T * B * O + grads + N * N)
 
 
 def _time(fn: Callable, repeat: int) -> float:
