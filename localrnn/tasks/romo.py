@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels.tasks import romo_fill
+from ..kernels.tasks import romo_draw, romo_fill
 from .base import Batch, Task, check_dt, make_defaults, window_mask
 
 #: phase durations in units of tau (TASKS.md)
@@ -94,20 +94,9 @@ class RomoTask(Task):
                                       iters=1000, eval_every=50, form="current", activation="tanh",
                                       trainable=("W_in", "W", "W_out"), gain=1.0)
 
-    # ------------------------------------------------------------------ draws
-    @staticmethod
-    def draw_amplitudes(B: int, rng: np.random.Generator):
-        """``f1, f2 ~ U(0.5, 1.5)``, both redrawn for the trials with ``|f1 - f2| < 0.2``."""
-        f = rng.uniform(AMP_LO, AMP_HI, size=(B, 2))
-        bad = np.abs(f[:, 0] - f[:, 1]) < MIN_DIFF
-        while bad.any():
-            f[bad] = rng.uniform(AMP_LO, AMP_HI, size=(int(bad.sum()), 2))
-            bad = np.abs(f[:, 0] - f[:, 1]) < MIN_DIFF
-        return f[:, 0].copy(), f[:, 1].copy()
-
     def _batch(self, B: int, rng: np.random.Generator) -> Batch:
-        f1, f2 = self.draw_amplitudes(B, rng)
-        delay = rng.uniform(DELAY_MIN, DELAY_MAX, size=B)
+        # f1, f2 ~ U(0.5, 1.5), the pairs closer than 0.2 redrawn; delay ~ U(2, 8) tau
+        f1, f2, delay = romo_draw(rng, B, AMP_LO, AMP_HI, MIN_DIFF, DELAY_MIN, DELAY_MAX)
         d = np.rint(delay / self.dt).astype(np.int64)
 
         T = self.T
