@@ -98,11 +98,17 @@ def lapack_orgqr(At, iw, tau, work):
     raise NotImplementedError("called from Numba-compiled code only")
 
 
-@overload(lapack_geqrf, jit_options=NJIT_OPTIONS)
-def _geqrf_impl(At, iw, tau, work):
-    fn = _GEQRF.get(getattr(At, "dtype", None))
+def _routine(table, At):
+    """The LAPACK routine of ``table`` for the dtype of ``At`` (a typing-time lookup)."""
+    fn = table.get(getattr(At, "dtype", None))
     if fn is None:
         raise _errors.TypingError(f"qr_pos: float64 or float32 arrays only, got {At}")
+    return fn
+
+
+@overload(lapack_geqrf, jit_options=NJIT_OPTIONS)
+def _geqrf_impl(At, iw, tau, work):
+    fn = _routine(_GEQRF, At)
 
     def impl(At, iw, tau, work):
         fn(iw[_M:].ctypes, iw[_N:].ctypes, At.ctypes, iw[_LDA:].ctypes, tau.ctypes,
@@ -112,9 +118,7 @@ def _geqrf_impl(At, iw, tau, work):
 
 @overload(lapack_orgqr, jit_options=NJIT_OPTIONS)
 def _orgqr_impl(At, iw, tau, work):
-    fn = _ORGQR.get(getattr(At, "dtype", None))
-    if fn is None:
-        raise _errors.TypingError(f"qr_pos: float64 or float32 arrays only, got {At}")
+    fn = _routine(_ORGQR, At)
 
     def impl(At, iw, tau, work):
         fn(iw[_M:].ctypes, iw[_N:].ctypes, iw[_N:].ctypes, At.ctypes, iw[_LDA:].ctypes,
