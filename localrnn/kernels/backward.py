@@ -26,7 +26,7 @@ section 5, identical to summing the eligibility traces forward in time.
 import numpy as np
 
 from .._config import njit
-from .common import RELU, TANH, TANH32, dphi, dphi_from
+from .common import RELU, TANH, TANH32, dphi, dphi_from, leak_coefs
 
 
 @njit(inline="always")
@@ -73,7 +73,7 @@ def backward_current(DELTA, H, R, h0, W, FT, alpha, code, truncate, want_g0, Z, 
     dp = np.empty(N, dtype=H.dtype)
     rec = np.zeros((B, N), dtype=H.dtype)
     a_next = np.zeros((B, N), dtype=H.dtype)
-    keep = 1.0 - alpha
+    al, keep = leak_coefs(alpha, W)
     gb[:] = 0.0
     for k in range(T - 1, -1, -1):
         exact = (not truncate) and k < T - 1
@@ -86,16 +86,16 @@ def backward_current(DELTA, H, R, h0, W, FT, alpha, code, truncate, want_g0, Z, 
             an, zr, rr = a_next[i], Zk[i], rec[i]
             if exact:
                 for n in range(N):
-                    a = dp[n] * (fb[n] + alpha * rr[n]) + keep * an[n]
+                    a = dp[n] * (fb[n] + al * rr[n]) + keep * an[n]
                     an[n] = a
-                    z = alpha * a
+                    z = al * a
                     zr[n] = z
                     gb[n] += z
             else:
                 for n in range(N):
                     a = dp[n] * fb[n] + keep * an[n]
                     an[n] = a
-                    z = alpha * a
+                    z = al * a
                     zr[n] = z
                     gb[n] += z
     if not want_g0:
@@ -104,7 +104,7 @@ def backward_current(DELTA, H, R, h0, W, FT, alpha, code, truncate, want_g0, Z, 
     np.dot(a_next, W, rec)
     for i in range(B):
         for n in range(N):
-            g0[i, n] = dphi(h0[i, n], code) * alpha * rec[i, n] + keep * a_next[i, n]
+            g0[i, n] = dphi(h0[i, n], code) * al * rec[i, n] + keep * a_next[i, n]
 
 
 @njit
@@ -116,7 +116,7 @@ def backward_rate(DELTA, U, W, FT, alpha, code, truncate, want_g0, Z, g0, gb):
     dp = np.empty(N, dtype=U.dtype)
     rec = np.zeros((B, N), dtype=U.dtype)
     g_next = np.zeros((B, N), dtype=U.dtype)
-    keep = 1.0 - alpha
+    al, keep = leak_coefs(alpha, W)
     gb[:] = 0.0
     for k in range(T - 1, -1, -1):
         exact = (not truncate) and k < T - 1
@@ -133,14 +133,14 @@ def backward_rate(DELTA, U, W, FT, alpha, code, truncate, want_g0, Z, g0, gb):
                 for n in range(N):
                     g = fb[n] + keep * gn[n] + rr[n]
                     gn[n] = g
-                    z = alpha * dp[n] * g
+                    z = al * dp[n] * g
                     zr[n] = z
                     gb[n] += z
             else:
                 for n in range(N):
                     g = fb[n] + keep * gn[n]
                     gn[n] = g
-                    z = alpha * dp[n] * g
+                    z = al * dp[n] * g
                     zr[n] = z
                     gb[n] += z
     if not want_g0:

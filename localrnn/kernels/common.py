@@ -107,6 +107,20 @@ def muladd(typingctx, a, b, c):
 
 
 @njit(inline="always")
+def leak_coefs(alpha, like):
+    """(alpha, 1 - alpha) in the float type of the array ``like``.
+
+    Kernels take alpha as a Python float (float64); a float32 network leaks in float32
+    arithmetic: 1 - alpha is computed in float64 and each coefficient rounded once to
+    float32 (as PyTorch does with a Python-float scalar and a float32 tensor).  For
+    float64 arrays both are the float64 values unchanged.  Callers pass the original
+    alpha down to nested kernels, never the rounded one (1 - fl32(alpha) would differ).
+    """
+    t = like.dtype.type
+    return t(alpha), t(1.0 - alpha)
+
+
+@njit(inline="always")
 def tanh64(x):
     """tanh in float64 arithmetic (see the module docstring); |error| <= 4 ulp."""
     ax = min(abs(x), 20.0)

@@ -6,7 +6,7 @@ k+1 (h_{k+1} or a_{k+1}); the initial state ``s0`` is h_0 (a_0).
 import numpy as np
 
 from .._config import njit
-from .common import apply_phi, phi
+from .common import apply_phi, leak_coefs, phi
 
 
 #: Inputs up to this many channels are summed in the time loop (vectorised over
@@ -61,7 +61,7 @@ def forward_current(X, W_in, b, W, alpha, code, h0, noise, has_noise, H, R):
     pre = np.empty((B, N), dtype=W.dtype)
     d = np.empty((B, N), dtype=W.dtype)
     drow = np.empty(N, dtype=W.dtype)
-    keep = 1.0 - alpha
+    al, keep = leak_coefs(alpha, W)
     for k in range(T):
         if k == 0:
             np.dot(r0, W.T, pre)
@@ -78,7 +78,7 @@ def forward_current(X, W_in, b, W, alpha, code, h0, noise, has_noise, H, R):
             hr, pr, qr = Hk[i], pre[i], hp[i]
             # separate, branch-free loops so LLVM can vectorise them
             for n in range(N):
-                hr[n] = keep * qr[n] + alpha * (pr[n] + drow[n])
+                hr[n] = keep * qr[n] + al * (pr[n] + drow[n])
             if has_noise:
                 for n in range(N):
                     hr[n] += noise[k, i, n]
@@ -97,7 +97,7 @@ def forward_rate(X, W_in, b, W, alpha, code, a0, noise, has_noise, A, U):
     WinT = np.ascontiguousarray(W_in.T)
     d = np.empty((B, N), dtype=W.dtype)
     drow = np.empty(N, dtype=W.dtype)
-    keep = 1.0 - alpha
+    al, keep = leak_coefs(alpha, W)
     for k in range(T):
         Uk = U[k]
         if k == 0:
@@ -114,7 +114,7 @@ def forward_rate(X, W_in, b, W, alpha, code, a0, noise, has_noise, A, U):
             for n in range(N):
                 u = Uk[i, n] + drow[n]
                 Uk[i, n] = u
-                v = keep * ap[i, n] + alpha * phi(u, code)
+                v = keep * ap[i, n] + al * phi(u, code)
                 if has_noise:
                     v += noise[k, i, n]
                 Ak[i, n] = v

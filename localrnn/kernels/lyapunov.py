@@ -22,7 +22,7 @@ from numba.core import errors as _errors, types as _types
 from numba.extending import get_cython_function_address, overload
 
 from .._config import NJIT_OPTIONS, njit
-from .common import RELU, SOFTPLUS, TANH, TANH32, dphi, dphi_from
+from .common import RELU, SOFTPLUS, TANH, TANH32, dphi, dphi_from, leak_coefs
 
 
 @njit(inline="always")
@@ -242,7 +242,7 @@ def lyap_forward(X, Y, W, alpha, current, code, Qt, warm, qr_every, mode, c,
     R = np.empty((k, k), dtype=Qt.dtype)
     ws = qr_workspace(Qt[0])
     WT = W.T
-    keep = 1.0 - alpha
+    al, keep = leak_coefs(alpha, W)
     if mode == 1:
         Qprev = np.empty((BK, N), dtype=Qt.dtype)
         # G and H rows of several steps are gathered, then one GEMM adds them to GW
@@ -269,14 +269,14 @@ def lyap_forward(X, Y, W, alpha, current, code, Qt, warm, qr_every, mode, c,
             np.dot(S, WT, P)
             for r in range(BK):
                 for n in range(N):
-                    Q2[r, n] = keep * Q2[r, n] + alpha * P[r, n]
+                    Q2[r, n] = keep * Q2[r, n] + al * P[r, n]
         else:
             np.dot(Q2, WT, P)
             for b in range(B):
                 for i in range(k):
                     r = b * k + i
                     for n in range(N):
-                        Q2[r, n] = keep * Q2[r, n] + alpha * Dt[b, n] * P[r, n]
+                        Q2[r, n] = keep * Q2[r, n] + al * Dt[b, n] * P[r, n]
         ph = (t - warm) % qr_every
         if ph < 0:
             ph += qr_every
@@ -310,7 +310,7 @@ def lyap_forward(X, Y, W, alpha, current, code, Qt, warm, qr_every, mode, c,
                 for i in range(k):
                     g = Gb[base + i]
                     qrow = Qb[i]
-                    ci = alpha * c[i]
+                    ci = al * c[i]
                     if current:
                         h = Hb[base + i]
                         for n in range(N):
@@ -355,7 +355,7 @@ def lyap_backward(X, Y, W, alpha, current, code, Qs, Rs, c, warm, GW, SRC):
     T, B, N = X.shape
     k = Qs.shape[2]
     BK = B * k
-    keep = 1.0 - alpha
+    al, keep = leak_coefs(alpha, W)
     Qbar = np.zeros((BK, N), dtype=W.dtype)    # Qbar_t^T, rows per trial
     Abar = np.empty((BK, N), dtype=W.dtype)
     Yq = np.empty((k, N), dtype=W.dtype)
@@ -424,11 +424,11 @@ def lyap_backward(X, Y, W, alpha, current, code, Qs, Rs, c, warm, GW, SRC):
                     acc = 0.0
                     for i in range(k):
                         acc += P[b * k + i, n] * Qp[b * k + i, n]
-                    SRCs[b, n] = alpha * acc * d2phi(Xs[b, n], code)
+                    SRCs[b, n] = al * acc * d2phi(Xs[b, n], code)
                 for i in range(k):
                     r = b * k + i
                     for n in range(N):
-                        Qbar[r, n] = keep * Abar[r, n] + alpha * Dt[b, n] * P[r, n]
+                        Qbar[r, n] = keep * Abar[r, n] + al * Dt[b, n] * P[r, n]
         else:
             for b in range(B):
                 for i in range(k):
@@ -444,16 +444,16 @@ def lyap_backward(X, Y, W, alpha, current, code, Qs, Rs, c, warm, GW, SRC):
                     acc = 0.0
                     for i in range(k):
                         acc += Abar[b * k + i, n] * WQ[b * k + i, n]
-                    SRCs[b, n] = alpha * acc * d2phi(Xs[b, n], code)
+                    SRCs[b, n] = al * acc * d2phi(Xs[b, n], code)
             for r in range(BK):
                 for n in range(N):
-                    Qbar[r, n] = keep * Abar[r, n] + alpha * P[r, n]
+                    Qbar[r, n] = keep * Abar[r, n] + al * P[r, n]
         fill += BK
         if fill == cap or s == 0:
             np.dot(Lb[:fill].T, Rb_[:fill], tmp)
             for i in range(N):
                 for j in range(N):
-                    GW[i, j] += alpha * tmp[i, j]
+                    GW[i, j] += al * tmp[i, j]
             fill = 0
 
 
@@ -469,12 +469,12 @@ def adjoint_current(SRC, H, Rt, W, alpha, code, Z):
     T, B, N = SRC.shape
     g = np.zeros((B, N), dtype=W.dtype)
     rec = np.empty((B, N), dtype=W.dtype)
-    keep = 1.0 - alpha
+    al, keep = leak_coefs(alpha, W)
     for s in range(T - 1, -1, -1):
         Zs = Z[s]
         for b in range(B):
             for n in range(N):
-                Zs[b, n] = alpha * g[b, n]
+                Zs[b, n] = al * g[b, n]
         np.dot(g, W, rec)
         Hs = H[s]
         Rs = Rt[s]
@@ -482,7 +482,7 @@ def adjoint_current(SRC, H, Rt, W, alpha, code, Z):
         for b in range(B):
             for n in range(N):
                 d = dphi_from(Hs[b, n], Rs[b, n], code)
-                g[b, n] = Ss[b, n] + keep * g[b, n] + d * alpha * rec[b, n]
+                g[b, n] = Ss[b, n] + keep * g[b, n] + d * al * rec[b, n]
     return g
 
 
@@ -497,14 +497,14 @@ def adjoint_rate(SRC, U, W, alpha, code, Z):
     T, B, N = SRC.shape
     g = np.zeros((B, N), dtype=W.dtype)
     rec = np.empty((B, N), dtype=W.dtype)
-    keep = 1.0 - alpha
+    al, keep = leak_coefs(alpha, W)
     for s in range(T - 1, -1, -1):
         Zs = Z[s]
         Us = U[s]
         Ss = SRC[s]
         for b in range(B):
             for n in range(N):
-                Zs[b, n] = alpha * dphi(Us[b, n], code) * g[b, n] + Ss[b, n]
+                Zs[b, n] = al * dphi(Us[b, n], code) * g[b, n] + Ss[b, n]
         np.dot(Zs, W, rec)
         for b in range(B):
             for n in range(N):

@@ -33,7 +33,7 @@ import numba
 import numpy as np
 
 from .._config import njit
-from .common import apply_phi, dphi_from, mse_delta, xent_delta
+from .common import apply_phi, dphi_from, leak_coefs, mse_delta, xent_delta
 from .optim import adam_update, sgd_update
 from .rtrl import propagate_current, propagate_rate
 
@@ -196,12 +196,12 @@ def trace_step_current(E, r_prev, x, alpha):
     """
     B, N = r_prev.shape
     I = x.shape[1]
-    keep = 1.0 - alpha
+    al, keep = leak_coefs(alpha, E)
     for i in range(B):
         row = E[i, 0]
-        leak_in(row[:N], keep, alpha, r_prev[i])
-        leak_in(row[N:N + I], keep, alpha, x[i])
-        row[N + I] = keep * row[N + I] + alpha
+        leak_in(row[:N], keep, al, r_prev[i])
+        leak_in(row[N:N + I], keep, al, x[i])
+        row[N + I] = keep * row[N + I] + al
 
 
 @njit
@@ -292,7 +292,7 @@ def trace_step_rate(E, u, phi_u, a_prev, x, L, alpha, code, d, gW, gW_in, gb, W,
     """
     B, N = u.shape
     I = x.shape[1]
-    keep = 1.0 - alpha
+    al, keep = leak_coefs(alpha, E)
     c = N + I
     for i in range(B):
         f = first and i == 0
@@ -304,7 +304,7 @@ def trace_step_rate(E, u, phi_u, a_prev, x, L, alpha, code, d, gW, gW_in, gb, W,
         dIn = last and (direct & 2) != 0
         db = last and (direct & 4) != 0
         for n in range(N):
-            d[n] = alpha * dphi_from(u[i, n], phi_u[i, n], code)
+            d[n] = al * dphi_from(u[i, n], phi_u[i, n], code)
         for n in range(N):
             dn = d[n]
             ln = L[i, n]
@@ -409,8 +409,7 @@ def _forward(W_in, W, b, W_out, b_out, S, Y, ctl, hyp, x, noise):
     B, N = S.shape[1], S.shape[2]
     I = x.shape[1]
     O = Y.shape[2]
-    alpha = hyp[H_ALPHA]
-    keep = 1.0 - alpha
+    al, keep = leak_coefs(hyp[H_ALPHA], S)
     code = ctl[C_ACT]
     has_noise = noise.shape[0] > 0
     h, r, hn, rn, drv, pre = S[S_H], S[S_R], S[S_HN], S[S_RN], S[S_DRV], S[S_PRE]
@@ -428,7 +427,7 @@ def _forward(W_in, W, b, W_out, b_out, S, Y, ctl, hyp, x, noise):
         apply_phi(pre, code, rn)  # rn: phi(u_t), scratch in the rate form
         for i in range(B):
             for n in range(N):
-                hn[i, n] = keep * h[i, n] + alpha * rn[i, n]
+                hn[i, n] = keep * h[i, n] + al * rn[i, n]
         if has_noise:
             for i in range(B):
                 for n in range(N):
@@ -438,7 +437,7 @@ def _forward(W_in, W, b, W_out, b_out, S, Y, ctl, hyp, x, noise):
         np.dot(r, W.T, pre)
         for i in range(B):
             for n in range(N):
-                hn[i, n] = keep * h[i, n] + alpha * (pre[i, n] + (drv[i, n] + b[n]))
+                hn[i, n] = keep * h[i, n] + al * (pre[i, n] + (drv[i, n] + b[n]))
         if has_noise:
             for i in range(B):
                 for n in range(N):

@@ -28,7 +28,7 @@ arithmetic (no fastmath): with BPTT this is the project's 1e-10 agreement check.
 import numpy as np
 
 from .._config import njit
-from .common import dphi, dphi_from
+from .common import dphi, dphi_from, leak_coefs
 
 
 @njit
@@ -41,9 +41,9 @@ def propagate_current(M_in, M_out, J, d, W, h_prev, r_prev, x, alpha, code, oW, 
     """
     N = W.shape[0]
     I = x.shape[0]
-    keep = 1.0 - alpha
+    al, keep = leak_coefs(alpha, W)
     for j in range(N):
-        d[j] = alpha * dphi_from(h_prev[j], r_prev[j], code)
+        d[j] = al * dphi_from(h_prev[j], r_prev[j], code)
     for i in range(N):
         for j in range(N):
             J[i, j] = W[i, j] * d[j]
@@ -53,15 +53,15 @@ def propagate_current(M_in, M_out, J, d, W, h_prev, r_prev, x, alpha, code, oW, 
         for i in range(N):
             base = oW + i * N
             for k in range(N):
-                M_out[i, base + k] += alpha * r_prev[k]
+                M_out[i, base + k] += al * r_prev[k]
     if oWin >= 0:
         for i in range(N):
             base = oWin + i * I
             for m in range(I):
-                M_out[i, base + m] += alpha * x[m]
+                M_out[i, base + m] += al * x[m]
     if ob >= 0:
         for i in range(N):
-            M_out[i, ob + i] += alpha
+            M_out[i, ob + i] += al
 
 
 @njit
@@ -72,9 +72,9 @@ def propagate_rate(M_in, M_out, J, d, W, u, a_prev, x, alpha, code, oW, oWin, ob
     """
     N = W.shape[0]
     I = x.shape[0]
-    keep = 1.0 - alpha
+    al, keep = leak_coefs(alpha, W)
     for i in range(N):
-        d[i] = alpha * dphi(u[i], code)
+        d[i] = al * dphi(u[i], code)
     for i in range(N):
         di = d[i]
         for j in range(N):
