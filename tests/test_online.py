@@ -524,3 +524,22 @@ def test_mask_per_stream_broadcasts_over_outputs():
     # same computation: the (B,) mask is broadcast to (B, O) before the kernel runs
     assert la == lb
     np.testing.assert_array_equal(a.net.W, b.net.W)
+
+
+@pytest.mark.parametrize("loss", ["mse", "xent"])
+def test_step_fast_path_and_checked_path_agree(loss):
+    """``step`` with arrays of the compiled types goes straight to the entry point;
+    lists are validated and go through the dispatcher.  Same compiled function, so the
+    losses and weights must be bit-identical -- and each learner must have taken its path."""
+    net = Network.init(2, 16, 3, gain=1.2, seed=0)
+    fast = OnlineLearner(net.copy(), rule="eprop", lr=0.05, loss=loss)
+    checked = OnlineLearner(net.copy(), rule="eprop", lr=0.05, loss=loss)
+    rng = np.random.default_rng(1)
+    for _ in range(25):
+        x = rng.standard_normal((1, 2))
+        tgt = rng.standard_normal((1, 3)) if loss == "mse" else rng.integers(0, 3, size=1)
+        assert fast.step(x, tgt) == checked.step(x.tolist(), tgt.tolist())
+    assert fast._entry is not None and checked._entry is None
+    for k in PARAMS:
+        np.testing.assert_array_equal(getattr(fast.net, k), getattr(checked.net, k))
+    assert fast.n_steps == checked.n_steps == 25

@@ -15,8 +15,9 @@ below), with ``ctl`` (int64: codes, counters, offsets) and ``hyp`` (float64: alp
 learning rates, Adam constants).  Nothing is allocated per step.  ``step`` does one
 step and ``run`` streams a whole sequence through the very same function; both losses
 share one signature (half the kernels to compile).  Arrays are grouped by role rather
-than passed one by one (~85 ns of dispatch per argument) or cut from one flat buffer
-(a tuple of 35 views took ~25 s to compile).
+than passed one by one (~45 ns of unboxing per array argument): the learner's working
+arrays (S, Y, E, M, J, aux) travel as one flat buffer cut into its six views inside
+the kernel (``state_views``; a tuple of 35 views passed in took ~25 s to compile).
 
 With SGD due at a step, the update is applied inside the accumulation loops; with
 one-step windows (``update_every=1``) and a local rule the W, W_in, b contributions go
@@ -65,6 +66,7 @@ class Ctl(IntEnum):
     LOSS = 24     # 0 MSE, 1 cross-entropy
     KEEP = 25     # 1: current form, SGD every step: G has no W, W_in, b rows (offsets -1);
                   # E[:, 1] keeps the traces of the last contribution, for ``materialise``
+    DIMS = 26     # first of 6 dimensions of the arrays in ``buf``: B, N, O and E's shape
 
 
 class Hyp(IntEnum):
@@ -76,7 +78,7 @@ class Hyp(IntEnum):
     EPS = 8
 
 
-N_CTL = 26
+N_CTL = 32
 N_HYP = 9
 # The kernels index with plain module-level ints (Numba freezes them as constants):
 C_FORM, C_RULE, C_ACT, C_OPT, C_EVERY = (int(Ctl.FORM), int(Ctl.RULE), int(Ctl.ACT),
@@ -85,7 +87,7 @@ C_COUNT, C_NUPD, C_PAR, C_PM = int(Ctl.COUNT), int(Ctl.NUPD), int(Ctl.PAR), int(
 C_MW, C_MWIN, C_MB = int(Ctl.MW), int(Ctl.MWIN), int(Ctl.MB)
 C_TRAIN, C_SEG, C_NSTEP, C_LAZY, C_LOSS = (int(Ctl.TRAIN), int(Ctl.SEG), int(Ctl.NSTEP),
                                            int(Ctl.LAZY), int(Ctl.LOSS))
-C_KEEP = int(Ctl.KEEP)
+C_KEEP, C_DIMS = int(Ctl.KEEP), int(Ctl.DIMS)
 H_ALPHA, H_LR, H_B1, H_B2, H_EPS = (int(Hyp.ALPHA), int(Hyp.LR), int(Hyp.B1), int(Hyp.B2),
                                     int(Hyp.EPS))
 
@@ -93,7 +95,10 @@ H_ALPHA, H_LR, H_B1, H_B2, H_EPS = (int(Hyp.ALPHA), int(Hyp.LR), int(Hyp.B1), in
 S_H, S_R, S_HN, S_RN, S_DRV, S_PRE, S_L = 0, 1, 2, 3, 4, 5, 6
 N_S = 7
 
-# The arrays of a learner (all preallocated by the driver):
+# The arrays of a learner (all preallocated by the driver).  S, Y, E, M, J and aux are
+# consecutive views of one flat buffer ``buf`` (in that order; ``state_views`` cuts them
+# from the dimensions in ctl[C_DIMS:]): each array argument of the compiled step costs
+# ~45 ns to unbox, and these six are one argument.
 #   S (7, B, N)    h_{t-1} (a_{t-1}), r_{t-1}, h_t (a_t), r_t (phi(u_t) in the rate form),
 #                  input drive W_in x_t, W r_{t-1} (u_t in the rate form), learning signal L_t
 #   Y (2, B, O)    y_t, delta_t
@@ -106,6 +111,36 @@ N_S = 7
 #   G (1 or 3, P)  gradient accumulators, then Adam's m and v; each row holds the
 #                  parameters that accumulate flat at the offsets ctl[C_SEG + k] (-1: not
 #                  held -- untrained, or sent straight into the weights with ``C_KEEP``)
+
+
+@njit
+def state_views(buf, ctl):
+    """(S, Y, E, M, J, aux): the learner's arrays as consecutive C-ordered views of ``buf``.
+
+    Dimensions from ``ctl``: B, N, O, E's three (ctl[C_DIMS:]) and RTRL's P = ctl[C_PM]
+    (M is (2, B, N, P) and J (N, N) when P > 0, empty otherwise); aux is what is left,
+    N + 2 P.  ``OnlineLearner`` lays the buffer out the same way (``_allocate``).
+    """
+    B, N, O = ctl[C_DIMS], ctl[C_DIMS + 1], ctl[C_DIMS + 2]
+    e0, e1, e2 = ctl[C_DIMS + 3], ctl[C_DIMS + 4], ctl[C_DIMS + 5]
+    PM = ctl[C_PM]
+    o = 0
+    S = buf[o:o + N_S * B * N].reshape((N_S, B, N))
+    o += N_S * B * N
+    Y = buf[o:o + 2 * B * O].reshape((2, B, O))
+    o += 2 * B * O
+    E = buf[o:o + e0 * e1 * e2].reshape((e0, e1, e2))
+    o += e0 * e1 * e2
+    if PM > 0:
+        M = buf[o:o + 2 * B * N * PM].reshape((2, B, N, PM))
+        o += 2 * B * N * PM
+        J = buf[o:o + N * N].reshape((N, N))
+        o += N * N
+    else:
+        M = buf[o:o].reshape((0, 0, 0, 0))
+        J = buf[o:o].reshape((0, 0))
+    aux = buf[o:o + N + 2 * PM]
+    return S, Y, E, M, J, aux
 
 
 # ------------------------------------------------------------------ shared trace steps
@@ -630,11 +665,12 @@ def _step(W_in, W, b, W_out, b_out, FT, S, Y, E, M, J, aux, G, ctl, hyp, x, targ
 # ----------------------------------------------------------------------- entry points
 
 @njit
-def step(W_in, W, b, W_out, b_out, FT, S, Y, E, M, J, aux, G, ctl, hyp, x, target, labels, mask,
-         noise):
+def step(W_in, W, b, W_out, b_out, FT, buf, G, ctl, hyp, x, target, labels, mask, noise):
     """One online step: x (B, I); MSE: target and mask (B, O); cross-entropy: labels (B,)
     int64 and mask (B, 1); the other target argument is a dummy.  noise (B, N) or (0, 0).
-    Returns the step's loss.  The same function as each step of ``run``."""
+    ``buf`` holds S, Y, E, M, J, aux (``state_views``).  Returns the step's loss.  The
+    same function as each step of ``run``."""
+    S, Y, E, M, J, aux = state_views(buf, ctl)
     return _step(W_in, W, b, W_out, b_out, FT, S, Y, E, M, J, aux, G, ctl, hyp, x, target, labels,
                  mask, noise)
 
@@ -643,7 +679,7 @@ def step_entry(args):
     """The compiled ``step`` for the types of ``args`` (compiled, or loaded from the
     cache, on first use), callable with the same arguments.
 
-    Calling it directly skips the dispatcher's type resolution of the 20 arguments
+    Calling it directly skips the dispatcher's type resolution of the 15 arguments
     (~0.9 us of a ~10 us step at N = 128).  The caller must then pass arrays of exactly
     these types (dtype, dimensions, C order, alignment): nothing checks them.
     """
@@ -653,11 +689,12 @@ def step_entry(args):
 
 
 @njit
-def run(W_in, W, b, W_out, b_out, FT, S, Y, E, M, J, aux, G, ctl, hyp, X, TG, LB, MK, NZ, losses):
+def run(W_in, W, b, W_out, b_out, FT, buf, G, ctl, hyp, X, TG, LB, MK, NZ, losses):
     """T online steps in one call; ``losses[k]`` gets step k's loss.  X (T, B, I); TG and
     MK (T, B, O) with LB (0, 0) for MSE; LB (T, B) int64 and MK (T, B, 1) with TG
     (0, 0, 0) for cross-entropy; NZ (T, B, N) or (0, 0, 0).  Each step is the function
     ``step`` calls, so streaming and stepping give the same numbers."""
+    S, Y, E, M, J, aux = state_views(buf, ctl)
     empty = np.zeros((0, 0), dtype=S.dtype)
     tg0 = np.zeros((0, 0), dtype=TG.dtype)
     lb0 = np.zeros(0, dtype=LB.dtype)
