@@ -4,7 +4,8 @@
     python bench/median_table.py run1.json run2.json run3.json
 
 Per row (matched by name and position), the median of each time over the runs;
-the ratios are those of the median times (ours/floor and peer/ours).
+the ratios are those of the median times (ours/floor, peer/ours and peer/floor, the
+bound of peer/ours on this machine).
 """
 from __future__ import annotations
 
@@ -32,17 +33,21 @@ def median_rows(runs):
                for k in ("ours_s", "floor_s", "peer_s")}
         out.append({**rows[0], **med,
                     "ours_over_floor": None if med["floor_s"] is None else med["ours_s"] / med["floor_s"],
-                    "peer_over_ours": None if med["peer_s"] is None else med["peer_s"] / med["ours_s"]})
+                    "peer_over_ours": None if med["peer_s"] is None else med["peer_s"] / med["ours_s"],
+                    "peer_over_floor": None if med["peer_s"] is None or med["floor_s"] is None
+                    else med["peer_s"] / med["floor_s"]})
     return out
 
 
 def table(rows) -> str:
     r2 = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
-    lines = ["| case | per | ours | floor | ours/floor | peer | peer/ours | target | floor (work) | peer |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| case | per | ours | floor | ours/floor | peer | peer/ours | peer/floor (bound) | target "
+             "| floor (work) | peer |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['name']} | {r['per']} | {fmt(r['ours_s'])} | {fmt(r['floor_s'])} | "
                      f"{r2(r['ours_over_floor'])} | {fmt(r['peer_s'])} | {r2(r['peer_over_ours'])} | "
+                     f"{r2(r.get('peer_over_floor'))} | "
                      f"{r['target']} | {r['floor']} | {r['peer']} |")
     return "\n".join(lines)
 

@@ -42,6 +42,7 @@ def test_bench_quick_engine_json_ratios():
         assert r["floor"] and r["per"] == "step"
         assert r["ours_over_floor"] == pytest.approx(r["ours_s"] / r["floor_s"], rel=1e-12)
         assert r["peer_over_ours"] == pytest.approx(r["peer_s"] / r["ours_s"], rel=1e-12)
+        assert r["peer_over_floor"] == pytest.approx(r["peer_s"] / r["floor_s"], rel=1e-12)
     # BPTT's floor has one more step GEMM than the local rules' (same sizes, same run)
     bptt, local = rows[0]["floor_s"], rows[1]["floor_s"]
     assert bptt > local
@@ -54,16 +55,18 @@ def test_bench_table_columns_and_arithmetic():
 
     rows = [
         {"name": "case a", "per": "step", "ours_s": 150e-6, "floor_s": 100e-6, "floor": "f",
-         "peer_s": 450e-6, "peer": "p", "ours_over_floor": 1.5, "peer_over_ours": 3.0, "target": "t"},
+         "peer_s": 450e-6, "peer": "p", "ours_over_floor": 1.5, "peer_over_ours": 3.0,
+         "peer_over_floor": 4.5, "target": "t"},
         {"name": "case b", "per": "iteration", "ours_s": 22e-3, "floor_s": 11e-3, "floor": "f",
-         "peer_s": None, "peer": "none", "ours_over_floor": 2.0, "peer_over_ours": None, "target": "t"},
+         "peer_s": None, "peer": "none", "ours_over_floor": 2.0, "peer_over_ours": None,
+         "peer_over_floor": None, "target": "t"},
     ]
     lines = format_table(rows).splitlines()
-    assert re.split(r"\s{2,}", lines[0])[:7] == ["case", "per", "ours", "floor", "ours/floor", "peer",
-                                                 "peer/ours"]
+    assert re.split(r"\s{2,}", lines[0])[:8] == ["case", "per", "ours", "floor", "ours/floor", "peer",
+                                                 "peer/ours", "peer/floor"]
     cells = [re.split(r"\s{2,}", ln) for ln in lines[1:]]
-    assert cells[0][:7] == ["case a", "step", "150.0 us", "100.0 us", "1.50", "450.0 us", "3.00"]
-    assert cells[1][:7] == ["case b", "iteration", "22.00 ms", "11.00 ms", "2.00", "n/a", "n/a"]
+    assert cells[0][:8] == ["case a", "step", "150.0 us", "100.0 us", "1.50", "450.0 us", "3.00", "4.50"]
+    assert cells[1][:8] == ["case b", "iteration", "22.00 ms", "11.00 ms", "2.00", "n/a", "n/a", "n/a"]
 
 
 def test_bench_quick_engine_table_printed_ratios_match_times():
@@ -77,6 +80,7 @@ def test_bench_quick_engine_table_printed_ratios_match_times():
         ours, floor, peer = _seconds(c[2]), _seconds(c[3]), _seconds(c[5])
         _check_ratio(float(c[4]), ours, floor)
         _check_ratio(float(c[6]), peer, ours)
+        _check_ratio(float(c[7]), peer, floor)
 
 
 def test_bench_rejects_unknown_group():

@@ -7,7 +7,9 @@ Every row carries three times -- ours, the floor (the BLAS/LAPACK work the case
 cannot avoid, timed with NumPy in the same run under the same BLAS thread limit,
 see :mod:`localrnn.benchmarks.floors`) and the peer (PyTorch) -- and two ratios:
 ``ours_over_floor`` (lower is better, 1 is the hardware's BLAS) and
-``peer_over_ours`` (speed-up against the peer, higher is better).
+``peer_over_ours`` (speed-up against the peer, higher is better) -- and
+``peer_over_floor``, the largest speed-up any implementation doing the floor's work
+could show against this peer on this machine: a peer target above it cannot be met.
 """
 from __future__ import annotations
 
@@ -66,14 +68,16 @@ def torch_or_none():
 def case(name, ours, floor, floor_name, peer, peer_name, target, per="step"):
     """A result row (times in seconds per ``per``: "step" or "iteration").
 
-    ``ours_over_floor = ours / floor`` and ``peer_over_ours = peer / ours``; ``None``
-    where the floor or the peer was not timed (e.g. PyTorch not installed).
+    ``ours_over_floor = ours / floor``, ``peer_over_ours = peer / ours`` and
+    ``peer_over_floor = peer / floor`` (the bound of peer/ours); ``None`` where the
+    floor or the peer was not timed (e.g. PyTorch not installed).
     """
     return {"name": name, "per": per,
             "ours_s": ours, "floor_s": floor, "floor": floor_name,
             "peer_s": peer, "peer": peer_name,
             "ours_over_floor": None if floor is None else ours / floor,
             "peer_over_ours": None if peer is None else peer / ours,
+            "peer_over_floor": None if peer is None or floor is None else peer / floor,
             "target": target}
 
 

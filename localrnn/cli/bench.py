@@ -27,12 +27,13 @@ def format_table(rows) -> str:
     """The table printed by ``localrnn bench`` (one line per row, a header line first)."""
     w = max(len(r["name"]) for r in rows)
     head = (f"{'case':<{w}}  {'per':<9}  {'ours':>9}  {'floor':>9}  {'ours/floor':>10}  "
-            f"{'peer':>9}  {'peer/ours':>9}  target  [floor: ...; peer: ...]")
+            f"{'peer':>9}  {'peer/ours':>9}  {'peer/floor':>10}  target  [floor: ...; peer: ...]")
     lines = [head]
     for r in rows:
         lines.append(f"{r['name']:<{w}}  {r['per']:<9}  {_fmt_t(r['ours_s']):>9}  {_fmt_t(r['floor_s']):>9}  "
                      f"{_fmt_r(r['ours_over_floor']):>10}  {_fmt_t(r['peer_s']):>9}  "
-                     f"{_fmt_r(r['peer_over_ours']):>9}  {r['target']}  "
+                     f"{_fmt_r(r['peer_over_ours']):>9}  {_fmt_r(r.get('peer_over_floor')):>10}  "
+                     f"{r['target']}  "
                      f"[floor: {r['floor']}; peer: {r['peer']}]")
     return "\n".join(lines)
 
@@ -53,7 +54,8 @@ def bench(quick, as_json, only, scaling, throughput, out):
     ours/floor: our time over the BLAS/LAPACK work the case cannot avoid, timed
     with NumPy in the same run under the same BLAS thread limit (lower is
     better; 1 is the floor).  peer/ours: PyTorch's time over ours (the speed-up;
-    higher is better).  Times are per time step or per training iteration, as
+    higher is better).  peer/floor: the largest peer/ours possible on this machine
+    (ours = floor); a peer target above it cannot be met here.  Times are per time step or per training iteration, as
     the 'per' column says.  Quote ratios, not absolute times.
     """
     if scaling and throughput:
