@@ -13,10 +13,103 @@ thread count.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
+import warnings
+
 import numba
 
 #: Options shared by every kernel.
 NJIT_OPTIONS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
+
+
+# --------------------------------------------------------------------------- kernel cache
+# Numba decides that a cached kernel is fresh from its own source file only, but a
+# kernel's machine code also holds the code of every kernel it calls (inlined or
+# linked in): after an edit of ``kernels/common.py`` (tanh, phi'), the kernels of
+# ``forward.py`` would load from the cache with the old tanh inside -- silently
+# (it happened here during development).  So every localrnn kernel is stamped with one
+# hash of all the package's kernel sources (the files that define compiled code):
+# any change there recompiles them all, anything else keeps the cache.  Numba's own
+# locators (NUMBA_CACHE_DIR, in-tree __pycache__, the user-wide fallback) still choose
+# where the cache lives; only the freshness stamp is ours.  This uses
+# ``numba.core.caching``'s locator list, which is not public API: if a Numba version
+# lacks it, kernels fall back to Numba's per-file stamp (and a warning says so).
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_KERNEL_MARKERS = (b"njit", b"@intrinsic", b"@overload")
+
+
+def package_source_stamp(root: str = _PACKAGE_DIR) -> str:
+    """sha256 of every ``.py`` file under ``root`` that defines compiled code (its
+    relative path and content), in sorted order: the freshness stamp of every cached
+    kernel of the package."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as f:
+                src = f.read()
+            if any(m in src for m in _KERNEL_MARKERS):
+                h.update(os.path.relpath(path, root).encode() + b"\0" + src + b"\0")
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def _stamp() -> str:
+    return package_source_stamp()
+
+
+def _is_ours(py_file) -> bool:
+    try:
+        return os.path.realpath(py_file).startswith(os.path.realpath(_PACKAGE_DIR) + os.sep)
+    except (TypeError, ValueError):
+        return False
+
+
+def _install_package_stamp() -> bool:
+    """Put a package-stamped subclass of each of Numba's source-file locators first in
+    Numba's locator list (same order, so the same cache directory is chosen)."""
+    try:
+        from numba.core import caching
+        impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl")
+        bases = [getattr(caching, n, None) or getattr(caching, "_" + n)
+                 for n in ("UserProvidedCacheLocator", "InTreeCacheLocator",
+                           "UserWideCacheLocator")]
+        classes = impl._locator_classes
+    except (ImportError, AttributeError):
+        warnings.warn("localrnn: this Numba's cache locators are not where expected; kernels "
+                      "are cached with Numba's per-file freshness check (clear __pycache__ "
+                      "after editing localrnn/kernels)", RuntimeWarning, stacklevel=2)
+        return False
+    if any(getattr(c, "localrnn_package_stamp", False) for c in classes):
+        return True
+
+    def stamped(base):
+        class Locator(base):
+            localrnn_package_stamp = True
+
+            def get_source_stamp(self):
+                return _stamp()
+
+            @classmethod
+            def from_function(cls, py_func, py_file):
+                if not _is_ours(py_file):
+                    return None
+                return super().from_function(py_func, py_file)
+
+        Locator.__name__ = Locator.__qualname__ = "Package" + base.__name__.lstrip("_")
+        return Locator
+
+    classes[:0] = [stamped(b) for b in bases]
+    return True
+
+
+PACKAGE_STAMP_INSTALLED = _install_package_stamp()
 
 
 def njit(*args, **kwargs):
