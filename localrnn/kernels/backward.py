@@ -34,8 +34,9 @@ def _dphi_row(h, r, code, out):
     """out = phi'(h) for one (N,) row given r = phi(h), one branch-free loop per activation."""
     N = h.shape[0]
     if code == TANH or code == TANH32:
+        one = out.dtype.type(1.0)   # in the rows' float type, as ``dphi_from``
         for n in range(N):
-            out[n] = 1.0 - r[n] * r[n]
+            out[n] = one - r[n] * r[n]
     elif code == RELU:
         for n in range(N):
             out[n] = 1.0 if r[n] > 0.0 else 0.0

@@ -172,25 +172,45 @@ def tanh32(x):
     return t if x >= 0.0 else -t
 
 
+@intrinsic
+def as_float_of(typingctx, like, v):
+    """``v`` converted to the float type of ``like`` (a no-op when they agree).
+
+    The activations below return their argument's type whatever the code: Numba types a
+    function by the union of its branches and a Python-float constant is a float64, so
+    without it a float32 network's phi and phi' (the tanh32 branch included) came back
+    as float64 and dragged the surrounding arithmetic to float64 width.  For float64
+    arguments nothing changes (same values, same bits).
+    """
+    if not isinstance(like, _types.Float) or not isinstance(v, (_types.Float, _types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return context.cast(builder, args[1], sig.args[1], sig.return_type)
+
+    return like(like, v), codegen
+
+
 @njit(inline="always")
 def phi(x, code):
+    """phi(x) in the float type of x."""
     if code == TANH:
-        return tanh64(x)
+        return as_float_of(x, tanh64(x))
     elif code == RELU:
-        return x if x > 0.0 else 0.0 * x
+        return x if x > 0.0 else as_float_of(x, 0.0) * x
     elif code == SOFTPLUS:
         # log(1 + e^x), stable for large |x|
         if x > 0.0:
-            return x + math.log1p(math.exp(-x))
-        return math.log1p(math.exp(x))
+            return as_float_of(x, x + math.log1p(math.exp(-x)))
+        return as_float_of(x, math.log1p(math.exp(x)))
     elif code == RETANH:
         t = tanh64(x)
-        return t if t > 0.0 else 0.0 * t
+        return as_float_of(x, t if t > 0.0 else 0.0 * t)
     elif code == TANH32:
-        return tanh32(x)
+        return as_float_of(x, tanh32(x))
     else:
-        t = tanh32(x)
-        return t if t > 0.0 else 0.0 * t
+        t = as_float_of(x, tanh32(x))
+        return t if t > 0.0 else as_float_of(x, 0.0) * t
 
 
 @njit(inline="always")
@@ -204,26 +224,30 @@ def sigmoid(x):
 
 @njit(inline="always")
 def dphi(x, code):
+    """phi'(x) in the float type of x (float32: 1 - t^2 in float32, as PyTorch's tanh
+    backward)."""
+    one = as_float_of(x, 1.0)
+    zero = as_float_of(x, 0.0)
     if code == TANH:
         t = tanh64(x)
-        return 1.0 - t * t
+        return as_float_of(x, 1.0 - t * t)
     elif code == RELU:
-        return 1.0 if x > 0.0 else 0.0
+        return one if x > 0.0 else zero
     elif code == SOFTPLUS:
-        return sigmoid(x)
+        return as_float_of(x, sigmoid(x))
     elif code == RETANH:
         if x > 0.0:
             t = tanh64(x)
-            return 1.0 - t * t
-        return 0.0
+            return as_float_of(x, 1.0 - t * t)
+        return zero
     elif code == TANH32:
-        t = tanh32(x)
-        return 1.0 - t * t
+        t = as_float_of(x, tanh32(x))
+        return one - t * t
     else:
         if x > 0.0:
-            t = tanh32(x)
-            return 1.0 - t * t
-        return 0.0
+            t = as_float_of(x, tanh32(x))
+            return one - t * t
+        return zero
 
 
 @njit
@@ -298,12 +322,15 @@ def dphi_from(x, r, code):
     """phi'(x) given also r = phi(x), without a second transcendental where possible.
 
     tanh: 1 - r^2; retanh: 1 - r^2 if r > 0 else 0 (r > 0 exactly when x > 0);
-    relu: 1 if r > 0 else 0; softplus: the logistic of x (from x).
+    relu: 1 if r > 0 else 0; softplus: the logistic of x (from x).  In the float type
+    of r.
     """
+    one = as_float_of(r, 1.0)
+    zero = as_float_of(r, 0.0)
     if code == TANH or code == TANH32:
-        return 1.0 - r * r
+        return one - r * r
     elif code == RELU:
-        return 1.0 if r > 0.0 else 0.0
+        return one if r > 0.0 else zero
     elif code == RETANH or code == RETANH32:
-        return 1.0 - r * r if r > 0.0 else 0.0
-    return sigmoid(x)
+        return one - r * r if r > 0.0 else zero
+    return as_float_of(r, sigmoid(x))
