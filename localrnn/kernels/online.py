@@ -34,7 +34,7 @@ import numba
 import numpy as np
 
 from .._config import njit
-from .common import apply_phi, dphi_from, leak_coefs, mse_delta, xent_delta
+from .common import apply_phi, as_float_of, dphi_from, leak_coefs, mse_delta, xent_delta
 from .optim import adam_update, sgd_update
 from .rtrl import propagate_current, propagate_rate
 
@@ -252,13 +252,14 @@ def accumulate_current(E, L, gW, gW_in, gb, W, W_in, b, trW, trIn, trb, first, l
         last = i == B - 1
         row = E[i, 0]
         if trW:
-            acc_block(gW, L[i], row[:N], f, W, lrW if last else 0.0,
+            acc_block(gW, L[i], row[:N], f, W, lrW if last else as_float_of(lrW, 0.0),
                       not (last and direct & 1))
         if trIn:
-            acc_block(gW_in, L[i], row[N:N + I], f, W_in, lrIn if last else 0.0,
+            acc_block(gW_in, L[i], row[N:N + I], f, W_in, lrIn if last else as_float_of(lrIn, 0.0),
                       not (last and direct & 2))
         if trb:
-            acc_vec(gb, L[i], row[N + I], f, b, lrb if last else 0.0, not (last and direct & 4))
+            acc_vec(gb, L[i], row[N + I], f, b, lrb if last else as_float_of(lrb, 0.0),
+                    not (last and direct & 4))
 
 
 @njit
@@ -332,9 +333,9 @@ def trace_step_rate(E, u, phi_u, a_prev, x, L, alpha, code, d, gW, gW_in, gb, W,
     for i in range(B):
         f = first and i == 0
         last = i == B - 1
-        lw = lrW if last else 0.0
-        li = lrIn if last else 0.0
-        lb = lrb if last else 0.0
+        lw = lrW if last else as_float_of(lrW, 0.0)
+        li = lrIn if last else as_float_of(lrIn, 0.0)
+        lb = lrb if last else as_float_of(lrb, 0.0)
         dW = last and (direct & 1) != 0
         dIn = last and (direct & 2) != 0
         db = last and (direct & 4) != 0
@@ -411,7 +412,7 @@ def add_outer(G, L, S, first, theta, lr):
     """G (+)= L^T S for (B, n) L and (B, m) S (a readout gradient), then SGD if lr != 0."""
     B = L.shape[0]
     for bi in range(B):
-        step = lr if bi == B - 1 else 0.0
+        step = lr if bi == B - 1 else as_float_of(lr, 0.0)
         f = first and bi == 0
         rows, K = G.shape
         for n in range(rows):  # G[n] += L[bi, n] S[bi]: rows of G are outputs
@@ -432,7 +433,7 @@ def add_rows(g, L, first, theta, lr):
     """g (+)= sum over rows of L, then SGD if lr != 0."""
     B = L.shape[0]
     for bi in range(B):
-        step = lr if bi == B - 1 else 0.0
+        step = lr if bi == B - 1 else as_float_of(lr, 0.0)
         acc_vec(g, L[bi], 1.0, first and bi == 0, theta, step, True)
 
 
@@ -552,11 +553,13 @@ def _learn(W_in, W, b, W_out, b_out, FT, S, Y, E, M, J, aux, G, ctl, hyp, x, con
     first = ctl[C_COUNT] == 0                              # first contribution of a window
     due = contributing and ctl[C_COUNT] + 1 >= ctl[C_EVERY]  # the optimiser runs this step
     fuse = due and ctl[C_OPT] == 0                         # SGD inside the accumulation
-    lW = hyp[H_LR + P_W] if fuse else 0.0
-    lIn = hyp[H_LR + P_WIN] if fuse else 0.0
-    lb = hyp[H_LR + P_B] if fuse else 0.0
-    lOut = hyp[H_LR + P_WOUT] if fuse else 0.0
-    lbOut = hyp[H_LR + P_BOUT] if fuse else 0.0
+    # learning rates in the parameters' dtype, as ``optim.sgd_update`` rounds them
+    t = W.dtype.type
+    lW = t(hyp[H_LR + P_W] if fuse else 0.0)
+    lIn = t(hyp[H_LR + P_WIN] if fuse else 0.0)
+    lb = t(hyp[H_LR + P_B] if fuse else 0.0)
+    lOut = t(hyp[H_LR + P_WOUT] if fuse else 0.0)
+    lbOut = t(hyp[H_LR + P_BOUT] if fuse else 0.0)
     # One-step windows with SGD (local rules): the step's W, W_in, b contributions go
     # straight into the weights without being stored (one pass over W fewer); G gets
     # them only if asked (``materialise``: before the traces move on, or on request).

@@ -6,19 +6,28 @@ from .._config import njit
 
 @njit
 def sgd_update(theta, grad, lr):
+    lr_ = theta.dtype.type(lr)
     for i in range(theta.shape[0]):
-        theta[i] -= lr * grad[i]
+        theta[i] -= lr_ * grad[i]
 
 
 @njit
 def adam_update(theta, grad, m, v, lr, beta1, beta2, eps, step):
-    """Adam (Kingma & Ba 2015) in the arithmetic order of ``torch.optim.Adam``."""
+    """Adam (Kingma & Ba 2015) in the arithmetic order of ``torch.optim.Adam``.
+
+    The scalars (bias corrections included) are computed in float64 and rounded once
+    to the parameters' dtype, so a float32 network's update runs in float32 (as
+    PyTorch's with float32 parameters); float64 is unchanged."""
     bc1 = 1.0 - beta1 ** step
     bc2 = 1.0 - beta2 ** step
-    step_size = lr / bc1
-    sq2 = math.sqrt(bc2)
+    t = theta.dtype.type
+    step_size = t(lr / bc1)
+    sq2 = t(math.sqrt(bc2))
+    b1, c1, b2, c2, ep = t(beta1), t(1.0 - beta1), t(beta2), t(1.0 - beta2), t(eps)
     for i in range(theta.shape[0]):
         g = grad[i]
-        m[i] = beta1 * m[i] + (1.0 - beta1) * g
-        v[i] = beta2 * v[i] + (1.0 - beta2) * g * g
-        theta[i] -= step_size * m[i] / (math.sqrt(v[i]) / sq2 + eps)
+        mi = b1 * m[i] + c1 * g
+        vi = b2 * v[i] + c2 * g * g
+        m[i] = mi
+        v[i] = vi
+        theta[i] -= step_size * mi / (math.sqrt(vi) / sq2 + ep)
