@@ -240,6 +240,34 @@ def test_float32_agrees_with_float64(form, rule, rng):
     assert_grads_close(g32, g64, rtol=RTOL_F32)
 
 
+@pytest.mark.parametrize("form", FORMS)
+def test_float32_leak_is_float32_arithmetic(form):
+    """A float32 network leaks in float32: alpha and 1 - alpha rounded once, products and
+    sums in float32 (as PyTorch with float32 tensors).  With W = 0 (no GEMM) and relu
+    (exact) the step is element-wise, so the states must equal a NumPy float32 recursion
+    bit for bit -- and differ from the same recursion with float64 coefficients (the
+    arithmetic before), which shows the comparison can tell the two apart."""
+    net = net_for(form, act="relu", alpha=0.3, n_in=1, n_rec=8, n_out=1).astype("float32")
+    net.W[...] = 0.0
+    x = np.random.default_rng(0).standard_normal((40, 3, 1)).astype(np.float32)
+    s, _ = forward(net, x)
+
+    def recursion(al, keep):
+        h, out = np.zeros((3, 8), np.float32), []
+        for k in range(len(x)):
+            drive = x[k, :, 0:1] * net.W_in[:, 0] + net.b          # float32, the kernel's order
+            z = drive if form == "current" else np.maximum(drive, np.float32(0))
+            h = (keep * h + al * z).astype(np.float32)
+            out.append(h)
+        return np.array(out)
+
+    f32 = recursion(np.float32(net.alpha), np.float32(1.0 - net.alpha))
+    f64 = recursion(np.float64(net.alpha), np.float64(1.0 - net.alpha))
+    assert s.dtype == f32.dtype == np.float32
+    np.testing.assert_array_equal(s, f32)
+    assert np.any(f64 != f32)
+
+
 # ------------------------------------------------------------------ bad input
 
 @pytest.mark.parametrize("kwargs, match", [
