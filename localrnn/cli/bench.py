@@ -55,8 +55,8 @@ def bench(quick, as_json, only, scaling, throughput, out):
     with NumPy in the same run under the same BLAS thread limit (lower is
     better; 1 is the floor).  peer/ours: PyTorch's time over ours (the speed-up;
     higher is better).  peer/floor: the largest peer/ours possible on this machine
-    (ours = floor); a peer target above it cannot be met here.  Times are per time step or per training iteration, as
-    the 'per' column says.  Quote ratios, not absolute times.
+    (ours = floor); a peer target above it cannot be met here.  Times are per time
+    step or per training iteration, as the 'per' column says.  Quote ratios, not absolute times.
     """
     if scaling and throughput:
         raise ValueError("--scaling and --throughput are separate runs; give one of them")
