@@ -254,16 +254,15 @@ class OnlineLearner:
         else:
             keep = int(self._ctl[_k.Ctl.KEEP])  # E[:, 1]: traces of the last contribution
             E_shape = (B, N, n_ext) if net.form == "rate" else (B, 1 + keep, n_ext)
-        # S, Y, E, M, J, aux: consecutive views of one buffer (one kernel argument),
-        # in the order and shapes of ``kernels.online.state_views``
-        shapes = ((_k.N_S, B, N), (2, B, O), E_shape, (2, B, N, PM) if PM else (0, 0, 0, 0),
-                  (N, N) if PM else (0, 0), (N + 2 * PM,))
-        sizes = [int(np.prod(s)) for s in shapes]
-        self._buf = np.zeros(sum(sizes), dtype=dt)
-        ends = np.cumsum(sizes)
-        self._S, self._Y, self._E, self._M, self._J, self._aux = (
-            self._buf[e - n:e].reshape(s) for e, n, s in zip(ends, sizes, shapes))
+        # S, Y, E, M, J, aux: consecutive views of one buffer (one kernel argument), cut
+        # by the kernels' own ``state_views`` (one definition of the layout; a wrong
+        # total length fails in its reshape)
         self._ctl[_k.Ctl.DIMS:_k.Ctl.DIMS + 6] = (B, N, O, *E_shape)
+        size = (_k.N_S * B * N + 2 * B * O + int(np.prod(E_shape))
+                + (2 * B * N * PM + N * N if PM else 0) + N + 2 * PM)
+        self._buf = np.zeros(size, dtype=dt)
+        self._S, self._Y, self._E, self._M, self._J, self._aux = _k.state_views(self._buf,
+                                                                               self._ctl)
         self._G = np.zeros((3 if self.optimizer == "adam" else 1, self._gsize), dtype=dt)
 
     def _loss_buffers(self) -> None:
@@ -297,6 +296,12 @@ class OnlineLearner:
             return (*self._head, x, np.zeros(self._tshape, dt), self._dummy_t,
                     np.zeros((B, O), dt), noise)
         return (*self._head, x, self._dummy_t, np.zeros(B, np.int64), np.zeros((B, 1), dt), noise)
+
+    def _compile_entry(self):
+        """The compiled step's entry point for the fast path's types (compiled or loaded
+        from the cache on first use), kept for the next steps."""
+        self._entry = _k.step_entry(self._canonical_args())
+        return self._entry
 
     # ------------------------------------------------------------------ settings
     def set_lr(self, lr: Union[float, Mapping]) -> None:
@@ -363,9 +368,7 @@ class OnlineLearner:
                 and mask.shape == mshape and x.dtype is dt and target.dtype is dt
                 and mask.dtype is dt and x.flags.carray and target.flags.carray
                 and mask.flags.carray):
-            fn = self._entry
-            if fn is None:
-                fn = self._entry = _k.step_entry(self._canonical_args())
+            fn = self._entry or self._compile_entry()
             W_in, W, b, W_out, b_out, FT, buf, G, ctl, hyp = self._head
             return fn(W_in, W, b, W_out, b_out, FT, buf, G, ctl, hyp, x, target, self._dummy_t,
                       mask, self._nz0)
@@ -400,12 +403,7 @@ class OnlineLearner:
                   and noise.dtype == dt and noise.flags.carray):
             noise = check_array("noise", noise, self._nzshape, dt)
             direct = False
-        if direct:
-            fn = self._entry
-            if fn is None:
-                fn = self._entry = _k.step_entry(self._canonical_args())
-        else:
-            fn = _k.step
+        fn = (self._entry or self._compile_entry()) if direct else _k.step
         if mse:
             return fn(*self._head, x, target, self._dummy_t, mask, noise)
         return fn(*self._head, x, self._dummy_t, target, mask[:, None], noise)
