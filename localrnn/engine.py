@@ -11,7 +11,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from ._config import step_blas_limit
+from ._threads import step_blas_limit
 from ._validate import check_array, check_choice, check_number
 from .activations import dphi_needs_state, kernel_code
 from .kernels import backward as _bw

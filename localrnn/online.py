@@ -13,7 +13,7 @@ from typing import Dict, Iterable, Mapping, Optional, Union
 
 import numpy as np
 
-from ._config import step_blas_limit
+from ._threads import step_blas_limit
 from ._validate import check_array, check_choice, check_labels, check_number
 from .activations import kernel_code
 from .names import LOSSES
@@ -113,9 +113,9 @@ class OnlineLearner:
     copies and calls the compiled kernel directly; other arrays are validated); ``run``
     validates everything once for a whole sequence and then streams it through the same
     per-step kernel in one call (identical numbers).  BLAS runs with the project's
-    per-step thread limit inside ``run`` (:mod:`localrnn._config`); ``step`` does not
+    per-step thread limit inside ``run`` (:mod:`localrnn._threads`); ``step`` does not
     touch thread counts, which costs ~40 us: for large N, wrap a ``step`` loop in
-    ``with localrnn._config.step_blas_limit():``.
+    ``with localrnn._threads.step_blas_limit():``.
 
     Examples
     --------

@@ -43,11 +43,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-#: Environment of a worker process: one thread for BLAS, OpenMP and Numba.  Set
-#: before the worker imports NumPy (spawned processes, Dask nannies).
-WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-              "NUMBA_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1",
-              "LOCALRNN_STEP_BLAS_THREADS": "1"}
+from ._threads import WORKER_ENV, worker_env  # noqa: F401  (worker_env: in __all__)
 
 #: Sweep-level options of a grid (not TrainConfig fields) -> description.
 SWEEP_OPTIONS = {
@@ -567,21 +563,6 @@ class _SerialExecutor:
 
     def close(self, cancel=False):
         pass
-
-
-@contextmanager
-def worker_env():
-    """Set WORKER_ENV in os.environ while worker processes start (restored after)."""
-    old = {k: os.environ.get(k) for k in WORKER_ENV}
-    os.environ.update(WORKER_ENV)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 class _ProcessExecutor:

@@ -26,7 +26,7 @@ from contextlib import nullcontext
 
 import numpy as np
 
-from .._config import step_blas_limit
+from .._threads import step_blas_limit
 
 from ..engine import gradient
 from ..network import Network

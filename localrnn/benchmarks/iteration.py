@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Dict, List
 
 from . import floors
-from .._config import step_blas_limit
+from .._threads import step_blas_limit
 from ._timing import case, interleaved
 
 RULES = ("bptt", "eprop", "rflo")

@@ -18,7 +18,7 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from .._config import step_blas_limit
+from .._threads import step_blas_limit
 from .._validate import (check_array, check_choice, check_dtype, check_labels, check_memory_bytes,
                          check_number)
 from ..optim import OPTIMIZERS, make_optimizer
@@ -309,7 +309,7 @@ def train_mnist_grid(problem: MNISTProblem, runs, *, jobs: int = 1,
 
     Each run is :func:`train_mnist` with ``train_kw`` and its BLAS limited to
     ``LOCALRNN_STEP_BLAS_THREADS`` threads (default 1, see
-    :mod:`localrnn._config`), so ``jobs=2`` uses both cores of a 2-core machine
+    :mod:`localrnn._threads`), so ``jobs=2`` uses both cores of a 2-core machine
     without the threads of one run waiting on the other's; results do not depend
     on ``jobs``.  Workers are started with the ``spawn`` method and receive the
     problem once each.  ``callback(run_index, iteration, loss)`` reports progress.
