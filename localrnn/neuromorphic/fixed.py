@@ -52,10 +52,10 @@ from .._validate import check_choice, check_number
 from ..activations import dphi as _dphi_np, phi as _phi_np
 from ..engine import check_inputs, check_state0, check_targets
 from ..kernels import fixed_online as _k
-from ..network import PARAM_NAMES, Network, check_trainable, feedback_matrix
+from ..names import LOCAL_RULES, PARAM_NAMES
+from ..network import Network, check_trainable, feedback_matrix, rule_feedback
 from .quantspec import QuantSpec, default_frac
 
-LOCAL_RULES = ("eprop", "rflo")
 #: Widest word the integer engine supports.
 MAX_ENGINE_BITS = 32
 
@@ -177,19 +177,19 @@ class QuantizedOnlineLearner:
         self.lut_bits = lut_bits
         N, I, O = net.n_rec, net.n_in, net.n_out
         wb, wf = fm["w"]
-        wfrac = {k: wf for k in _k.PARAM_ORDER + ("F",)}
+        wfrac = {k: wf for k in PARAM_NAMES + ("F",)}
         if weight_frac is not None:
             for k, v in dict(weight_frac).items():
-                check_choice("weight_frac key", k, _k.PARAM_ORDER + ("F",))
+                check_choice("weight_frac key", k, PARAM_NAMES + ("F",))
                 wfrac[k] = check_number(f"weight_frac[{k!r}]", v, lo=0, hi=wb - 1, integer=True)
-        fb = feedback if feedback is not None else ("random" if rule == "rflo" else "symmetric")
+        fb = rule_feedback(rule, feedback)
         self._symmetric = isinstance(fb, str) and fb == "symmetric"
         if self._symmetric:
             wfrac["F"] = wfrac["W_out"]
         self.weight_frac = wfrac
 
         # ---- integer weights
-        self._w = {k: quantize_array(getattr(net, k), wfrac[k], wb) for k in _k.PARAM_ORDER}
+        self._w = {k: quantize_array(getattr(net, k), wfrac[k], wb) for k in PARAM_NAMES}
         if self._symmetric:
             self._FT = self._w["W_out"]
         else:
@@ -203,7 +203,7 @@ class QuantizedOnlineLearner:
         (ctl[_k.C_SB], ctl[_k.C_SF]), (ctl[_k.C_TB], ctl[_k.C_TF]) = fm["s"], fm["t"]
         (ctl[_k.C_LB], ctl[_k.C_LF]), (ctl[_k.C_AB], ctl[_k.C_AF]) = fm["l"], fm["acc"]
         ctl[_k.C_WB] = wb
-        for j, k in enumerate(_k.PARAM_ORDER + ("F",)):
+        for j, k in enumerate(PARAM_NAMES + ("F",)):
             ctl[_k.C_WF + j] = wfrac[k]
         aq = int(np.floor(net.alpha * 2 ** _k.ALPHA_FRAC + 0.5))
         ctl[_k.C_AQ] = aq
@@ -239,7 +239,7 @@ class QuantizedOnlineLearner:
         else:
             v = check_number("lr", lr, lo=0.0, hi=2.0, hi_open=True)
             rates = {k: v for k in PARAM_NAMES}
-        for j, k in enumerate(_k.PARAM_ORDER):
+        for j, k in enumerate(PARAM_NAMES):
             q = int(np.floor(rates[k] * 2.0 ** _k.LR_FRAC + 0.5)) if k in self.trainable else 0
             if rates[k] > 0 and k in self.trainable and q == 0:
                 raise ValueError(f"lr[{k!r}]={rates[k]!r} is below the multiplier's step "
@@ -309,7 +309,7 @@ class QuantizedOnlineLearner:
 
     # ------------------------------------------------------------- weights
     def _sync(self):
-        for k in _k.PARAM_ORDER:
+        for k in PARAM_NAMES:
             getattr(self.net, k)[...] = self._w[k] * 2.0 ** (-self.weight_frac[k])
 
     def weights_int(self) -> Dict[str, Tuple[np.ndarray, float]]:
