@@ -36,7 +36,7 @@ from ._validate import check_choice, check_number
 from .names import FEEDBACKS, LOCAL_RULES, PARAM_NAMES, RECURRENT_PARAMS, RULES
 
 #: Random stream of the alignment batch: ``default_rng([seed, ALIGN_STREAM])``
-#: (training uses stream 1, evaluation 2, Lyapunov 3; see ``localrnn.train``).
+#: (training uses stream 1, evaluation 2, Lyapunov 3; see ``localrnn.training``).
 ALIGN_STREAM = 4
 
 

@@ -22,6 +22,7 @@ from ._numba_compat import compiled_entry
 from .kernels import online as _k
 from .kernels import online_layout as _L
 from .kernels.common import apply_phi
+from .learners import StreamingLearner
 from .names import (ONLINE_RULES, P_B, P_W, P_WIN, PARAM_NAMES, READOUT_PARAMS,
                     RECURRENT_PARAMS)
 from .network import Network, check_trainable, feedback_matrix, rule_feedback
@@ -46,7 +47,7 @@ class StepHead(NamedTuple):
     hyp: np.ndarray
 
 
-class OnlineLearner:
+class OnlineLearner(StreamingLearner):
     r"""Learn online, one time step at a time, over B parallel streams.
 
     Per step t and stream b (all streams share the weights):
@@ -115,6 +116,11 @@ class OnlineLearner:
 
     Notes
     -----
+    A :class:`localrnn.learners.Learner`: ``learn(batch, h0)`` (from
+    :class:`~localrnn.learners.StreamingLearner`) resets to ``h0``, streams the batch's
+    trials through :meth:`run` and returns the mask-weighted trial loss; that is one
+    iteration of an online :class:`localrnn.Trainer` run.
+
     Partial accumulations at :meth:`reset`: kept.  The window counts contributing steps
     across trial boundaries, so ``update_every`` means the same thing whatever the trial
     lengths; call :meth:`flush` to apply a partial window at a trial's end instead.

@@ -1,6 +1,6 @@
 """Sweeps: a grid of training runs, run serially, in local processes or on Dask.
 
-A grid file (TOML) gives :class:`localrnn.train.TrainConfig` fields; a list is an
+A grid file (TOML) gives :class:`localrnn.training.TrainConfig` fields; a list is an
 axis, anything else a fixed value, and the cells are the Cartesian product::
 
     task = "romo"
@@ -84,7 +84,7 @@ CELL_DEFAULTS = {"plot": False}
 
 
 def _train_fields() -> Dict[str, Any]:
-    from .train import TrainConfig
+    from .training import TrainConfig
 
     return {f.name: f for f in fields(TrainConfig)}
 
@@ -113,9 +113,9 @@ class Cell:
     align_batch: Optional[int] = None
 
     def config(self):
-        """The cell's :class:`~localrnn.train.TrainConfig` (not resolved), with
+        """The cell's :class:`~localrnn.training.TrainConfig` (not resolved), with
         :data:`CELL_DEFAULTS` where the grid gives no value."""
-        from .train import TrainConfig
+        from .training import TrainConfig
 
         return TrainConfig(**{**CELL_DEFAULTS, **self.params})
 
@@ -413,7 +413,7 @@ def run_cell(cell: Cell) -> CellResult:
         record["worker"] = _worker_info()  # before the guard: what the process itself has
         try:
             with _single_threaded():
-                from .train import Trainer
+                from .training import Trainer
 
                 trainer = Trainer(cell.config(), run_dir)
                 result = trainer.run()
@@ -512,7 +512,7 @@ def _cell_state(folder: Path, cell: Cell) -> Optional[Dict[str, Any]]:
     A folder holding a run with other settings is an error: skipping it would report
     numbers of another run, overwriting it would destroy them.
     """
-    from .train import TrainConfig
+    from .training import TrainConfig
 
     if not (folder / "config.json").is_file():
         return None

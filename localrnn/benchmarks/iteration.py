@@ -37,7 +37,7 @@ RULES = ("bptt", "eprop", "rflo")
 def romo_trainer(rule: str, dtype: str, n_rec=None, batch=None):
     """A :class:`localrnn.Trainer` on the Romo task's defaults (nothing written to disk)."""
     from ..tasks import get_task
-    from ..train import TrainConfig, Trainer
+    from ..training import TrainConfig, Trainer
 
     gain = get_task("romo").defaults.get("gain", 1.0)
     return Trainer(TrainConfig(task="romo", rule=rule, gain=gain, dtype=dtype, n_rec=n_rec,

@@ -26,7 +26,7 @@ from .._threads import worker_env
 
 
 def _worker(jobs, results, ready, start, iters, n_rec, batch):
-    from localrnn.train import TrainConfig, Trainer
+    from localrnn.training import TrainConfig, Trainer
 
     def trainer(rule, seed, dtype):
         return Trainer(TrainConfig(task="romo", rule=rule, seed=seed, dtype=dtype, gain=1.0,

@@ -41,6 +41,10 @@ Constants
 
 Only the MSE loss with a 0/1 mask, SGD, one update per contributing step and no
 state noise are supported.
+
+The learner is a :class:`localrnn.learners.Learner` (``learn`` from
+:class:`~localrnn.learners.StreamingLearner`); :meth:`QuantizedOnlineLearner.saved_arrays`
+gives the integer weights and their scales, which a run saves in ``weights.npz``.
 """
 from __future__ import annotations
 
@@ -52,6 +56,7 @@ from .._validate import check_choice, check_number
 from ..activations import dphi as _dphi_np, phi as _phi_np
 from ..engine import check_inputs, check_state0, check_targets
 from ..kernels import fixed_online as _k
+from ..learners import StreamingLearner
 from ..names import LOCAL_RULES, PARAM_NAMES
 from ..network import Network, check_trainable, feedback_matrix, rule_feedback
 from .quantspec import QuantSpec, default_frac
@@ -112,7 +117,7 @@ def pcg_seed(seed: int, stream: int = 0) -> np.ndarray:
     return np.array([state, inc], dtype=np.uint64)
 
 
-class QuantizedOnlineLearner:
+class QuantizedOnlineLearner(StreamingLearner):
     r"""Integer (fixed-point) online learner: e-prop or RFLO, SGD, B parallel streams.
 
     The float :class:`localrnn.OnlineLearner` step with ``optimizer="sgd"``,
@@ -144,8 +149,6 @@ class QuantizedOnlineLearner:
     batch_size : int
     trainable : iterable of names, optional
         Default all five parameters.
-    optimizer : {"sgd"}
-        Accepted for :class:`localrnn.train.Trainer`; only SGD exists in integers here.
     h0 : array, optional
         Initial state (rounded into the state format).
     weight_frac : dict, optional
@@ -158,13 +161,12 @@ class QuantizedOnlineLearner:
     def __init__(self, net: Network, rule: str = "eprop", lr: Union[float, Mapping] = 1e-3,
                  spec: Union[str, QuantSpec] = "w16,s16,t16,l16,acc32", feedback=None,
                  loss: str = "mse", seed: int = 0, batch_size: int = 1,
-                 trainable: Optional[Iterable[str]] = None, optimizer: str = "sgd", h0=None,
+                 trainable: Optional[Iterable[str]] = None, h0=None,
                  weight_frac: Optional[Mapping[str, int]] = None, lut_bits: int = 8):
         if not isinstance(net, Network):
             raise ValueError(f"net is a {type(net).__name__}; expected a localrnn.Network")
         check_choice("rule", rule, LOCAL_RULES)
         check_choice("loss", loss, ("mse",))
-        check_choice("optimizer", optimizer, ("sgd",))
         self.seed = check_number("seed", seed, lo=0, integer=True)
         B = self.batch_size = check_number("batch_size", batch_size, lo=1, integer=True)
         self.spec = QuantSpec.parse(spec)
@@ -173,7 +175,7 @@ class QuantizedOnlineLearner:
                              "such as w8,s16,t12,acc32 (or use localrnn.OnlineLearner)")
         fm = self.formats = engine_formats(self.spec)
         self.trainable = check_trainable(trainable)
-        self.net, self.rule, self.loss, self.optimizer = net, rule, loss, optimizer
+        self.net, self.rule, self.loss = net, rule, loss
         self.lut_bits = lut_bits
         N, I, O = net.n_rec, net.n_in, net.n_out
         wb, wf = fm["w"]
@@ -289,10 +291,6 @@ class QuantizedOnlineLearner:
         self._sync()
         return losses
 
-    def flush(self) -> bool:
-        """Nothing is ever pending (one update per contributing step); False."""
-        return False
-
     def reset(self, h0=None) -> None:
         """Start new trials: state to ``h0`` (or the constructor's, else zeros) rounded into
         the state format, traces to zero.  Weights and the random stream are kept."""
@@ -316,6 +314,14 @@ class QuantizedOnlineLearner:
         """``{name: (int64 copy, scale)}``; the real weight is ``int * scale``,
         ``scale = 2**-frac``."""
         return {k: (self._w[k].copy(), 2.0 ** (-self.weight_frac[k])) for k in PARAM_NAMES}
+
+    def saved_arrays(self) -> Dict[str, np.ndarray]:
+        """What a run saves with its float weights: ``int_<name>`` (int64) and
+        ``scale_<name>`` (the real weight is ``int * scale``) per parameter."""
+        out = {}
+        for k, (v, scale) in self.weights_int().items():
+            out["int_" + k], out["scale_" + k] = v, np.array(scale)
+        return out
 
     def to_network(self) -> Network:
         """A float copy of the network with the current (integer) weights."""

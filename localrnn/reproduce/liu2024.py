@@ -207,7 +207,7 @@ SCALES: Dict[str, Scale] = {
 }
 
 #: why each scale's sizes were chosen (written into the report).  The timings quoted were
-#: measured before the study (pilot runs with localrnn.train.Trainer on this 2-core
+#: measured before the study (pilot runs with localrnn.training.Trainer on this 2-core
 #: machine, 30 iterations twice and 300 iterations twice, median); the report's own
 #: numbers all come from the run.
 SCALE_REASONS = {
@@ -444,7 +444,7 @@ def _alignment(folder: Path, row: Optional[Dict]) -> Dict[str, float]:
 
 def read_cell(folder, row: Optional[Dict] = None) -> Cell:
     """A :class:`Cell` from a run folder written by the trainer (and its summary row)."""
-    from ..train import read_metrics
+    from ..runs import read_metrics
 
     folder = Path(folder)
     cfg = lio.read_json(folder / "config.json")
