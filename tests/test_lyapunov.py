@@ -223,24 +223,11 @@ def test_plots_draw(rng):
     plt.close(fig)
 
 
-def test_moved_plot_functions_warn_and_delegate(rng):
-    """localrnn.lyapunov.plot_* moved to localrnn.plotting (issue 9): the old names
-    still work, with a DeprecationWarning naming the new home."""
-    matplotlib = pytest.importorskip("matplotlib")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def test_the_plot_functions_live_in_plotting_only():
+    """localrnn.lyapunov (a driver) draws nothing: the figures are localrnn.plotting's."""
     from localrnn import lyapunov as L
 
-    fig, ax = plt.subplots()
-    res = lyapunov_spectrum(net_for(), rng.standard_normal((20, 2, 2)), 3)
-    with pytest.warns(DeprecationWarning, match="localrnn.plotting.plot_spectrum"):
-        assert L.plot_spectrum(res, ax=ax, per_time=True) is ax
-    assert len(ax.lines) == 2
-    sw = lambda_max_vs_gain([0.5, 1.5], np.zeros((20, 1, 1)), n_rec=6, alpha=0.5)
-    with pytest.warns(DeprecationWarning, match="localrnn.plotting.plot_lambda_vs_gain"):
-        assert L.plot_lambda_vs_gain(sw, ax=ax) is ax
-    plt.close(fig)
+    assert not hasattr(L, "plot_spectrum") and not hasattr(L, "plot_lambda_vs_gain")
 
 
 # ------------------------------------------------------------------ bad arguments

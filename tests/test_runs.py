@@ -364,7 +364,7 @@ def test_one_memory_check_for_runs_and_fixed_point_grids(monkeypatch):
     with pytest.raises(ValueError, match="x=3 would need about inf bytes"):
         v.check_memory_bytes(10 ** 400, "x=3")
     # both callers go through it: a tiny run and a tiny linear grid are refused on a 1000-byte machine
-    from localrnn.fixedpoint import linear_grid
+    from localrnn.fixedpoint.experiment import linear_grid
 
     with pytest.raises(ValueError, match=r"n_rec=16: the run would need about .* \(80% of 1e\+03"):
         TrainConfig(task="romo", n_rec=16, batch=2, iters=2).resolved()

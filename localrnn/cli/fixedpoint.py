@@ -1,8 +1,8 @@
 """``localrnn fixedpoint linear|mnist``: fixed-point learning (Zhu & Rosenbaum 2023).
 
 Thin wrappers over :mod:`localrnn.fixedpoint.experiment`: parse the options,
-call :func:`~localrnn.fixedpoint.linear_grid` or
-:func:`~localrnn.fixedpoint.mnist_grid` (which check every value), write the
+call :func:`~localrnn.fixedpoint.experiment.linear_grid` or
+:func:`~localrnn.fixedpoint.experiment.mnist_grid` (which check every value), write the
 result's folder and print its summary.  One run (``--rule``, ``--lr``) or a
 grid (``--rules dW1,dW3 --lrs ...``) per call; every call writes a results
 folder: ``config.json`` (all settings, enough to rerun), ``metrics.csv`` (one
@@ -25,7 +25,7 @@ from ._common import emit_summary, parse_float_list, progress
 def parse_lrs(text: str):
     """``"0.1,0.3"`` (every rule) -> [0.1, 0.3]; ``"dW1:0.01,0.02;dW3:0.1"`` (per rule)
     -> {rule: [lr, ...]}; ``"paper"`` as is.  Only the syntax is checked here; the
-    values by :func:`localrnn.fixedpoint.grid_runs`."""
+    values by :func:`localrnn.fixedpoint.experiment.grid_runs`."""
     text = str(text).strip()
     if text == "paper":
         return text
@@ -44,7 +44,7 @@ def parse_lrs(text: str):
 
 def _runs(rule, rules, lr, lrs, kind):
     """[(rule, lr), ...] from --rule/--lr or --rules/--lrs."""
-    from ..fixedpoint import grid_runs
+    from ..fixedpoint.experiment import grid_runs
 
     names = [r.strip() for r in str(rules).split(",") if r.strip()] if rules else [rule]
     return grid_runs(names, parse_lrs(lrs) if lrs else [lr], kind)
@@ -130,7 +130,7 @@ def common(f):
 @common
 def linear(rule, rules, lr, lrs, n, m, iters, eig_every, seed, out, as_json):
     """The linear example: r = (I - W)^{-1} x, loss (1/m)||A X - Rhat||^2 (no data needed)."""
-    from ..fixedpoint import linear_grid
+    from ..fixedpoint.experiment import linear_grid
 
     runs = _runs(rule, rules, lr, lrs, "linear")
     _check_out(out)
@@ -180,7 +180,8 @@ def mnist(data_path, rule, rules, lr, lrs, n_rec, batch, epochs, solver, tol, ma
           as_json):
     """Train W on MNIST; report train and held-out test accuracy, max Re eig(W)."""
     from ..data import load_mnist
-    from ..fixedpoint import mnist_grid, mnist_problem
+    from ..fixedpoint import mnist_problem
+    from ..fixedpoint.experiment import mnist_grid
 
     runs = _runs(rule, rules, lr, lrs, "mnist")
     _check_out(out)
