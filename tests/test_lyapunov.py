@@ -8,7 +8,7 @@ from localrnn.engine import trajectory
 from localrnn.lyapunov import (default_warmup, flossing_gradient, lambda_max_vs_gain,
                                lyapunov_spectrum)
 
-from helpers import RTOL_EXACT
+from helpers import ATOL_UNIT_EXACT, RTOL_EXACT
 
 FORMS = ["current", "rate"]
 ACTS = ["tanh", "relu", "softplus", "retanh"]
@@ -107,9 +107,9 @@ import torch_lyapunov_ref as ref  # noqa: E402
 
 def _compare(res, lam_ref, Q_ref):
     order = np.argsort(-lam_ref.mean(axis=0), kind="stable")
-    np.testing.assert_allclose(res.exponents, lam_ref.mean(axis=0)[order], rtol=0, atol=RTOL_EXACT)
-    np.testing.assert_allclose(res.per_trial, lam_ref[:, order], rtol=0, atol=RTOL_EXACT)
-    np.testing.assert_allclose(res.Q, Q_ref, rtol=0, atol=RTOL_EXACT)
+    np.testing.assert_allclose(res.exponents, lam_ref.mean(axis=0)[order], rtol=0, atol=ATOL_UNIT_EXACT)
+    np.testing.assert_allclose(res.per_trial, lam_ref[:, order], rtol=0, atol=ATOL_UNIT_EXACT)
+    np.testing.assert_allclose(res.Q, Q_ref, rtol=0, atol=ATOL_UNIT_EXACT)
 
 
 @pytest.mark.parametrize("form", FORMS)
