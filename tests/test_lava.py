@@ -318,6 +318,10 @@ def test_lava_rules_for_needs_loihi_formats():
         q = QuantizedOnlineLearner(net.copy(), "eprop", lr={"W": lr}, spec=spec, trainable=("W",))
         with pytest.raises(ValueError, match=words):
             L.lava_rules_for(q)
+    q = QuantizedOnlineLearner(net.copy(), "eprop", lr=0.5, spec="w9.6,s12.6,t9.7,l7.6,acc32.13",
+                               trainable=("W_out",))
+    with pytest.raises(ValueError, match="does not train W"):
+        L.lava_rules_for(q)
 
 
 # --------------------------------------------------------------------- with Lava

@@ -57,10 +57,10 @@ bits).  The learning signal L_i arrives from the post neuron as ``y2 = 64 + 64 L
   a_j``, ``y1 = 64 phi'(u_i)``, ``alpha = 2^-a``; ``dw = -2^e * u0 * t * (y2 - 64)``
   (``s = 5``): ``lr = 2^(e + 1 + ft - fw)``.
 
-What is not the same as on the chip (say so to a hardware team): the chip floors each
-product at ``2^(e - s)`` and rounds the sum stochastically with one random number per
-step, our learner rounds to nearest (tests/test_lava.py bounds the difference: at most
-one LSB per step); in Lava's learning phase dw reads the tag before that epoch's dt,
+What is not the same as on the chip (say so to a hardware team): Lava's model of the
+chip floors each product to a multiple of ``2^e`` LSB and rounds the sum
+stochastically with one random number per step, our learner rounds the exact change to
+nearest (tests/test_lava.py bounds the difference: at most one LSB per step); in Lava's learning phase dw reads the tag before that epoch's dt,
 while our learner uses the updated trace; Loihi's traces decay with a floor and a
 stochastic carry and take graded impulses rounded to integers (not checked here: only
 the rule's evaluation is); alpha must be a power of two for the tag rule; biases are
@@ -472,8 +472,10 @@ def lava_rules_for(learner, mask_count: Optional[int] = None) -> LavaRules:
     if fm["acc"][1] < lf + ft:
         raise ValueError(f"learner's accumulator has {fm['acc'][1]} fractional bits; Loihi's "
                          f"product L * e is exact, which needs at least {lf + ft}")
+    if "W" not in learner.trainable:
+        raise ValueError("learner does not train W; the Loihi rule is W's update")
     n = learner.net.n_out if mask_count is None else mask_count
-    eta_q = int(np.floor(learner.lr["W"] * 2.0 ** LR_FRAC + 0.5)) if "W" in learner.trainable else 0
+    eta_q = int(np.floor(learner.lr["W"] * 2.0 ** LR_FRAC + 0.5))
     eta_t = (2 * eta_q + n) // (2 * n)
     if eta_t <= 0 or eta_t & (eta_t - 1):
         raise ValueError(f"learner's rate for W, lr={learner.lr['W']!r} over {n} masked "
