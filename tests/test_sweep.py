@@ -81,6 +81,18 @@ def test_make_cells_names_by_what_varies_and_rejects_duplicates():
         make_cells([dict(TINY, seed=0), dict(TINY, seed=0)])
 
 
+def test_every_trainconfig_field_declares_the_kind_of_its_values():
+    """A grid checks its values by the kind each TrainConfig field declares in its metadata
+    (names.KIND); a field added without one would be unsweepable, so it fails here."""
+    from dataclasses import fields
+
+    from localrnn.names import KIND, VALUE_KINDS
+
+    undeclared = [f.name for f in fields(TrainConfig) if f.metadata.get(KIND) not in VALUE_KINDS]
+    assert not undeclared, (f"TrainConfig fields without metadata={{KIND: ...}} (one of "
+                            f"{', '.join(VALUE_KINDS)}): {undeclared}")
+
+
 def test_example_grid_file_loads():
     from pathlib import Path
 
