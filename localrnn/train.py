@@ -33,8 +33,8 @@ from .engine import RULES, gradient, loss_and_delta, trajectory
 from .names import KIND
 from .network import FORMS, PARAM_NAMES, Network, feedback_matrix
 from .optim import OPTIMIZERS, make_optimizer
-from .plotting import plot_curves, plot_run  # noqa: F401  (plot_curves: its former home)
-from .runs import (METRIC_FIELDS, PROBE_TRIALS, RunDir, probe_inputs,  # noqa: F401
+from .plotting import plot_curves, plot_run, save_figure  # noqa: F401  (plot_curves: its former home)
+from .runs import (CURVE, METRIC_FIELDS, PROBE_TRIALS, RunDir, probe_inputs,  # noqa: F401
                    read_metrics)  # METRIC_FIELDS, read_metrics: their former home, still importable
 
 class TrainingDiverged(RuntimeError):
@@ -412,14 +412,9 @@ class Trainer:
         if self.lyapunov is not None:
             rd.write_lyapunov(self.lyapunov)
         if final and self.metrics and c.plot:
-            import matplotlib.pyplot as plt
-
-            fig = plot_run(self.metrics, label=f"{c.rule}",
-                           title=f"{c.task}: rule {c.rule}, gain {c.gain:g}, N={c.n_rec}")
-            try:
-                rd.save_figure(fig)
-            finally:
-                plt.close(fig)
+            save_figure(plot_run(self.metrics, label=f"{c.rule}",
+                                 title=f"{c.task}: rule {c.rule}, gain {c.gain:g}, N={c.n_rec}"),
+                        rd / CURVE)
 
     @classmethod
     def resume(cls, out_dir) -> "Trainer":
