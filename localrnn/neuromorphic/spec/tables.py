@@ -216,31 +216,28 @@ def _bptt(form) -> Tuple[List[Equation], List[Equation]]:
     those done once per trial."""
     s = "r" if form == "current" else "a"
     if form == "current":
+        adj, dW, dW_in, db = "a_t", "G_W", "G_Win", "G_b"   # dL/dtheta = alpha G (once per trial)
         back = Equation("backward",
                         "a_t = phi'(h_t) * (W_out^T delta_t + alpha W^T a_{t+1}) + (1 - alpha) a_{t+1}",
                         _ops(mul=O * N + N * N + 3 * N, add=(O - 1) * N + N * (N - 1) + 2 * N, dphi=N),
                         [("W^T a_{t+1}", "non-local"), ("a_{t+1}", "non-local")],
                         "needs the future (a_{t+1}) and the transposed recurrent weights "
                         "(weight transport); a_{T+1} = 0")
-        grads = [Equation("gradient", "G_W += a_t r_{t-1}^T", _ops(mul=N * N, add=N * N),
-                          [("a_t", "non-local"), ("r_j", "pre")]),
-                 Equation("gradient", "G_Win += a_t x_t^T", _ops(mul=N * I, add=N * I),
-                          [("a_t", "non-local"), ("x_k", "pre")]),
-                 Equation("gradient", "G_b += a_t", _ops(add=N), [("a_t", "non-local")])]
         scale = "dL/dW = alpha G_W,  dL/dW_in = alpha G_Win,  dL/db = alpha G_b"
     else:
+        adj, dW, dW_in, db = "c_t", "dL/dW", "dL/dW_in", "dL/db"
         back = Equation("backward",
                         "c_t = alpha phi'(u_t) * g_t,  g_t = W_out^T delta_t + W^T c_{t+1} + (1 - alpha) g_{t+1}",
                         _ops(mul=O * N + N * N + 3 * N, add=(O - 1) * N + N * (N - 1) + 2 * N, dphi=N),
                         [("W^T c_{t+1}", "non-local"), ("g_{t+1}", "non-local")],
                         "g_t = dL/da_t, derived from MODEL.md section 1 (rate form): needs the "
                         "future and W^T; g_{T+1} = c_{T+1} = 0")
-        grads = [Equation("gradient", "dL/dW += c_t a_{t-1}^T", _ops(mul=N * N, add=N * N),
-                          [("c_t", "non-local"), ("a_j", "pre")]),
-                 Equation("gradient", "dL/dW_in += c_t x_t^T", _ops(mul=N * I, add=N * I),
-                          [("c_t", "non-local"), ("x_k", "pre")]),
-                 Equation("gradient", "dL/db += c_t", _ops(add=N), [("c_t", "non-local")])]
         scale = None
+    grads = [Equation("gradient", f"{dW} += {adj} {s}_{{t-1}}^T", _ops(mul=N * N, add=N * N),
+                      [(adj, "non-local"), (f"{s}_j", "pre")]),
+             Equation("gradient", f"{dW_in} += {adj} x_t^T", _ops(mul=N * I, add=N * I),
+                      [(adj, "non-local"), ("x_k", "pre")]),
+             Equation("gradient", f"{db} += {adj}", _ops(add=N), [(adj, "non-local")])]
     step = [Equation("error", "delta_t = m_t (y_t - y*_t) / S", _ops(mul=2 * O, add=O),
                      [("delta_t", "output")], "S = sum_{t,o} m_to, once per trial; the gradient "
                      "sums below start from zero and count T adds per entry"),
