@@ -315,6 +315,41 @@ def test_cli_quick_grid_and_exit_codes(tmp_path, monkeypatch):
     assert "Error: 2 cell(s) failed" in res.output
 
 
+@pytest.mark.parametrize("text, kind, want", [
+    ("0.5, 1,1.5", float, [0.5, 1.0, 1.5]), ("rflo,bptt", str, ["rflo", "bptt"]), ("3", int, [3]),
+    ("", float, "--x='' is empty"), ("1,,2", int, "--x='1,,2': an empty entry"),
+    ("1,x", float, "--x='1,x': 'x' is not a number"), ("1.5", int, "'1.5' is not an integer"),
+    ("1,nan", float, "'nan' is not finite"), ("rflo,", str, "an empty entry"),
+])
+def test_the_one_comma_list_parser(text, kind, want):
+    """Every command reads a comma list with cli._common.parse_list: typed entries, or one
+    line naming the option and the entry."""
+    from localrnn.cli._common import parse_list
+
+    if isinstance(want, list):
+        assert parse_list("--x", text, kind) == want
+    else:
+        with pytest.raises(ValueError) as e:
+            parse_list("--x", text, kind)
+        assert want in str(e.value) and "\n" not in str(e.value)
+
+
+def test_task_bar_opens_at_the_first_report_and_a_new_one_at_each_zero(capsys):
+    """The CLI's bar for the library's progress callback: nothing before the library's
+    first report (a refused call prints only its error), one bar per sweep of a study;
+    disabled, nothing at all.  (Without a terminal click prints the label only.)"""
+    from localrnn.cli._common import TaskBar
+
+    with TaskBar("sweep") as bar:
+        assert capsys.readouterr().err == ""
+        for report in [(0, 2, ""), (1, 2, "a: done"), (2, 2, "b: done"), (0, 1, ""), (1, 1, "c: done")]:
+            bar(*report)
+    assert capsys.readouterr().err.splitlines() == ["sweep", "sweep"]
+    with TaskBar("sweep", enabled=False) as bar:
+        bar(0, 1, "")
+    assert capsys.readouterr().err == ""
+
+
 def test_cli_bad_quick_option_is_exit_2(tmp_path):
     res = invoke(["sweep", "--task", "romo", "--seeds", "0,x", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "--seeds" in res.output and "'x'" in res.output
