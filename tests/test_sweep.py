@@ -170,8 +170,8 @@ def test_dask_missing_is_one_line(monkeypatch, tmp_path):
 
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ValueError, match=r'pip install "localrnn\[dask\]"'):
-        run_sweep(Grid.from_dict(dict(TINY)), tmp_path, dask_local=1)
-    assert not (tmp_path / "cells").exists()
+        run_sweep(Grid.from_dict(dict(TINY)), tmp_path / "out", dask_local=1)
+    assert not (tmp_path / "out").exists()
 
 
 def test_unreachable_scheduler_is_one_line(tmp_path):

@@ -125,6 +125,8 @@ def quantize_sweep(task: str = "sine", rules: Iterable[str] = LOCAL_RULES,
         raise ValueError(f"task={task!r} uses the {t.loss} loss; the integer learner needs an "
                          "MSE task (sine, romo)")
     rules = list(rules)
+    if not rules:
+        raise ValueError(f"rules is empty; give one or more of {', '.join(LOCAL_RULES)}")
     for r in rules:
         check_choice("rule", r, LOCAL_RULES)
     roundings = list(roundings)

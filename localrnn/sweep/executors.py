@@ -85,13 +85,16 @@ class Outcome(NamedTuple):
 
 
 def check_executor(workers: int = 1, scheduler=None, dask_local: Optional[int] = None) -> None:
-    """``ValueError`` unless exactly one executor is asked for with valid sizes."""
+    """``ValueError`` unless exactly one executor is asked for, with valid sizes (and
+    Dask installed if it is asked for)."""
     chosen = [x for x in (workers != 1, scheduler is not None, dask_local is not None) if x]
     if len(chosen) > 1:
         raise ValueError("choose one executor: workers > 1, scheduler or dask_local")
     check_number("workers", workers, lo=1, integer=True)
     if dask_local is not None:
         check_number("dask_local", dask_local, lo=1, integer=True)
+    if scheduler is not None or dask_local is not None:
+        _import_distributed()  # a missing Dask is refused before anything is written
 
 
 class Executor:
