@@ -260,8 +260,32 @@ class LinearGrid(_Grid):
         return self._write(out_dir, header, dict(X=p.X, R_hat=p.R_hat, W_target=p.W_target, W0=p.W0))
 
 
+def _linear_task(task, ctx: TaskContext) -> LinearRun:
+    """One run of a linear grid on an executor (``ctx.shared``: the problem)."""
+    i, rule, lr, iters, eig_every = task
+    cb = None if ctx.report is None else (lambda k, loss: ctx.report((i, k, loss)))
+    return train_linear(ctx.shared, rule, lr, iters, eig_every=eig_every, callback=cb)
+
+
+def _run_grid(task_fn, tasks, problem, jobs: int, callback) -> list:
+    """The runs of a grid on the package's executors
+    (:func:`localrnn.sweep.executors.open_executor`): in this process (``jobs`` 1) or in
+    ``jobs`` spawned single-threaded workers that receive ``problem`` once each; a run's
+    error is raised; ``callback(run_index, iteration, loss)`` gets every run's steps.
+    Returns the results in the order of ``tasks``."""
+    results = [None] * len(tasks)
+    on_message = None if callback is None else (lambda m: callback(*m))
+    with open_executor(workers=min(jobs, len(tasks)), shared=problem) as ex:
+        for i, run, error in ex.imap(task_fn, tasks, on_message=on_message):
+            if error is not None:
+                raise error
+            results[i] = run
+    return results
+
+
 def linear_grid(runs, *, n: int = 200, m: int = 100, iters: int = 3500, eig_every: int = 50,
-                seed: int = 0, callback: Callable[[int, int, float], None] | None = None) -> LinearGrid:
+                seed: int = 0, jobs: int = 1,
+                callback: Callable[[int, int, float], None] | None = None) -> LinearGrid:
     """Train the linear example (:func:`train_linear`) for every ``(rule, lr)``.
 
     Parameters
@@ -274,6 +298,9 @@ def linear_grid(runs, *, n: int = 200, m: int = 100, iters: int = 3500, eig_ever
         Steps per run (the original: 3500).
     eig_every : int
         Record ``max Re eig(W)`` every so many steps (and at the end).
+    jobs : int
+        Worker processes (1: this process); each run limits its BLAS as
+        :func:`train_linear` does, so ``jobs`` does not change the numbers.
     callback : callable, optional
         ``callback(run_index, iteration, loss)`` after each step.
 
@@ -290,12 +317,11 @@ def linear_grid(runs, *, n: int = 200, m: int = 100, iters: int = 3500, eig_ever
     # A, its losses and metrics.csv rows (about 400 bytes per row as Python objects)
     check_memory_bytes(8.0 * (2 * n * m + 8 * n * n) + len(runs) * (8.0 * 3 * n * n + (iters + 1) * 408.0),
                        f"n={n}, m={m}, iters={iters} ({len(runs)} runs)")
+    jobs = check_number("jobs", jobs, lo=1, integer=True)
     problem = linear_problem(n, m, seed=seed)
     t0 = time.perf_counter()
-    out = []
-    for i, (r, v) in enumerate(runs):
-        cb = None if callback is None else (lambda k, loss, i=i: callback(i, k, loss))
-        out.append(train_linear(problem, r, v, iters, eig_every=eig_every, callback=cb))
+    out = _run_grid(_linear_task, [(i, r, v, iters, eig_every) for i, (r, v) in enumerate(runs)],
+                    problem, jobs, callback)
     return LinearGrid(problem, out, iters, eig_every, time.perf_counter() - t0)
 
 
@@ -393,7 +419,7 @@ class MNISTGrid(_Grid):
         return self._write(out_dir, header, dict(W0=p.W0, W_x=p.W_x, R=p.R))
 
 
-def _train_task(task, ctx: TaskContext) -> FixedPointRun:
+def _mnist_task(task, ctx: TaskContext) -> FixedPointRun:
     """One run of a grid on an executor: ``ctx.shared`` is the problem, sent to each
     worker once; ``ctx.report`` forwards ``(run_index, iteration, loss)``."""
     i, rule, lr, train_kw = task
@@ -436,14 +462,8 @@ def mnist_grid(problem: MNISTProblem, runs, *, jobs: int | None = None,
     for r, lr in runs:          # every run's arguments, before any run starts
         check_train_args(problem, r, lr, **check_kw)
     t0 = time.perf_counter()
-    results: List[Optional[FixedPointRun]] = [None] * len(runs)
-    tasks = [(i, r, lr, train_kw) for i, (r, lr) in enumerate(runs)]
-    on_message = None if callback is None else (lambda m: callback(*m))
-    with open_executor(workers=min(jobs, len(runs)), shared=problem) as ex:
-        for i, run, error in ex.imap(_train_task, tasks, on_message=on_message):
-            if error is not None:
-                raise error
-            results[i] = run
+    results = _run_grid(_mnist_task, [(i, r, lr, train_kw) for i, (r, lr) in enumerate(runs)],
+                        problem, jobs, callback)
     return MNISTGrid(problem, results, jobs, time.perf_counter() - t0)
 
 
