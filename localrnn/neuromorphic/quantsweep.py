@@ -26,12 +26,13 @@ import numpy as np
 
 from .. import io as lio
 from .._validate import check_choice, check_number
+from ..names import LOCAL_RULES
 from ..online import OnlineLearner
 from ..plotting import plot_quantize_sweep, save_figure
 from ..sweep.executors import Progress, TaskContext, check_executor, open_executor
 from ..tasks import get_task
-from .fixed import LOCAL_RULES, QuantizedOnlineLearner
-from .quantspec import QuantSpec
+from .fixed import QuantizedOnlineLearner
+from .quantspec import ROUNDINGS, QuantSpec
 
 #: Widths swept by default.
 WEIGHT_BITS = (4, 6, 8, 10, 12, 16)
@@ -85,7 +86,7 @@ def _run_task(run, ctx: TaskContext):
 
 def quantize_sweep(task: str = "sine", rules: Iterable[str] = LOCAL_RULES,
                    weight_bits: Iterable[int] = WEIGHT_BITS, trace_bits: Iterable[int] = TRACE_BITS,
-                   roundings: Iterable[str] = ("nearest", "stochastic"), base: str = BASE_SPEC,
+                   roundings: Iterable[str] = ROUNDINGS, base: str = BASE_SPEC,
                    n_rec: Optional[int] = 32, iters: int = 300, batch: Optional[int] = None,
                    lr=None, gain: Optional[float] = None, seed: int = 0, tail: Optional[int] = None,
                    workers: int = 1, progress: Optional[Progress] = None) -> Dict:
@@ -131,7 +132,7 @@ def quantize_sweep(task: str = "sine", rules: Iterable[str] = LOCAL_RULES,
         check_choice("rule", r, LOCAL_RULES)
     roundings = list(roundings)
     for r in roundings:
-        check_choice("rounding", r, ("nearest", "stochastic"))
+        check_choice("rounding", r, ROUNDINGS)
     wb = [check_number("weight bits", b, lo=2, hi=32, integer=True) for b in weight_bits]
     tb = [check_number("trace bits", b, lo=2, hi=32, integer=True) for b in trace_bits]
     base_spec = QuantSpec.parse(base)
