@@ -217,22 +217,22 @@ def _bptt(form) -> Tuple[List[Equation], List[Equation]]:
     s = "r" if form == "current" else "a"
     if form == "current":
         adj, dW, dW_in, db = "a_t", "G_W", "G_Win", "G_b"   # dL/dtheta = alpha G (once per trial)
-        back = Equation("backward",
-                        "a_t = phi'(h_t) * (W_out^T delta_t + alpha W^T a_{t+1}) + (1 - alpha) a_{t+1}",
-                        _ops(mul=O * N + N * N + 3 * N, add=(O - 1) * N + N * (N - 1) + 2 * N, dphi=N),
-                        [("W^T a_{t+1}", "non-local"), ("a_{t+1}", "non-local")],
-                        "needs the future (a_{t+1}) and the transposed recurrent weights "
-                        "(weight transport); a_{T+1} = 0")
+        back_text = "a_t = phi'(h_t) * (W_out^T delta_t + alpha W^T a_{t+1}) + (1 - alpha) a_{t+1}"
+        back_locality = [("W^T a_{t+1}", "non-local"), ("a_{t+1}", "non-local")]
+        back_note = ("needs the future (a_{t+1}) and the transposed recurrent weights "
+                     "(weight transport); a_{T+1} = 0")
         scale = "dL/dW = alpha G_W,  dL/dW_in = alpha G_Win,  dL/db = alpha G_b"
     else:
         adj, dW, dW_in, db = "c_t", "dL/dW", "dL/dW_in", "dL/db"
-        back = Equation("backward",
-                        "c_t = alpha phi'(u_t) * g_t,  g_t = W_out^T delta_t + W^T c_{t+1} + (1 - alpha) g_{t+1}",
-                        _ops(mul=O * N + N * N + 3 * N, add=(O - 1) * N + N * (N - 1) + 2 * N, dphi=N),
-                        [("W^T c_{t+1}", "non-local"), ("g_{t+1}", "non-local")],
-                        "g_t = dL/da_t, derived from MODEL.md section 1 (rate form): needs the "
-                        "future and W^T; g_{T+1} = c_{T+1} = 0")
+        back_text = ("c_t = alpha phi'(u_t) * g_t,  g_t = W_out^T delta_t + W^T c_{t+1} + "
+                     "(1 - alpha) g_{t+1}")
+        back_locality = [("W^T c_{t+1}", "non-local"), ("g_{t+1}", "non-local")]
+        back_note = ("g_t = dL/da_t, derived from MODEL.md section 1 (rate form): needs the "
+                     "future and W^T; g_{T+1} = c_{T+1} = 0")
         scale = None
+    back = Equation("backward", back_text,
+                    _ops(mul=O * N + N * N + 3 * N, add=(O - 1) * N + N * (N - 1) + 2 * N, dphi=N),
+                    back_locality, back_note)
     grads = [Equation("gradient", f"{dW} += {adj} {s}_{{t-1}}^T", _ops(mul=N * N, add=N * N),
                       [(adj, "non-local"), (f"{s}_j", "pre")]),
              Equation("gradient", f"{dW_in} += {adj} x_t^T", _ops(mul=N * I, add=N * I),
