@@ -9,13 +9,13 @@ equal ``step_spec``'s.  The tolerance, not bit equality: the learner goes throug
 and fused loops, this reference through NumPy in another order.
 """
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from localrnn.network import Network
-from localrnn.neuromorphic.export import (DOC_PATH, Poly, generated_part,
-                                          render_neuromorphic_doc, step_spec)
+from localrnn.neuromorphic.spec import Poly, generated_part, render_neuromorphic_doc, step_spec
 from localrnn.online import OnlineLearner
 
 KINDS = ("mul", "add", "div", "phi", "dphi")
@@ -374,7 +374,7 @@ def test_markdown_and_json():
 
 
 def test_poly():
-    from localrnn.neuromorphic.export import I, N
+    from localrnn.neuromorphic.spec.poly import I, N
     p = 2 * N ** 2 + N * I - 1
     assert str(p) == "2N^2 + N*I - 1" and p(N=3, I=2, O=0, T=0) == 23
     assert Poly() == 0
@@ -393,10 +393,31 @@ def test_bad_input(kw, words):
     assert words in str(e.value) and "\n" not in str(e.value)
 
 
+#: The repository's page whose generated part render_neuromorphic_doc() gives.
+DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "neuromorphic.md"
+
+
 def test_committed_doc_is_generated():
     text = DOC_PATH.read_text()
     assert generated_part(text) == render_neuromorphic_doc(), \
-        "docs/neuromorphic.md is stale: run python -m localrnn.neuromorphic.export --write-doc"
+        "docs/neuromorphic.md is stale: run python -m localrnn.neuromorphic.spec --write-doc docs/neuromorphic.md"
+
+
+def test_write_doc_rewrites_only_the_generated_part(tmp_path, capsys):
+    """The page is an argument (no path outside the package): the text around the markers
+    stays, the part between them is regenerated; without the markers, one line."""
+    from localrnn.neuromorphic.spec.__main__ import main as spec_main
+
+    page = tmp_path / "page.md"
+    page.write_text("# Title\n\nintro\n<!-- BEGIN GENERATED -->\nold\n<!-- END GENERATED -->\ntail\n")
+    assert spec_main(["--write-doc", str(page)]) == 0
+    assert page.read_text() == "# Title\n\nintro\n" + render_neuromorphic_doc() + "\ntail\n"
+    assert spec_main([]) == 2
+    page.write_text("no markers\n")
+    capsys.readouterr()
+    assert spec_main(["--write-doc", str(page)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"Error: {page}: the page has no <!-- BEGIN GENERATED -->")
 
 
 # ------------------------------------------------------------------------------- CLI
@@ -428,8 +449,15 @@ def test_cli_markdown_to_file(tmp_path):
      "bad field 'q3'"),
     (["--rule", "eprop", "--n-rec", "0", "--n-in", "1", "--n-out", "1"], "n_rec=0"),
     (["--rule", "eprop"], "missing --n-rec, --n-in, --n-out"),
+    (["--rule", "eprop", "--format", "lava", "--n-rec", "4", "--quantize", "w8"],
+     "--format lava (the local rule as Lava learning-rule strings) does not take --n-rec, --quantize"),
+    (["--rule", "eprop", "--n-rec", "4", "--n-in", "1", "--n-out", "1", "--alpha", "0.5"],
+     "does not take --alpha"),
     (["--rule", "sgd", "--n-rec", "4", "--n-in", "1", "--n-out", "1"], "'sgd'"),
-    (["--format", "nir"], "--format nir needs RUN_DIR"),
+    (["--format", "nir"], "needs RUN_DIR; missing RUN_DIR"),
+    (["--format", "nir", "--rule", "rflo", "x"], "--format nir (a trained run's network as a NIR graph) "
+                                                 "does not take --rule; it takes RUN_DIR"),
+    (["x", "--format", "md"], "does not take RUN_DIR; it takes --rule, --n-rec, --n-in, --n-out, --form"),
 ])
 def test_cli_bad_input(args, words):
     r = _cli(["export", *args])

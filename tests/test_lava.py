@@ -188,7 +188,7 @@ def test_cli_lava():
     assert r.exit_code == 0, r.output
     assert 'dt = "2^-5 * u0 * (x1 - 64) * y1 - 2^-3 * u0 * t"' in r.output
     assert 'dw = "-2^-6 * u0 * t * (y2 - 64)"' in r.output
-    for args, words in ((["--rule", "bptt", "--n-rec", "4", "--n-in", "1", "--n-out", "1"],
+    for args, words in ((["--rule", "bptt"],
                          "non-local"),
                         (["--rule", "eprop", "--form", "rate", "--alpha", "0.01"], "too small")):
         r = _cli(["export", *args, "--format", "lava"])

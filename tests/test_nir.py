@@ -11,7 +11,7 @@ nir = pytest.importorskip("nir")
 
 from localrnn import forward  # noqa: E402
 from localrnn.network import PARAM_NAMES, Network  # noqa: E402
-from localrnn.neuromorphic.nir_export import export_nir, parse_edges, read_run, to_nir  # noqa: E402
+from localrnn.neuromorphic.nir import export_nir, parse_edges, read_run, to_nir  # noqa: E402
 
 PHI = {"tanh": np.tanh, "relu": lambda v: np.maximum(v, 0.0),
        "softplus": lambda v: np.logaddexp(0.0, v), "retanh": lambda v: np.maximum(np.tanh(v), 0.0),

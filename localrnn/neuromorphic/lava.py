@@ -41,7 +41,7 @@ product changes ``Z`` by ``m 2^(e - s)``, not ``m 2^e``: Lava's floating-point m
 has it, and the strings below are scaled for the bit-approximate one.
 
 **Mapping of our rules** (three-factor form ``dW_ij = -eta L_i e_ij``; see
-:mod:`.export`), for :class:`~localrnn.neuromorphic.fixed.QuantizedOnlineLearner`
+:mod:`.spec`), for :class:`~localrnn.neuromorphic.fixed.QuantizedOnlineLearner`
 with Loihi's formats (:func:`lava_rules_for`): traces are unsigned 7-bit (0-127), so
 signed quantities carry an offset of 64 (``(x1 - 64)`` is ``64 * ebar``, 6 fractional
 bits).  The learning signal L_i arrives from the post neuron as ``y2 = 64 + 64 L_i``
