@@ -40,6 +40,21 @@ RECURRENT_PARAMS = PARAM_NAMES[:P_WOUT]
 #: The readout's parameters.
 READOUT_PARAMS = PARAM_NAMES[P_WOUT:]
 
+#: A training run's kind of results folder (``localrnn run``; see ``localrnn.runs``).
+TRAIN = "train"
+#: Kinds of results folder (``config.json`` key ``"kind"``) -> what writes them.
+RUN_KINDS = {TRAIN: "'localrnn run'", "fixedpoint-linear": "'localrnn fixedpoint linear'",
+             "fixedpoint-mnist": "'localrnn fixedpoint mnist'"}
+#: Key of a settings field's metadata that names the kind of value it takes
+#: (``dataclasses.field(metadata={KIND: "int"})`` on every ``TrainConfig`` field); sweep
+#: grids check their values by it.
+KIND = "kind"
+#: Kinds of a setting's value -> what a grid must give (the error messages say it).
+VALUE_KINDS = {"bool": "true or false", "int": "an integer", "float": "a number",
+               "float_or_table": "a number or a table of numbers", "str": "a string",
+               "names": "a list of names", "table": "a table"}
+
 __all__ = ["RULES", "EXACT_RULES", "LOCAL_RULES", "ONLINE_RULES", "FEEDBACKS", "FORMS",
            "ACTIVATIONS", "FLOAT32_ACTIVATIONS", "LOSSES", "OPTIMIZERS", "DTYPES", "PARAM_NAMES",
-           "P_WIN", "P_W", "P_B", "P_WOUT", "P_BOUT", "RECURRENT_PARAMS", "READOUT_PARAMS"]
+           "P_WIN", "P_W", "P_B", "P_WOUT", "P_BOUT", "RECURRENT_PARAMS", "READOUT_PARAMS",
+           "KIND", "VALUE_KINDS", "TRAIN", "RUN_KINDS"]

@@ -40,8 +40,9 @@ ROOT = Path(__file__).resolve().parents[1] / "localrnn"
 KNOWN: set = set()
 
 #: The layers, lowest first (docs/ARCHITECTURE.md): module names or fnmatch patterns;
-#: an exact name wins over a pattern (``localrnn.fixedpoint.experiment`` is an
-#: experiment, the rest of ``localrnn.fixedpoint`` drivers).
+#: an exact name wins over a pattern (``localrnn.fixedpoint.experiment`` and
+#: ``localrnn.neuromorphic.quantsweep`` are experiments, grids of runs on the sweep
+#: executors; the rest of their packages are below).
 LAYERS = {
     0: ("localrnn.names", "localrnn._validate", "localrnn._config", "localrnn._kernel_cache",
         "localrnn._numba_compat", "localrnn._threads", "localrnn._version", "localrnn.activations",
@@ -51,10 +52,11 @@ LAYERS = {
         "localrnn.online", "localrnn.optim", "localrnn.learners", "localrnn.lyapunov",
         "localrnn.lyapunov.*", "localrnn.fixedpoint", "localrnn.fixedpoint.*"),
     3: ("localrnn.training", "localrnn.tasks", "localrnn.tasks.*", "localrnn.data", "localrnn.runs",
-        "localrnn.plotting", "localrnn.analysis", "localrnn.alignment", "localrnn.benchmarks",
-        "localrnn.benchmarks.*", "localrnn.neuromorphic", "localrnn.neuromorphic.*"),
-    4: ("localrnn.sweep", "localrnn.reproduce", "localrnn.reproduce.*",
-        "localrnn.fixedpoint.experiment"),
+        "localrnn.plotting", "localrnn.plotting.*", "localrnn.analysis", "localrnn.alignment",
+        "localrnn.benchmarks", "localrnn.benchmarks.*", "localrnn.neuromorphic",
+        "localrnn.neuromorphic.*"),
+    4: ("localrnn.sweep", "localrnn.sweep.*", "localrnn.reproduce", "localrnn.reproduce.*",
+        "localrnn.fixedpoint.experiment", "localrnn.neuromorphic.quantsweep"),
     5: ("localrnn", "localrnn.cli", "localrnn.cli.*", "localrnn.__main__"),
 }
 

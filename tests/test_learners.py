@@ -252,7 +252,7 @@ def test_memory_estimate_of_an_online_run_is_its_learners_buffer(rule, form, B):
 
 def test_layout_counts_with_symbols():
     """The hardware spec counts with symbols: the layout is arithmetic on its arguments."""
-    from localrnn.neuromorphic.export import Poly
+    from localrnn.neuromorphic.spec.poly import Poly
 
     N, I, O = (Poly.sym(s) for s in ("N", "I", "O"))
     lay = L.buffer_layout("eprop", "current", 1, N, I, O, 0)

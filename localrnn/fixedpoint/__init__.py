@@ -24,7 +24,7 @@ from .rules import (RULES, Update, check_rule_solver, compute_update, cross_entr
 from .solver import (SOLVERS, FixedPoint, FixedPointWarning, fixed_point_residual,
                      solve_fixed_point)
 from .train import (FixedPointRun, MNISTProblem, check_train_args, evaluate, max_re_eig, mnist_problem,
-                    train_mnist, train_mnist_grid)
+                    train_mnist)
 
 __all__ = [
     "solve_fixed_point", "fixed_point_residual", "FixedPoint", "FixedPointWarning", "SOLVERS",
@@ -32,6 +32,6 @@ __all__ = [
     "RULES", "check_rule_solver",
     "linear_problem", "linear_loss", "linear_step", "train_linear", "LinearProblem", "LinearRun",
     "LINEAR_RULES",
-    "mnist_problem", "train_mnist", "train_mnist_grid", "evaluate", "max_re_eig", "MNISTProblem", "FixedPointRun",
+    "mnist_problem", "train_mnist", "evaluate", "max_re_eig", "MNISTProblem", "FixedPointRun",
     "check_train_args",
 ]

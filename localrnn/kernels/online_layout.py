@@ -5,7 +5,7 @@
 ``hyp``, the gradient rows ``G`` and one flat buffer ``buf`` holding six arrays.  This
 module says where everything sits; the kernel, the learner, its :meth:`memory`, the
 run's memory estimate (``localrnn.training.estimate_memory``) and the hardware step
-spec (``localrnn.neuromorphic.export``) all take the layout from here.
+spec (``localrnn.neuromorphic.spec``) all take the layout from here.
 
 Convention for the control blocks (the same in :mod:`localrnn.kernels.fixed_online`):
 plain module-level integers ``C_*`` (slots of ``ctl``) and ``H_*`` (slots of ``hyp``),
