@@ -56,9 +56,9 @@ class TrainConfig:
     into the ``lambda_max`` column of metrics.csv (None: never).  It is the exponent of
     one direction (k = 1): lyapunov.json's first exponent (k = min(N, 10)) starts from
     other random directions and, over the probe's few trials, differed from it by up to
-    0.02 per step on Romo networks at N = 64 and 256.  ``plot=False`` skips drawing ``curve.png``
-    (a sweep's cells: drawing it costs more than a tiny run); it changes no number of
-    the run.
+    0.02 per step on Romo networks at N = 64 and 256.  ``plot=False`` skips drawing
+    ``curve.png`` (a sweep's cells: drawing it costs more than a tiny run); it changes no
+    number of the run.
     """
 
     task: str = "romo"
