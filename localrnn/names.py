@@ -28,6 +28,15 @@ OPTIMIZERS = ("sgd", "adam")
 DTYPES = ("float64", "float32")
 #: Parameters of a network, in the order files store them.
 PARAM_NAMES = ("W_in", "W", "b", "W_out", "b_out")
+#: Spiking neuron models (MODEL.md section 9): leaky integrate-and-fire, and with an
+#: adaptive threshold (Bellec et al. 2020).
+SPIKING_MODELS = ("lif", "alif")
+#: What a spike does to the membrane voltage at the next step (MODEL.md section 9):
+#: subtract the threshold (Bellec et al. 2020) or set it to ``v_reset`` (NIR's LIF).
+RESETS = ("subtract", "set")
+#: Learning rules of the spiking networks (MODEL.md section 9).
+SPIKING_RULES = ("bptt", "eprop")
 
 __all__ = ["RULES", "EXACT_RULES", "LOCAL_RULES", "ONLINE_RULES", "FEEDBACKS", "FORMS",
-           "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "DTYPES", "PARAM_NAMES"]
+           "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "DTYPES", "PARAM_NAMES", "SPIKING_MODELS",
+           "RESETS", "SPIKING_RULES"]
