@@ -64,7 +64,7 @@ def run(net, params, x, v0=None, eprop=False, detach_adaptation=False, F=None):
     beta = torch.as_tensor(np.asarray(net.beta), dtype=dt)
     mask = 1.0 - torch.eye(N, dtype=dt)
     W = params["W"] * mask                                   # no self-connections
-    v = torch.zeros(B, N, dtype=dt) if v0 is None else torch.as_tensor(np.asarray(v0), dtype=dt)
+    v = torch.zeros(B, N, dtype=dt) if v0 is None else torch.tensor(np.array(v0), dtype=dt)
     z = torch.zeros(B, N, dtype=dt)
     b = torch.zeros(B, N, dtype=dt)
     count = torch.zeros(B, N, dtype=torch.int64)
