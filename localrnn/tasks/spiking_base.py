@@ -50,7 +50,8 @@ class SpikingTask(Task):
         for name, value in (("form", form), ("activation", activation)):
             if value is not None:
                 raise ValueError(f"{name}={value!r} is an option of rate networks; task {self.name!r} "
-                                 "trains a spiking network (options: model, reset, tau_m, v_th, ...)")
+                                 "trains a spiking network (localrnn.spiking; the training loop "
+                                 "does not train spiking networks yet: see examples/spiking_tasks.py)")
         d = self.defaults
         opts = dict(d["neuron"])
         opts.update(neuron)
