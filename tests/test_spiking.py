@@ -357,8 +357,13 @@ def test_bad_arrays_and_gradient_arguments():
     with pytest.raises(ValueError, match="inputs has a non-finite value"):
         forward(net, np.full_like(x, np.nan))
     rate = Network.init(5, 20, 3)
-    with pytest.raises(ValueError, match="net is a Network; expected a localrnn.spiking.SpikingNetwork"):
+    with pytest.raises(ValueError, match=r"net is a Network; expected a SpikingNetwork \(localrnn.spiking"):
         gradient(rate, x, y, m)
+    import localrnn
+    for rate_driver in (lambda: localrnn.gradient(net, x, y, m), lambda: localrnn.forward(net, x),
+                        lambda: localrnn.lyapunov_spectrum(net, x, 1)):
+        with pytest.raises(ValueError, match=r"net is a SpikingNetwork; expected a Network \(localrnn"):
+            rate_driver()
     with pytest.raises(ValueError, match="net is a Network"):
         SpikingOnlineLearner(rate)
     learner = SpikingOnlineLearner(net)

@@ -17,6 +17,7 @@ from ..kernels import backward as _bw
 from ..kernels import spiking as _ks
 from ..names import LOSSES, SPIKING_RULES
 from ..network import feedback_matrix
+from ..trajectories import check_inputs as _check_inputs
 from ..trajectories import check_targets, loss_and_delta
 from .network import SpikingNetwork
 
@@ -69,18 +70,14 @@ class SpikingTrajectory:
 
 def check_network(net) -> SpikingNetwork:
     if not isinstance(net, SpikingNetwork):
-        raise ValueError(f"net is a {type(net).__name__}; expected a localrnn.spiking.SpikingNetwork")
+        raise ValueError(f"net is a {type(net).__name__}; expected a SpikingNetwork "
+                         "(localrnn.spiking.SpikingNetwork)")
     return net
 
 
 def check_inputs(net: SpikingNetwork, inputs) -> np.ndarray:
     """``inputs`` as a C-contiguous (T, B, I) array of the network's dtype (T, B >= 1)."""
-    x = np.asarray(inputs)
-    if x.ndim != 3:
-        raise ValueError(f"inputs has shape {x.shape}; expected (T, B, I) with I = n_in = {net.n_in}")
-    if x.shape[0] < 1 or x.shape[1] < 1:
-        raise ValueError(f"inputs has shape {x.shape}; T and B must be at least 1")
-    return check_array("inputs", x, (None, None, net.n_in), net.dtype)
+    return _check_inputs(net, inputs, SpikingNetwork)
 
 
 def check_v0(net: SpikingNetwork, v0, B: int, name: str = "v0") -> np.ndarray:
