@@ -15,7 +15,6 @@ import torch
 import torch_ref_spiking as ref
 from helpers import RTOL_EXACT, RTOL_F32, assert_grads_close
 from localrnn import Network
-from localrnn.optim import Adam
 from localrnn.spiking import SpikingNetwork, SpikingOnlineLearner, forward, gradient, trajectory
 
 #: the smallest distance |v - A| the test problems keep from the threshold (their

@@ -17,6 +17,8 @@ them (``EligALIF`` with ``stop_z_gradients=True``):
 import numpy as np
 import torch
 
+from torch_ref import _Readout as FeedbackLinear   # z W_out^T + b_out, backward to z through F
+
 PARAMS = ("W_in", "W", "b", "W_out", "b_out")
 
 
@@ -33,20 +35,6 @@ class SpikeFn(torch.autograd.Function):
     def backward(ctx, gz):
         (u,) = ctx.saved_tensors
         return gz * ctx.gamma * torch.clamp(1.0 - torch.abs(u), min=0.0), None
-
-
-class FeedbackLinear(torch.autograd.Function):
-    """z W_out^T + b_out whose backward to z uses F (N, O) instead of W_out^T."""
-
-    @staticmethod
-    def forward(ctx, z, W_out, b_out, F):
-        ctx.save_for_backward(z, F)
-        return z @ W_out.T + b_out
-
-    @staticmethod
-    def backward(ctx, gy):
-        z, F = ctx.saved_tensors
-        return gy @ F.T, gy.T @ z, gy.sum(0), None
 
 
 def to_torch(net, dtype=torch.float64, requires_grad=True):

@@ -28,6 +28,7 @@ the batched trace form (:func:`eprop_traces`) and by the online learner's step
 import numpy as np
 
 from .._config import njit
+from .backward import signal_row
 
 # slots of ``prm`` (float64) and ``mode`` (int64)
 P_ALPHA, P_RHO, P_KAPPA, P_VTH, P_VRESET, P_GAMMA = 0, 1, 2, 3, 4, 5
@@ -46,6 +47,20 @@ def coefs(prm, like):
 
 
 @njit(inline="always")
+def add_rows(c, M, d):
+    """d += sum_m c[m] M[m], in the order of m, skipping c[m] = 0 (exact: such a row adds
+    nothing).  With the spikes as c (0 or 1) this is the event-driven sum of the rows of
+    the spiking neurons (``1 * w`` is ``w`` exactly)."""
+    N = d.shape[0]
+    for m in range(c.shape[0]):
+        cm = c[m]
+        if cm != 0.0:
+            w = M[m]
+            for n in range(N):
+                d[n] += cm * w[n]
+
+
+@njit(inline="always")
 def neuron_step(x, WinT, b, WT, beta, al, rho, vth, vres, gv, alif, setm, nref,
                 zp, v, ba, cnt, d, z, psi):
     """One step of one trial's N neurons, state updated in place.
@@ -57,23 +72,13 @@ def neuron_step(x, WinT, b, WT, beta, al, rho, vth, vres, gv, alif, setm, nref,
     only if the caller keeps z_{t-1} elsewhere: neuron n reads zp[n] before writing
     z[n], but the input drive reads all of zp first, so in-place is safe.
     """
-    I = x.shape[0]
     N = d.shape[0]
     zero = d.dtype.type(0.0)
     one = d.dtype.type(1.0)
     for n in range(N):
         d[n] = b[n]
-    for j in range(I):
-        xj = x[j]
-        if xj != 0.0:
-            w = WinT[j]
-            for n in range(N):
-                d[n] += xj * w[n]
-    for m in range(N):
-        if zp[m] != 0.0:
-            w = WT[m]
-            for n in range(N):
-                d[n] += w[n]
+    add_rows(x, WinT, d)
+    add_rows(zp, WT, d)
     for n in range(N):
         spiked = zp[n] != 0.0
         if setm:
@@ -192,13 +197,7 @@ def backward(DELTA, V, Z, PSI, W, FT, beta, prm, mode, truncate, rg, G, YH, gbia
                 yv = DELTA[k, i, o] + kap * yh[i, o]
                 yh[i, o] = yv
                 yhr[o] = omk * yv
-            for n in range(N):
-                fb[n] = yhr[0] * FT[0, n]
-            for o in range(1, O):
-                c = yhr[o]
-                f = FT[o]
-                for n in range(N):
-                    fb[n] += c * f[n]
+            signal_row(yhr, FT, fb)
             gr, br, rr = gvn[i], gbn[i], rec[i]
             Vk, Zk, Pk, Gk = V[k, i], Z[k, i], PSI[k, i], G[k, i]
             for n in range(N):
@@ -342,7 +341,6 @@ def eprop_traces(DELTA, X, Z, PSI, FT, beta, prm, mode, rg, nv,
     "subtract") or N (reset "set"), the rows of eps_v."""
     T, B, N = Z.shape
     I = X.shape[2]
-    O = DELTA.shape[2]
     P = I + 1 + N
     al, rho, kap, omk, vth, vres, gv = coefs(prm, Z)
     alif = mode[M_ALIF] != 0
@@ -361,12 +359,7 @@ def eprop_traces(DELTA, X, Z, PSI, FT, beta, prm, mode, rg, nv,
         obar = Z.dtype.type(0.0)
         for k in range(T):
             dl = DELTA[k, i]
-            for n in range(N):
-                L[n] = dl[0] * FT[0, n]
-            for o in range(1, O):
-                c = dl[o]
-                for n in range(N):
-                    L[n] += c * FT[o, n]
+            signal_row(dl, FT, L)
             zp = z0 if k == 0 else Z[k - 1, i]
             pp = z0 if k == 0 else PSI[k - 1, i]
             trace_step(X[k, i], zp, PSI[k, i], pp, L, rg, beta, al, rho, kap, omk, alif, setm,

@@ -29,9 +29,8 @@ The weights used by a step are those before its update; symmetric feedback passe
 input weights are read through transposed views (``W.T``), with the same arithmetic
 as the batched forward pass (identical spikes for identical weights).
 """
-import numpy as np
-
 from .._config import njit
+from .backward import signal_row
 from .common import mse_delta, xent_delta
 from .optim import adam_update, sgd_update
 from .spiking import M_ALIF, M_NREF, M_SET, coefs, neuron_step, readout_step, \
@@ -137,14 +136,7 @@ def step(W_in, b, W, W_out, b_out, FT, beta, prm, mode, ctl, hyp, S, Y, CNT, EV,
         delta[:] = 0.0
     # learning signal L = F delta, traces, and the gradient (zero when not contributing)
     for i in range(B):
-        Li = L[i]
-        di = delta[i]
-        for n in range(N):
-            Li[n] = di[0] * FT[0, n]
-        for o in range(1, O):
-            c = di[o]
-            for n in range(N):
-                Li[n] += c * FT[o, n]
+        signal_row(delta[i], FT, L[i])
     gW_in, gW, gb, gW_out, gb_out = grad_views(G, 0, N, I, O)
     for i in range(B):
         trace_step(x[i], ZP[i], PSI[i], PSIP[i], L[i], zero, beta, al, rho, kap, omk, alif,

@@ -12,13 +12,14 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from .._config import step_blas_limit
-from .._validate import check_array, check_choice, check_memory_bytes, check_number
+from .._validate import check_choice, check_memory_bytes, check_number
+from ..engine import loss_value as _loss_value
 from ..kernels import backward as _bw
 from ..kernels import spiking as _ks
 from ..names import LOSSES, SPIKING_RULES
 from ..network import feedback_matrix
 from ..trajectories import check_inputs as _check_inputs
-from ..trajectories import check_targets, loss_and_delta
+from ..trajectories import check_state0, check_targets, loss_and_delta
 from .network import SpikingNetwork
 
 #: How the batched e-prop gradient is computed: the reverse-time adjoint with the
@@ -80,16 +81,9 @@ def check_inputs(net: SpikingNetwork, inputs) -> np.ndarray:
     return _check_inputs(net, inputs, SpikingNetwork)
 
 
-def check_v0(net: SpikingNetwork, v0, B: int, name: str = "v0") -> np.ndarray:
+def check_v0(net: SpikingNetwork, v0, B: int) -> np.ndarray:
     """The initial voltage as a (B, N) array: zeros if None, an (N,) vector broadcast."""
-    N = net.n_rec
-    if v0 is None:
-        return np.zeros((B, N), dtype=net.dtype)
-    v = np.asarray(v0)
-    if v.ndim == 1:
-        v = check_array(name, v, (N,), net.dtype)
-        return np.ascontiguousarray(np.broadcast_to(v, (B, N)))
-    return check_array(name, v, (B, N), net.dtype)
+    return check_state0(net, v0, B, name="v0")
 
 
 def check_regularizer(reg, reg_rate) -> Tuple[float, float]:
@@ -303,14 +297,7 @@ def gradient(net: SpikingNetwork, inputs, targets, mask=None, loss: str = "mse",
 
 def loss_value(net: SpikingNetwork, outputs, targets, mask=None, loss: str = "mse") -> float:
     """The masked loss (MODEL.md section 3) of given outputs (no regulariser)."""
-    check_network(net)
-    y = np.asarray(outputs)
-    if y.ndim != 3:
-        raise ValueError(f"outputs has shape {y.shape}; expected (T, B, O)")
-    T, B, _ = y.shape
-    y = check_array("outputs", y, (T, B, net.n_out), net.dtype)
-    tg, m = check_targets(net, targets, mask, loss, T, B)
-    return loss_and_delta(y, tg, m, loss)[0]
+    return _loss_value(check_network(net), outputs, targets, mask, loss)
 
 
 __all__ = ["SpikingTrajectory", "trajectory", "forward", "gradient", "loss_value", "METHODS"]

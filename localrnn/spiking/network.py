@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Dict, Optional
 
 import numpy as np
@@ -10,10 +10,11 @@ import numpy as np
 from .._validate import check_array, check_choice, check_dtype, check_number
 from ..kernels import spiking as _ks
 from ..names import PARAM_NAMES, RESETS, SPIKING_MODELS
+from ..network import ParamArrays
 
 
 @dataclass
-class SpikingNetwork:
+class SpikingNetwork(ParamArrays):
     """A recurrent network of LIF or ALIF neurons with a leaky-integrator readout.
 
     The dynamics are MODEL.md section 9 (Bellec et al. 2020, the ``EligALIF`` cell of
@@ -25,10 +26,10 @@ class SpikingNetwork:
 
     It is a class of its own, not a :class:`localrnn.Network`: its dynamics, state and
     options differ (no activation, no form), and a rate driver handed one must fail
-    instead of running rate dynamics.  It has the same parameter names
-    (``PARAM_NAMES``: ``W_in, W, b, W_out, b_out``) and the same ``params``/``copy``/
-    ``astype``/``n_rec``/``n_in``/``n_out``/``dtype``, so optimisers, feedback
-    matrices and checkpoints treat both alike.
+    instead of running rate dynamics.  Both share :class:`localrnn.network.ParamArrays`:
+    the parameter names (``PARAM_NAMES``: ``W_in, W, b, W_out, b_out``), their checks,
+    ``params``/``copy``/``astype``/``n_rec``/``n_in``/``n_out``/``dtype``, so optimisers,
+    feedback matrices and checkpoints treat both alike.
 
     Attributes
     ----------
@@ -78,6 +79,8 @@ class SpikingNetwork:
     gamma: float = 0.3
     meta: Dict = field(default_factory=dict, compare=False)
 
+    _COPIED = PARAM_NAMES + ("beta",)
+
     def __post_init__(self):
         check_choice("model", self.model, SPIKING_MODELS)
         check_choice("reset", self.reset, RESETS)
@@ -94,47 +97,18 @@ class SpikingNetwork:
                              "reset='subtract' leave it 0")
         self.refractory = check_number("refractory", self.refractory, lo=0, integer=True)
         self.gamma = check_number("gamma", self.gamma, lo=0.0, lo_open=True)
-        W = np.asarray(self.W)
-        if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] < 1:
-            raise ValueError(f"W has shape {W.shape}; expected a square (N, N) matrix with N >= 1")
-        dt = W.dtype if W.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-        N = W.shape[0]
-        self.W = check_array("W", W, (N, N), dt)
+        self._check_params()
         diag = np.diagonal(self.W)
         if np.any(diag != 0.0):
             j = int(np.flatnonzero(diag != 0.0)[0])
             raise ValueError(f"W has a self-connection W[{j}, {j}] = {float(diag[j])!r}; the "
                              "diagonal of a spiking network's W must be 0")
-        self.W_in = check_array("W_in", self.W_in, (N, None), dt)
-        self.b = check_array("b", self.b, (N,), dt)
-        self.W_out = check_array("W_out", self.W_out, (None, N), dt)
-        O = self.W_out.shape[0]
-        if O < 1:
-            raise ValueError("W_out has 0 rows; expected at least one output")
-        self.b_out = check_array("b_out", self.b_out, (O,), dt)
-        self.beta = check_array("beta", self.beta, (N,), dt)
+        self.beta = check_array("beta", self.beta, (self.n_rec,), self.dtype)
         if np.any(self.beta < 0):
             raise ValueError(f"beta has a negative entry {float(self.beta.min())!r}; threshold "
                              "adaptation must be >= 0")
         if self.model == "lif" and np.any(self.beta != 0):
             raise ValueError("beta is only for model='alif'; a LIF network's beta must be all 0")
-
-    # ------------------------------------------------------------------ sizes
-    @property
-    def n_rec(self) -> int:
-        return self.W.shape[0]
-
-    @property
-    def n_in(self) -> int:
-        return self.W_in.shape[1]
-
-    @property
-    def n_out(self) -> int:
-        return self.W_out.shape[0]
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.W.dtype
 
     # ------------------------------------------------------------------ decays
     @property
@@ -221,24 +195,6 @@ class SpikingNetwork:
                    meta=dict(gain=gain, seed=seed))
 
     # ----------------------------------------------------------------- helpers
-    def params(self) -> Dict[str, np.ndarray]:
-        """The trainable arrays, keyed like the gradients (``PARAM_NAMES``)."""
-        return {k: getattr(self, k) for k in PARAM_NAMES}
-
-    def copy(self) -> "SpikingNetwork":
-        kw = {f.name: getattr(self, f.name) for f in fields(self)}
-        for k in PARAM_NAMES + ("beta",):
-            kw[k] = kw[k].copy()
-        kw["meta"] = dict(self.meta)
-        return SpikingNetwork(**kw)
-
-    def astype(self, dtype) -> "SpikingNetwork":
-        dt = check_dtype(dtype)
-        net = self.copy()
-        for k in PARAM_NAMES + ("beta",):
-            setattr(net, k, np.ascontiguousarray(getattr(net, k), dtype=dt))
-        return net
-
     def options(self) -> Dict:
         """The neuron options as a dict (JSON-ready): model, reset, dt, the time
         constants, v_th, v_reset, refractory, gamma."""

@@ -18,7 +18,7 @@ from ..kernels import spiking_online as _k
 from ..names import LOSSES, PARAM_NAMES
 from ..network import check_trainable, feedback_matrix
 from ..optim import OPTIMIZERS, check_lr
-from ..trajectories import check_targets
+from ..trajectories import check_state0, check_targets
 from .engine import check_inputs, check_network
 from .network import SpikingNetwork
 
@@ -378,13 +378,7 @@ class SpikingOnlineLearner:
 
     # ------------------------------------------------------------- checks
     def _check_h0(self, h0):
-        if h0 is None:
-            return None
-        N, B = self.net.n_rec, self.batch_size
-        h = np.asarray(h0)
-        if h.ndim == 1:
-            return np.broadcast_to(check_array("h0", h, (N,), self._dt), (B, N)).copy()
-        return check_array("h0", h, (B, N), self._dt)
+        return None if h0 is None else check_state0(self.net, h0, self.batch_size, name="h0")
 
 
 __all__ = ["SpikingOnlineLearner", "ONLINE_RULES"]
