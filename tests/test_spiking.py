@@ -15,6 +15,7 @@ import torch
 import torch_ref_spiking as ref
 from helpers import RTOL_EXACT, RTOL_F32, assert_grads_close
 from localrnn import Network
+from localrnn.names import PARAM_NAMES as PARAMS
 from localrnn.spiking import SpikingNetwork, SpikingOnlineLearner, forward, gradient, trajectory
 
 #: the smallest distance |v - A| the test problems keep from the threshold (their
@@ -280,6 +281,19 @@ def test_online_run_equals_steps_and_resume_is_bit_identical():
     assert la == lb
     assert all(np.array_equal(getattr(net_a, k), getattr(net_b, k)) for k in net_a.params())
     assert a.n_updates > 3 and np.all(np.diag(net_a.W) == 0.0)
+
+
+def test_online_xent_steps_equal_run():
+    nets = [make_net("lif", "set", 1), make_net("lif", "set", 1)]
+    x, y, m = make_data(nets[0], B=2, loss="xent")
+    a = SpikingOnlineLearner(nets[0], lr=0.05, loss="xent", batch_size=2, update_every=4)
+    b = SpikingOnlineLearner(nets[1], lr=0.05, loss="xent", batch_size=2, update_every=4)
+    la = list(a.run(x, y, m))
+    lb = [b.step(x[k], y[k], m[k]) for k in range(x.shape[0])]
+    assert la == lb and a.n_updates == b.n_updates > 2
+    assert all(np.array_equal(getattr(nets[0], k), getattr(nets[1], k)) for k in PARAMS)
+    with pytest.raises(ValueError, match="target has label 3"):
+        b.step(x[0], np.array([0, 3]))
 
 
 def test_online_trainable_subset_and_memory():
