@@ -123,8 +123,9 @@ def test_forward_is_bit_identical_when_repeated():
 def test_bptt_equals_autograd(model, reset, n_ref, loss):
     net = make_net(model, reset, n_ref)
     x, y, m = make_data(net, loss=loss)
-    L, g = gradient(net, x, y, m, loss=loss, rule="bptt")
-    Lr, gr, zr, vr, Ar = ref.grads(net, x, y, m, kind=loss)
+    v0 = np.random.default_rng(6).uniform(-0.2, 0.2, (x.shape[1], net.n_rec))
+    L, g = gradient(net, x, y, m, loss=loss, rule="bptt", v0=v0)
+    Lr, gr, zr, vr, Ar = ref.grads(net, x, y, m, kind=loss, v0=v0)
     check_margin(vr, Ar)
     assert abs(L - Lr) <= RTOL_EXACT * abs(Lr)
     assert_grads_close(g, gr)
