@@ -14,7 +14,7 @@ import torch
 
 import torch_ref_spiking as ref
 from helpers import RTOL_EXACT, RTOL_F32, assert_grads_close
-from localrnn import Network
+from localrnn import Network, feedback_matrix
 from localrnn.names import PARAM_NAMES as PARAMS
 from localrnn.spiking import SpikingNetwork, SpikingOnlineLearner, forward, gradient, trajectory
 
@@ -176,7 +176,6 @@ def test_eprop_random_feedback_equals_autograd(model, reset):
     g = gradient(net, x, y, m, rule="eprop", feedback=F)[1]
     assert_grads_close(g, ref.grads(net, x, y, m, eprop=True, F=F)[1])
     # "random" draws the same B as localrnn.feedback_matrix, from the seed
-    from localrnn import feedback_matrix
     g1 = gradient(net, x, y, m, rule="eprop", feedback="random", seed=4)[1]
     g2 = gradient(net, x, y, m, rule="eprop", feedback=feedback_matrix(net, "random", "eprop", 4))[1]
     assert all(np.array_equal(g1[k], g2[k]) for k in g1)
@@ -230,6 +229,17 @@ def test_online_sum_equals_batched_eprop(model, reset, n_ref):
             for p, gp in learner.grads.items():
                 acc[p] = acc[p] + s[k] * gp
     assert_grads_close({k: v / s.sum() for k, v in acc.items()}, G)
+
+
+def test_online_random_feedback_equals_batched():
+    net = make_net("alif", "subtract", 2)
+    x, y, _ = make_data(net, B=2)
+    G = gradient(net, x, y, None, rule="eprop", feedback="random", seed=4)[1]
+    learner = SpikingOnlineLearner(net, lr=0.0, feedback="random", seed=4, batch_size=2,
+                                   update_every=x.shape[0])   # one window: the trial
+    learner.run(x, y)
+    assert np.array_equal(learner.feedback, feedback_matrix(net, "random", "eprop", 4))
+    assert_grads_close({k: v / x.shape[0] for k, v in learner.grads.items()}, G)
 
 
 @pytest.mark.parametrize("loss", ["mse", "xent"])
