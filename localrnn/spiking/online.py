@@ -173,26 +173,41 @@ class SpikingOnlineLearner:
         -------
         float
             The step's loss (0 when the mask is all zero), before the step's update.
+
+        Notes
+        -----
+        Fast path (MSE, the usual streaming loop): ``x``, ``target`` and ``mask`` (or
+        None) that are already C-ordered arrays of the learner's dtype and shapes go
+        straight to the kernel, checked for shape, dtype, ``flags.carray`` and a
+        non-negative mask only (as :meth:`localrnn.OnlineLearner.step`, which skips the
+        mask too); anything else is validated (finite values, labels in range).
+        ``run`` validates everything.
         """
         if noise is not None:
             raise ValueError("noise is not supported by spiking networks; give noise=None")
         B, O, dt = self.batch_size, self.net.n_out, self._dt
+        if mask is None:
+            mask = self._ones
+        if (self.loss == "mse" and type(x) is np.ndarray and type(target) is np.ndarray
+                and type(mask) is np.ndarray and x.shape == self._xshape
+                and target.shape == mask.shape == (B, O) and x.dtype == dt
+                and target.dtype == dt and mask.dtype == dt and x.flags.carray
+                and target.flags.carray and mask.flags.carray
+                and (mask is self._ones or mask.min() >= 0.0)):
+            return _k.step(*self._head, x, target, self._ldummy, mask)
         x = check_array("x", x, self._xshape, dt)
         if self.loss == "mse":
             tg = check_array("target", target, (B, O), dt)
             lb = self._ldummy
-            if mask is None:
-                m = self._ones
+            m = np.asarray(mask)
+            if m.shape == (B,):   # one weight per stream, for every output
+                m = np.repeat(check_array("mask", m, (B,), dt)[:, None], O, axis=1)
             else:
-                m = np.asarray(mask)
-                if m.shape == (B,):   # one weight per stream, for every output
-                    m = np.repeat(check_array("mask", m, (B,), dt)[:, None], O, axis=1)
-                else:
-                    m = check_array("mask", m, (B, O), dt)
+                m = check_array("mask", m, (B, O), dt)
         else:
             tg = self._tdummy
             lb = check_labels("target", target, (B,), O)
-            m = self._ones if mask is None else check_array("mask", mask, (B,), dt)[:, None]
+            m = mask if mask is self._ones else check_array("mask", mask, (B,), dt)[:, None]
         m = np.ascontiguousarray(m)
         if m.size and m.min() < 0:
             raise ValueError(f"mask has a negative entry {float(m.min())!r}; mask entries must be >= 0")
