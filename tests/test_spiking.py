@@ -397,3 +397,24 @@ def test_bad_arrays_and_gradient_arguments():
         SpikingOnlineLearner(net, rule="bptt")
     with pytest.raises(ValueError, match="mask has a negative entry"):
         learner.step(x[0, :1], y[0, :1], -np.ones((1, net.n_out)))
+
+
+@pytest.mark.parametrize("n_in, n_rec, T, B", [(0, 1, 1, 1), (1, 1, 4, 1), (0, 3, 5, 2)])
+def test_smallest_shapes_equal_autograd(n_in, n_rec, T, B):
+    net = SpikingNetwork.init(n_in, n_rec, 1, model="alif", seed=2, v_th=0.3, refractory=1)
+    net.b[:] = 0.35                                     # a constant drive (no inputs)
+    x = np.random.default_rng(0).standard_normal((T, B, n_in))
+    y = np.ones((T, B, 1))
+    for rule in ("bptt", "eprop"):
+        L, g = gradient(net, x, y, rule=rule)
+        Lr, gr, zr, vr, Ar = ref.grads(net, x, y, np.ones((T, B, 1)), eprop=rule == "eprop")
+        check_margin(vr, Ar)
+        assert abs(L - Lr) <= RTOL_EXACT * abs(Lr)
+        assert_grads_close(g, gr)
+
+
+def test_empty_mask_gives_zero_loss_and_gradient():
+    net = make_net()
+    x, y, m = make_data(net)
+    L, g = gradient(net, x, y, np.zeros_like(m), rule="eprop", method="trace")
+    assert L == 0.0 and all(not np.any(v) for v in g.values())

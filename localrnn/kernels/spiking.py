@@ -68,9 +68,10 @@ def neuron_step(x, WinT, b, WT, beta, al, rho, vth, vres, gv, alif, setm, nref,
     ``x`` (I,) the input x_t; ``WinT`` (I, N) = W_in^T; ``WT`` (N, N) = W^T (row m is
     column m of W); ``zp`` (N,) the spikes z_{t-1}; ``v``, ``ba`` (N,) v_{t-1}, b_{t-1}
     in, v_t, b_t out; ``cnt`` (N,) int refractory counters; ``d`` (N,) scratch.  Writes
-    ``z`` (N,) = z_t and ``psi`` (N,) = psi_t.  ``zp`` may be the same array as ``z``
-    only if the caller keeps z_{t-1} elsewhere: neuron n reads zp[n] before writing
-    z[n], but the input drive reads all of zp first, so in-place is safe.
+    ``z`` (N,) = z_t and ``psi`` (N,) = psi_t.  ``zp`` and ``z`` may be one array (the
+    input drive reads all of zp before any z is written, and neuron n reads zp[n]
+    before writing z[n]); the online step keeps them apart because its eligibility
+    traces need z_{t-1} after the step.
     """
     N = d.shape[0]
     zero = d.dtype.type(0.0)
