@@ -1,10 +1,11 @@
 """localrnn: an explicit-update NumPy/Numba engine for recurrent networks.
 
 Exact gradients (BPTT, RTRL), local rules (e-prop, RFLO) batched and online,
-Lyapunov spectra and gradient flossing, fixed-point learning.  No autograd.
+Lyapunov spectra and gradient flossing, fixed-point learning, spiking LIF/ALIF
+networks with BPTT and e-prop (``localrnn.spiking``).  No autograd.
 The equations are in MODEL.md (``docs/MODEL.md`` in the repository).
 """
-from . import fixedpoint
+from . import fixedpoint, spiking
 from .data import load_mnist
 from .engine import forward, gradient, loss_value, make_noise
 from .trajectories import Trajectory, trajectory
@@ -26,6 +27,6 @@ __all__ = [
     "lambda_max_vs_gain", "GainSweep",
     "get_task", "list_tasks", "Task", "Batch",
     "TrainConfig", "Trainer", "TrainResult", "train",
-    "OnlineLearner", "fixedpoint", "load_mnist",
+    "OnlineLearner", "fixedpoint", "spiking", "load_mnist",
     "RunDir",
 ]

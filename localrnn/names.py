@@ -54,7 +54,16 @@ VALUE_KINDS = {"bool": "true or false", "int": "an integer", "float": "a number"
                "float_or_table": "a number or a table of numbers", "str": "a string",
                "names": "a list of names", "table": "a table"}
 
+#: Spiking neuron models (MODEL.md section 9): leaky integrate-and-fire, and with an
+#: adaptive threshold (Bellec et al. 2020).
+SPIKING_MODELS = ("lif", "alif")
+#: What a spike does to the membrane voltage at the next step (MODEL.md section 9):
+#: subtract the threshold (Bellec et al. 2020) or set it to ``v_reset`` (NIR's LIF).
+RESETS = ("subtract", "set")
+#: Learning rules of the spiking networks (MODEL.md section 9).
+SPIKING_RULES = ("bptt", "eprop")
+
 __all__ = ["RULES", "EXACT_RULES", "LOCAL_RULES", "ONLINE_RULES", "FEEDBACKS", "FORMS",
            "ACTIVATIONS", "FLOAT32_ACTIVATIONS", "LOSSES", "OPTIMIZERS", "DTYPES", "PARAM_NAMES",
            "P_WIN", "P_W", "P_B", "P_WOUT", "P_BOUT", "RECURRENT_PARAMS", "READOUT_PARAMS",
-           "KIND", "VALUE_KINDS", "TRAIN", "RUN_KINDS"]
+           "KIND", "VALUE_KINDS", "TRAIN", "RUN_KINDS", "SPIKING_MODELS", "RESETS", "SPIKING_RULES"]

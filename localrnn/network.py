@@ -30,8 +30,71 @@ def check_trainable(trainable) -> tuple:
     return tuple(k for k in PARAM_NAMES if k in trainable)
 
 
+class ParamArrays:
+    """What rate and spiking networks share: the five parameter arrays (``PARAM_NAMES``),
+    their checks, sizes, dtype, ``params``, ``copy`` and ``astype``.
+
+    A dataclass subclass lists the arrays copied with the parameters in ``_COPIED``.
+    """
+
+    _COPIED = PARAM_NAMES
+
+    def _check_params(self) -> None:
+        """Make the five arrays C-contiguous in W's float type (float64 for other
+        types) and check their shapes against W (N, N), W_in (N, I), W_out (O, N)."""
+        W = np.asarray(self.W)
+        if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] < 1:
+            raise ValueError(f"W has shape {W.shape}; expected a square (N, N) matrix with N >= 1")
+        dt = W.dtype if W.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+        N = W.shape[0]
+        self.W = check_array("W", W, (N, N), dt)
+        self.W_in = check_array("W_in", self.W_in, (N, None), dt)
+        self.b = check_array("b", self.b, (N,), dt)
+        self.W_out = check_array("W_out", self.W_out, (None, N), dt)
+        O = self.W_out.shape[0]
+        if O < 1:
+            raise ValueError("W_out has 0 rows; expected at least one output")
+        self.b_out = check_array("b_out", self.b_out, (O,), dt)
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def n_rec(self) -> int:
+        return self.W.shape[0]
+
+    @property
+    def n_in(self) -> int:
+        return self.W_in.shape[1]
+
+    @property
+    def n_out(self) -> int:
+        return self.W_out.shape[0]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.W.dtype
+
+    # ----------------------------------------------------------------- helpers
+    def params(self) -> Dict[str, np.ndarray]:
+        """The trainable arrays, keyed like :func:`localrnn.gradient`'s result."""
+        return {k: getattr(self, k) for k in PARAM_NAMES}
+
+    def copy(self):
+        kw = {f.name: getattr(self, f.name) for f in fields(self)}
+        for k in self._COPIED:
+            kw[k] = kw[k].copy()
+        kw["meta"] = dict(self.meta)
+        return type(self)(**kw)
+
+    def astype(self, dtype):
+        dt = check_dtype(dtype)
+        net = self.copy()
+        for k in self._COPIED:
+            setattr(net, k, np.ascontiguousarray(getattr(net, k), dtype=dt))
+        return net
+
+
 @dataclass
-class Network:
+class Network(ParamArrays):
     """A leaky rate RNN.
 
     Attributes
@@ -64,36 +127,7 @@ class Network:
         self.alpha = float(self.alpha)
         check_choice("activation", self.activation, ACTIVATIONS)
         check_choice("form", self.form, FORMS)
-        W = np.asarray(self.W)
-        if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] < 1:
-            raise ValueError(f"W has shape {W.shape}; expected a square (N, N) matrix with N >= 1")
-        dt = W.dtype if W.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-        N = W.shape[0]
-        self.W = check_array("W", W, (N, N), dt)
-        self.W_in = check_array("W_in", self.W_in, (N, None), dt)
-        self.b = check_array("b", self.b, (N,), dt)
-        self.W_out = check_array("W_out", self.W_out, (None, N), dt)
-        O = self.W_out.shape[0]
-        if O < 1:
-            raise ValueError("W_out has 0 rows; expected at least one output")
-        self.b_out = check_array("b_out", self.b_out, (O,), dt)
-
-    # ------------------------------------------------------------------ sizes
-    @property
-    def n_rec(self) -> int:
-        return self.W.shape[0]
-
-    @property
-    def n_in(self) -> int:
-        return self.W_in.shape[1]
-
-    @property
-    def n_out(self) -> int:
-        return self.W_out.shape[0]
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.W.dtype
+        self._check_params()
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -151,25 +185,6 @@ class Network:
                    W_out=W_out.astype(dt), b_out=np.zeros(n_out, dt), alpha=alpha,
                    activation=activation, form=form,
                    meta=dict(gain=gain, seed=seed, w_init=w_init, w_out_init=w_out_init))
-
-    # ----------------------------------------------------------------- helpers
-    def params(self) -> Dict[str, np.ndarray]:
-        """The trainable arrays, keyed like :func:`localrnn.gradient`'s result."""
-        return {k: getattr(self, k) for k in PARAM_NAMES}
-
-    def copy(self) -> "Network":
-        kw = {f.name: getattr(self, f.name) for f in fields(self)}
-        for k in PARAM_NAMES:
-            kw[k] = kw[k].copy()
-        kw["meta"] = dict(self.meta)
-        return Network(**kw)
-
-    def astype(self, dtype) -> "Network":
-        dt = check_dtype(dtype)
-        net = self.copy()
-        for k in PARAM_NAMES:
-            setattr(net, k, np.ascontiguousarray(getattr(net, k), dtype=dt))
-        return net
 
 
 def rule_feedback(rule: str, feedback=None):

@@ -117,8 +117,16 @@ class Trajectory:
 
 # --------------------------------------------------------------------------- checks
 
-def check_inputs(net: Network, inputs) -> np.ndarray:
-    """``inputs`` as a C-contiguous (T, B, I) array of the network's dtype (T, B >= 1)."""
+def check_inputs(net: Network, inputs, kind: type = Network) -> np.ndarray:
+    """``inputs`` as a C-contiguous (T, B, I) array of the network's dtype (T, B >= 1).
+
+    ``net`` must be a ``kind`` (a rate :class:`Network` unless the caller says
+    otherwise: the spiking drivers pass ``SpikingNetwork``), so a driver handed the
+    other kind of network fails with one line instead of running the wrong dynamics.
+    """
+    if not isinstance(net, kind):
+        raise ValueError(f"net is a {type(net).__name__}; expected a {kind.__name__} "
+                         f"({kind.__module__.rsplit('.', 1)[0]}.{kind.__name__})")
     x = np.asarray(inputs)
     if x.ndim != 3:
         raise ValueError(f"inputs has shape {x.shape}; expected (T, B, I) with I = n_in = {net.n_in}")

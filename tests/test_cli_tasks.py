@@ -13,6 +13,8 @@ ROWS = {  # name: (in, out, dt, T, loss, default gain) as printed
     "2af": ("3", "3", "100 ms", "22", "xent", "1"),
     "dms": ("3", "3", "100 ms", "32", "xent", "1"),
     "sine": ("0", "1", "0.1 tau", "100", "mse", "1.5"),
+    "cue": ("40", "2", "1 ms", "2250", "xent", "1"),
+    "pattern": ("100", "1", "1 ms", "1000", "mse", "1"),
 }
 
 
@@ -26,7 +28,7 @@ def rows_of(output):
     return out
 
 
-def test_tasks_lists_the_four_native_tasks_with_sizes():
+def test_tasks_lists_the_native_tasks_with_sizes():
     r = CliRunner().invoke(main, ["tasks"])
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
@@ -69,7 +71,7 @@ def test_tasks_unknown_name_is_one_error_line_and_exit_2():
     r = CliRunner().invoke(main, ["tasks", "nope"])
     assert r.exit_code == 2
     assert r.stderr.strip() == ("Error: task='nope' is not allowed; choose one of 'romo', '2af', 'dms', "
-                                "'sine' or 'neurogym:<EnvId>'")
+                                "'sine', 'cue', 'pattern' or 'neurogym:<EnvId>'")
     assert "Traceback" not in r.output
     # The command itself raises the API's ValueError (the group formats it).
     r = CliRunner().invoke(tasks_command, ["nope"])

@@ -16,6 +16,7 @@ from localrnn.tasks.sine import sine_target
 
 Z = 5.0
 NATIVE = ["romo", "2af", "dms", "sine"]
+SPIKING = ["cue", "pattern"]    # spiking tasks: tests/test_spiking_tasks.py
 
 
 def onehot_logits(labels, n_out, scale=10.0):
@@ -24,8 +25,8 @@ def onehot_logits(labels, n_out, scale=10.0):
 
 # ======================================================================= registry
 
-def test_list_tasks_names_the_four_native_tasks():
-    assert list_tasks() == NATIVE
+def test_list_tasks_names_the_native_tasks():
+    assert list_tasks() == NATIVE + SPIKING
 
 
 @pytest.mark.parametrize("name", NATIVE)
@@ -514,7 +515,7 @@ def test_neurogym_task_without_neurogym_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "neurogym", None)       # import neurogym -> ImportError
     with pytest.raises(ValueError, match=r'pip install "localrnn\[neurogym\]"'):
         get_task("neurogym:DelayComparison-v0")
-    assert list_tasks(neurogym=True) == NATIVE                 # listing does not fail
+    assert list_tasks(neurogym=True) == NATIVE + SPIKING       # listing does not fail
 
 
 # ============================================================ properties (hypothesis)

@@ -46,7 +46,7 @@ def _dphi_row(h, r, code, out):
 
 
 @njit(inline="always")
-def _signal_row(d, FT, out):
+def signal_row(d, FT, out):
     """out = F d for one trial: the learning signal sum_o d_o F[:, o] (``FT`` is F^T, (O, N)).
 
     O (the number of outputs) is small: a loop over outputs with the vectorised loop
@@ -82,7 +82,7 @@ def backward_current(DELTA, H, R, h0, W, FT, alpha, code, truncate, want_g0, Z, 
             np.dot(a_next, W, rec)  # (W^T a)^T = a^T W
         Zk, Dk, Hk, Rk = Z[k], DELTA[k], H[k], R[k]
         for i in range(B):
-            _signal_row(Dk[i], FT, fb)
+            signal_row(Dk[i], FT, fb)
             _dphi_row(Hk[i], Rk[i], code, dp)
             an, zr, rr = a_next[i], Zk[i], rec[i]
             if exact:
@@ -125,7 +125,7 @@ def backward_rate(DELTA, U, W, FT, alpha, code, truncate, want_g0, Z, g0, gb):
             np.dot(Z[k + 1], W, rec)
         Zk, Dk, Uk = Z[k], DELTA[k], U[k]
         for i in range(B):
-            _signal_row(Dk[i], FT, fb)
+            signal_row(Dk[i], FT, fb)
             u = Uk[i]
             for n in range(N):
                 dp[n] = dphi(u[n], code)

@@ -7,11 +7,14 @@ name                   n_in    n_out  T     dt      loss   what
 ``2af``                3       3      22    100 ms  xent   neurogym PerceptualDecisionMaking-v0
 ``dms``                3       3      32    100 ms  xent   neurogym DelayMatchSample-v0
 ``sine``               0       1      100   0.1 tau mse    periodic output, no input (Murray 2019)
+``cue``                40      2      2250  1 ms    xent   evidence accumulation, spiking ALIF (Bellec 2020)
+``pattern``            100     1      1000  1 ms    mse    sum of sinusoids, spiking LIF (Bellec 2020)
 ``neurogym:<EnvId>``   env     env    env   100 ms  xent   any neurogym environment (optional)
 =====================  ======  =====  ====  ======  =====  ======================================
 
-The native tasks need NumPy only; ``neurogym:`` tasks need ``pip install
-"localrnn[neurogym]"``.
+``cue`` and ``pattern`` train spiking networks (their ``make_network`` builds a
+:class:`localrnn.spiking.SpikingNetwork`).  The native tasks need NumPy only;
+``neurogym:`` tasks need ``pip install "localrnn[neurogym]"``.
 
 Examples
 --------
@@ -27,9 +30,12 @@ import inspect
 from typing import Dict, List, Type
 
 from .base import Batch, Task
+from .cue import CueAccumulationTask
 from .decision import DelayMatchSampleTask, PerceptualDecisionTask
+from .pattern import PatternGenerationTask
 from .romo import RomoTask
 from .sine import SineTask
+from .spiking_base import SpikingTask
 
 #: native task name -> class
 TASKS: Dict[str, Type[Task]] = {
@@ -37,6 +43,8 @@ TASKS: Dict[str, Type[Task]] = {
     "2af": PerceptualDecisionTask,
     "dms": DelayMatchSampleTask,
     "sine": SineTask,
+    "cue": CueAccumulationTask,
+    "pattern": PatternGenerationTask,
 }
 NEUROGYM_PREFIX = "neurogym:"
 
@@ -68,7 +76,8 @@ def get_task(name: str, **kwargs) -> Task:
     Parameters
     ----------
     name : str
-        ``"romo"``, ``"2af"``, ``"dms"``, ``"sine"`` or ``"neurogym:<EnvId>"``
+        ``"romo"``, ``"2af"``, ``"dms"``, ``"sine"``, ``"cue"``, ``"pattern"`` or
+        ``"neurogym:<EnvId>"``
         (e.g. ``"neurogym:DelayComparison-v0"``).
     **kwargs
         The task's options (see each task class).
@@ -92,4 +101,5 @@ def get_task(name: str, **kwargs) -> Task:
 
 
 __all__ = ["get_task", "list_tasks", "Task", "Batch", "TASKS", "RomoTask", "PerceptualDecisionTask",
-           "DelayMatchSampleTask", "SineTask"]
+           "DelayMatchSampleTask", "SineTask", "CueAccumulationTask", "PatternGenerationTask",
+           "SpikingTask"]

@@ -1,0 +1,78 @@
+"""What the spiking tasks share: defaults with neuron options, and their network.
+
+A spiking task is a :class:`~localrnn.tasks.base.Task` (batches, loss, accuracy) whose
+network is a :class:`localrnn.spiking.SpikingNetwork`.  Its ``defaults`` hold the
+training defaults of every task (``n_rec, batch, optimizer, lr, iters, eval_every,
+trainable, gain``), the spiking ones (``model``, ``rule`` -- the reference's rule --,
+``feedback``, ``reg``, ``reg_rate``: the firing-rate regulariser of
+:func:`localrnn.spiking.gradient`) and ``neuron``: the keyword arguments of
+:meth:`SpikingNetwork.init` the reference uses.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+from .._validate import check_choice, check_number
+from ..names import PARAM_NAMES, SPIKING_MODELS
+from ..spiking import SpikingNetwork
+from .base import Task
+
+
+def make_spiking_defaults(*, n_rec: int, batch: int, optimizer: str, lr, iters: int,
+                          eval_every: int, trainable, gain: float, model: str, rule: str,
+                          feedback: str, reg: float, reg_rate: float, neuron: Dict) -> Dict:
+    """A spiking task's defaults, checked once where the task is defined."""
+    check_choice("optimizer", optimizer, ("sgd", "adam"))
+    check_choice("model", model, SPIKING_MODELS)
+    for p in trainable:
+        check_choice("trainable", p, PARAM_NAMES)
+    return dict(n_rec=n_rec, batch=batch, optimizer=optimizer, lr=lr, iters=iters,
+                eval_every=eval_every, trainable=tuple(trainable), gain=gain, model=model,
+                rule=rule, feedback=feedback, reg=reg, reg_rate=reg_rate, neuron=dict(neuron))
+
+
+class SpikingTask(Task):
+    """A task trained with a spiking network (MODEL.md section 9)."""
+
+    #: rate-network options that a spiking task refuses
+    RATE_OPTIONS = ("form", "activation")
+
+    def make_network(self, gain: Optional[float] = None, seed: int = 0, n_rec: Optional[int] = None,
+                     form: Optional[str] = None, activation: Optional[str] = None,
+                     dtype="float64", model: Optional[str] = None, **neuron) -> SpikingNetwork:
+        """A :class:`SpikingNetwork` with this task's sizes and the reference's neuron options.
+
+        ``None`` takes ``self.defaults`` (``gain``, ``n_rec``, ``model``); ``neuron``
+        overrides entries of ``defaults["neuron"]`` (keyword arguments of
+        :meth:`SpikingNetwork.init`).  ``form`` and ``activation`` are options of rate
+        networks: giving one is an error.
+        """
+        for name, value in (("form", form), ("activation", activation)):
+            if value is not None:
+                raise ValueError(f"{name}={value!r} is an option of rate networks; task {self.name!r} "
+                                 "trains a spiking network (localrnn.spiking; the training loop "
+                                 "does not train spiking networks yet: see examples/spiking_tasks.py)")
+        d = self.defaults
+        opts = dict(d["neuron"])
+        opts.update(neuron)
+        n_rec = d["n_rec"] if n_rec is None else check_number("n_rec", n_rec, lo=1, integer=True)
+        model = d["model"] if model is None else model
+        if model == "lif":                          # the ALIF-only options of the defaults
+            for k in ("beta", "n_adaptive"):
+                if k not in neuron:
+                    opts.pop(k, None)
+        elif "n_adaptive" in opts and opts["n_adaptive"] is not None and "n_adaptive" not in neuron:
+            # the reference's fraction of adaptive neurons, at this size
+            opts["n_adaptive"] = round(opts["n_adaptive"] * n_rec / d["n_rec"])
+        net = SpikingNetwork.init(self.n_in, n_rec, self.n_out, model=model,
+                                  gain=d["gain"] if gain is None else gain, seed=seed, dtype=dtype,
+                                  dt=self.dt, **opts)
+        net.meta["task"] = self.name
+        return self._adjust_network(net)
+
+    def _adjust_network(self, net: SpikingNetwork) -> SpikingNetwork:
+        """Hook for a task's own changes to the initial weights (default: none)."""
+        return net
+
+
+__all__ = ["SpikingTask", "make_spiking_defaults"]
