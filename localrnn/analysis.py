@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence
 
 from ._validate import check_number
+from .plotting import plot_lambda_vs_gain, plot_spectrum, pyplot, save_figure
 from .runs import PROBE_TRIALS, RunDir, check_writable_file, probe_inputs
 
 
@@ -40,20 +41,11 @@ def _check_common(trials, k, figure=None):
 
 
 def _save(fig, path) -> Path:
-    import matplotlib.pyplot as plt
-
-    from .io import atomic_savefig
-
-    try:
-        fig.tight_layout()
-        return atomic_savefig(path, fig)
-    finally:
-        plt.close(fig)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 def _new_axes():
-    from .plotting import pyplot
-
     return pyplot().subplots(figsize=(5, 3.5), dpi=110)
 
 
@@ -77,8 +69,6 @@ def run_lyapunov(run_dir, k: Optional[int] = None, trials: int = PROBE_TRIALS,
         Also write ``RUN_DIR/lyapunov_spectrum.json``.
     """
     from .lyapunov import lyapunov_spectrum
-    from .plotting import plot_spectrum
-
     trials, k = _check_common(trials, k, figure)
     rd = RunDir(run_dir).require("weights.npz", "config.json")
     cfg = rd.read_config()
@@ -125,8 +115,6 @@ def fresh_lyapunov(task, gain: float, n_rec: Optional[int] = None, k: Optional[i
     """Spectrum of a fresh network of ``task`` at ``gain`` (the initial network a run
     with this seed starts from), on the probe inputs of seed ``seed``."""
     from .lyapunov import lyapunov_spectrum
-    from .plotting import plot_spectrum
-
     trials, k = _check_common(trials, k, figure)
     gain = check_number("gain", gain, lo=0.0)
     seed = check_number("seed", seed, lo=0, integer=True)
@@ -153,8 +141,6 @@ def gain_sweep(task, gains: Sequence[float], n_rec: Optional[int] = None, k: Opt
     """lambda_max of fresh networks of ``task`` against the gain, over ``seeds`` network
     seeds ``seed, seed+1, ...`` (:func:`localrnn.lyapunov.lambda_max_vs_gain`)."""
     from .lyapunov import lambda_max_vs_gain
-    from .plotting import plot_lambda_vs_gain
-
     trials, k = _check_common(trials, k, figure)
     gl = [check_number("gains entry", g, lo=0.0) for g in gains]
     if not gl:

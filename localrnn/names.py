@@ -28,6 +28,20 @@ OPTIMIZERS = ("sgd", "adam")
 DTYPES = ("float64", "float32")
 #: Parameters of a network, in the order files store them.
 PARAM_NAMES = ("W_in", "W", "b", "W_out", "b_out")
+#: A training run's kind of results folder (``localrnn run``; see ``localrnn.runs``).
+TRAIN = "train"
+#: Kinds of results folder (``config.json`` key ``"kind"``) -> what writes them.
+RUN_KINDS = {TRAIN: "'localrnn run'", "fixedpoint-linear": "'localrnn fixedpoint linear'",
+             "fixedpoint-mnist": "'localrnn fixedpoint mnist'"}
+#: Key of a settings field's metadata that names the kind of value it takes
+#: (``dataclasses.field(metadata={KIND: "int"})`` on every ``TrainConfig`` field); sweep
+#: grids check their values by it.
+KIND = "kind"
+#: Kinds of a setting's value -> what a grid must give (the error messages say it).
+VALUE_KINDS = {"bool": "true or false", "int": "an integer", "float": "a number",
+               "float_or_table": "a number or a table of numbers", "str": "a string",
+               "names": "a list of names", "table": "a table"}
 
 __all__ = ["RULES", "EXACT_RULES", "LOCAL_RULES", "ONLINE_RULES", "FEEDBACKS", "FORMS",
-           "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "DTYPES", "PARAM_NAMES"]
+           "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "DTYPES", "PARAM_NAMES", "KIND", "VALUE_KINDS",
+           "TRAIN", "RUN_KINDS"]

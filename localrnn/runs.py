@@ -21,7 +21,19 @@ RUN_DIR``, ``localrnn plot`` and sweeps read and write a run's files through
 
 Every file but ``metrics.csv`` is written atomically (:mod:`localrnn.io`); the
 order of writes at a checkpoint (metrics rows, then weights, then checkpoint)
-makes every state a crash can leave resumable.
+makes every state a crash can leave resumable.  A sweep adds ``cell.json`` to each
+of its run folders (:meth:`RunDir.read_cell_record`: the cell's parameters, status,
+error, seconds, alignment, worker threads).
+
+**Kinds.**  Other results folders use ``config.json`` too, with another schema: a
+fixed-point grid (``localrnn fixedpoint``) writes ``config.json``, ``metrics.csv``
+(one row per run and iteration), ``summary.csv``, ``weights.npz`` and
+``fixedpoint.png``.  Such a folder's ``config.json`` names its kind
+(:data:`~localrnn.names.RUN_KINDS`, key ``"kind"``); a training run's has no
+``"kind"`` (nor has any folder written before kinds existed), so it reads as
+``"train"``.  ``RunDir(path, kind=...)`` reads and writes one kind and refuses a
+folder of another with one line, so ``localrnn plot`` or ``localrnn lyapunov``
+given a fixed-point folder says so instead of misreading it.
 
 The Lyapunov *probe inputs* of a run (:func:`probe_inputs`) live here too: the
 batch of :data:`PROBE_TRIALS` trials drawn from ``default_rng([seed, 3, 0])``,
@@ -41,7 +53,7 @@ import numpy as np
 
 from . import io as lio
 from .io import new_run_dir
-from .names import PARAM_NAMES
+from .names import PARAM_NAMES, RUN_KINDS, TRAIN
 
 #: Columns of ``metrics.csv``, in order.  ``train_accuracy`` is the score of the
 #: network on the iteration's training batch, recorded at evaluation iterations only
@@ -53,8 +65,11 @@ PROBE_TRIALS = 8
 #: batches, 2: the held-out batch).
 PROBE_STREAM = 3
 
-CONFIG, METRICS, WEIGHTS, CHECKPOINT, LYAPUNOV, CURVE = (
-    "config.json", "metrics.csv", "weights.npz", "checkpoint.npz", "lyapunov.json", "curve.png")
+CONFIG, METRICS, WEIGHTS, CHECKPOINT, LYAPUNOV, CURVE, CELL = (
+    "config.json", "metrics.csv", "weights.npz", "checkpoint.npz", "lyapunov.json", "curve.png",
+    "cell.json")
+#: Key of ``config.json`` naming a folder's kind (absent: :data:`~localrnn.names.TRAIN`).
+KIND_KEY = "kind"
 
 
 def probe_inputs(task, seed: int, trials: int = PROBE_TRIALS) -> np.ndarray:
@@ -148,12 +163,16 @@ def read_metrics(path) -> List[Dict]:
 
 
 class RunDir:
-    """The files of one run folder (see the module docstring for the layout).
+    """The files of one results folder (see the module docstring for the layout).
 
     Parameters
     ----------
     path : path-like
         The folder; it is created on the first write.
+    kind : str
+        What the folder holds (:data:`~localrnn.names.RUN_KINDS`): ``"train"``
+        (a training run, the default) or a fixed-point grid.  Reading a folder
+        whose ``config.json`` names another kind raises ``ValueError``.
 
     Examples
     --------
@@ -163,30 +182,53 @@ class RunDir:
     >>> net = rd.load_network("final")                    # doctest: +SKIP
     """
 
-    def __init__(self, path):
+    def __init__(self, path, kind: str = TRAIN):
+        if kind not in RUN_KINDS:
+            raise ValueError(f"kind={kind!r} is not allowed; choose one of {', '.join(RUN_KINDS)}")
         self.path = Path(path)
+        self.kind = kind
 
     def __repr__(self) -> str:
-        return f"RunDir({str(self.path)!r})"
+        return f"RunDir({str(self.path)!r}, kind={self.kind!r})"
 
     def __truediv__(self, name) -> Path:
         return self.path / name
 
     # ------------------------------------------------------------------ queries
     def exists(self) -> bool:
-        """Whether the folder holds a run (a ``config.json``)."""
+        """Whether the folder holds results (a ``config.json``), of any kind."""
         return (self.path / CONFIG).is_file()
 
     def has(self, name: str) -> bool:
         return (self.path / name).is_file()
 
     def require(self, *names: str, what: str = "RUN_DIR") -> "RunDir":
-        """``self``, or ``ValueError`` naming the files missing from the folder."""
+        """``self``, or ``ValueError`` naming the files missing from the folder or the
+        folder's other kind."""
+        self._require_files(names, what)
+        if self.exists():
+            self._check_kind(lio.read_json(self.path / CONFIG), what)
+        return self
+
+    def _require_files(self, names, what: str = "RUN_DIR") -> None:
         missing = [n for n in names if not self.has(n)]
         if missing:
             raise ValueError(f"{what} {str(self.path)!r} has no {'/'.join(missing)}; "
-                             "give a folder written by 'localrnn run'")
-        return self
+                             f"give a folder written by {RUN_KINDS[self.kind]}")
+
+    def stored_kind(self) -> Optional[str]:
+        """The kind ``config.json`` names (``"train"`` when it names none), None without one."""
+        if not self.exists():
+            return None
+        return lio.read_json(self.path / CONFIG).get(KIND_KEY, TRAIN)
+
+    def _check_kind(self, cfg: Mapping, what: str = "RUN_DIR") -> None:
+        have = cfg.get(KIND_KEY, TRAIN)
+        if have != self.kind:
+            shown = RUN_KINDS.get(have, "an unknown program")
+            raise ValueError(f"{what} {str(self.path)!r} holds a {have!r} result (written by "
+                             f"{shown}), not a {self.kind!r} one; give a folder written by "
+                             f"{RUN_KINDS[self.kind]}")
 
     @property
     def status(self) -> Optional[str]:
@@ -197,12 +239,23 @@ class RunDir:
 
     # ------------------------------------------------------------------ config
     def read_config(self) -> Dict:
-        """``config.json`` as a dict (settings, ``status``, ``localrnn_version``)."""
-        self.require(CONFIG)
-        return lio.read_json(self.path / CONFIG)
+        """``config.json`` as a dict (a training run's: settings, ``status``,
+        ``localrnn_version``); ``ValueError`` if the folder holds another kind."""
+        self._require_files([CONFIG])
+        cfg = lio.read_json(self.path / CONFIG)
+        self._check_kind(cfg)
+        return cfg
 
-    def write_config(self, config: Mapping, status: str, version: str = "") -> Path:
-        d = {"localrnn_version": version, "status": status, **dict(config)}
+    def write_config(self, config: Mapping, status: Optional[str] = None,
+                     version: Optional[str] = None) -> Path:
+        """Write ``config.json``: the kind (unless ``"train"``), the package ``version`` and
+        ``status`` (each when given), then ``config``."""
+        d = {} if self.kind == TRAIN else {KIND_KEY: self.kind}
+        if version is not None:
+            d["localrnn_version"] = version
+        if status is not None:
+            d["status"] = status
+        d.update(config)
         return lio.atomic_write_json(self.path / CONFIG, d)
 
     # ------------------------------------------------------------------ metrics
@@ -327,8 +380,21 @@ class RunDir:
     def write_json(self, name: str, data) -> Path:
         return lio.atomic_write_json(self.path / name, data)
 
-    def save_figure(self, fig, name: str = CURVE) -> Path:
-        return lio.atomic_savefig(self.path / name, fig)
+    def write_text(self, name: str, text: str) -> Path:
+        """Write a file of the folder's kind (e.g. a fixed-point grid's tables) atomically."""
+        return lio.atomic_write_text(self.path / name, text)
+
+    def write_arrays(self, name: str, arrays: Mapping[str, np.ndarray]) -> Path:
+        """Write arrays as an ``.npz`` file atomically."""
+        return lio.atomic_savez(self.path / name, arrays)
+
+    # ------------------------------------------------------------------ a sweep's record
+    def read_cell_record(self) -> Optional[Dict]:
+        """``cell.json`` (what a sweep records about the cell), or None if absent."""
+        return lio.read_json(self.path / CELL) if self.has(CELL) else None
+
+    def write_cell_record(self, record: Mapping) -> Path:
+        return lio.atomic_write_json(self.path / CELL, record)
 
     # ------------------------------------------------------------------ task, probe
     def task(self):
@@ -368,4 +434,4 @@ def is_disk_full(exc: BaseException) -> bool:
 
 
 __all__ = ["RunDir", "METRIC_FIELDS", "PROBE_TRIALS", "probe_inputs", "new_run_dir", "read_metrics",
-           "metrics_csv", "check_writable_dir", "check_writable_file", "is_disk_full"]
+           "metrics_csv", "check_writable_dir", "check_writable_file", "is_disk_full", "KIND_KEY"]

@@ -30,10 +30,11 @@ from ._validate import MEMORY_FRACTION, physical_memory  # noqa: F401  (their fo
 from ._validate import check_choice, check_dtype, check_memory_bytes, check_number
 from .activations import ACTIVATIONS
 from .engine import RULES, gradient, loss_and_delta, trajectory
+from .names import KIND
 from .network import FORMS, PARAM_NAMES, Network, feedback_matrix
 from .optim import OPTIMIZERS, make_optimizer
-from .plotting import plot_curves, plot_run  # noqa: F401  (plot_curves: its former home)
-from .runs import (METRIC_FIELDS, PROBE_TRIALS, RunDir, probe_inputs,  # noqa: F401
+from .plotting import plot_curves, plot_run, save_figure  # noqa: F401  (plot_curves: its former home)
+from .runs import (CURVE, METRIC_FIELDS, PROBE_TRIALS, RunDir, probe_inputs,  # noqa: F401
                    read_metrics)  # METRIC_FIELDS, read_metrics: their former home, still importable
 
 class TrainingDiverged(RuntimeError):
@@ -47,35 +48,36 @@ class TrainConfig:
     ``rule`` is one of bptt, rtrl, eprop, rflo; ``online`` streams each batch
     through :class:`localrnn.OnlineLearner` with per-step updates instead of one
     update per batch.  ``plot=False`` skips drawing ``curve.png`` (a sweep's cells:
-    drawing it costs more than a tiny run); it changes no number of the run.
+    drawing it costs more than a tiny run); it changes no number of the run.  Each
+    field's metadata names the kind of value it takes (:data:`localrnn.names.KIND`).
     """
 
-    task: str = "romo"
-    rule: str = "rflo"
-    gain: Optional[float] = None
-    n_rec: Optional[int] = None
-    batch: Optional[int] = None
-    iters: Optional[int] = None
-    lr: Optional[float] = None
-    optimizer: Optional[str] = None
-    form: Optional[str] = None
-    activation: Optional[str] = None
-    dtype: str = "float64"
-    feedback: Optional[str] = None
-    online: bool = False
-    quantize: Optional[str] = None
-    seed: int = 0
-    eval_every: Optional[int] = None
-    eval_batch: int = 128
-    checkpoint_every: int = 50
-    floss_iters: int = 0
-    floss_k: Optional[int] = None
-    floss_exact: bool = False
-    floss_lr: Optional[float] = None
-    lyapunov: bool = False
-    trainable: Optional[List[str]] = None
-    task_kwargs: Dict = field(default_factory=dict)
-    plot: bool = True
+    task: str = field(default="romo", metadata={KIND: "str"})
+    rule: str = field(default="rflo", metadata={KIND: "str"})
+    gain: Optional[float] = field(default=None, metadata={KIND: "float"})
+    n_rec: Optional[int] = field(default=None, metadata={KIND: "int"})
+    batch: Optional[int] = field(default=None, metadata={KIND: "int"})
+    iters: Optional[int] = field(default=None, metadata={KIND: "int"})
+    lr: Optional[float] = field(default=None, metadata={KIND: "float_or_table"})
+    optimizer: Optional[str] = field(default=None, metadata={KIND: "str"})
+    form: Optional[str] = field(default=None, metadata={KIND: "str"})
+    activation: Optional[str] = field(default=None, metadata={KIND: "str"})
+    dtype: str = field(default="float64", metadata={KIND: "str"})
+    feedback: Optional[str] = field(default=None, metadata={KIND: "str"})
+    online: bool = field(default=False, metadata={KIND: "bool"})
+    quantize: Optional[str] = field(default=None, metadata={KIND: "str"})
+    seed: int = field(default=0, metadata={KIND: "int"})
+    eval_every: Optional[int] = field(default=None, metadata={KIND: "int"})
+    eval_batch: int = field(default=128, metadata={KIND: "int"})
+    checkpoint_every: int = field(default=50, metadata={KIND: "int"})
+    floss_iters: int = field(default=0, metadata={KIND: "int"})
+    floss_k: Optional[int] = field(default=None, metadata={KIND: "int"})
+    floss_exact: bool = field(default=False, metadata={KIND: "bool"})
+    floss_lr: Optional[float] = field(default=None, metadata={KIND: "float"})
+    lyapunov: bool = field(default=False, metadata={KIND: "bool"})
+    trainable: Optional[List[str]] = field(default=None, metadata={KIND: "names"})
+    task_kwargs: Dict = field(default_factory=dict, metadata={KIND: "table"})
+    plot: bool = field(default=True, metadata={KIND: "bool"})
 
     # ------------------------------------------------------------------ defaults
     def resolved(self) -> "TrainConfig":
@@ -410,14 +412,9 @@ class Trainer:
         if self.lyapunov is not None:
             rd.write_lyapunov(self.lyapunov)
         if final and self.metrics and c.plot:
-            import matplotlib.pyplot as plt
-
-            fig = plot_run(self.metrics, label=f"{c.rule}",
-                           title=f"{c.task}: rule {c.rule}, gain {c.gain:g}, N={c.n_rec}")
-            try:
-                rd.save_figure(fig)
-            finally:
-                plt.close(fig)
+            save_figure(plot_run(self.metrics, label=f"{c.rule}",
+                                 title=f"{c.task}: rule {c.rule}, gain {c.gain:g}, N={c.n_rec}"),
+                        rd / CURVE)
 
     @classmethod
     def resume(cls, out_dir) -> "Trainer":

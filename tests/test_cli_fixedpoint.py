@@ -57,15 +57,15 @@ def test_linear_single_run_files_hold_the_api_numbers(tmp_path):
         np.testing.assert_array_equal(w["W_dW2_lr0.3"], run.W)
         np.testing.assert_array_equal(w["X"], linear_problem(12, 6, seed=4).X)
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["runs"] == [["dW2", 0.3]] and cfg["problem"]["n"] == 12 and cfg["args"]["seed"] == 4
-    assert "--rule dW2" in cfg["rerun"] and "--out" not in cfg["rerun"]
+    assert cfg["kind"] == "fixedpoint-linear" and cfg["runs"] == [["dW2", 0.3]]
+    assert cfg["problem"]["n"] == 12 and cfg["seed"] == 4 and cfg["iters"] == 30
     line = res.output.strip().splitlines()[-1]
     assert line.startswith("rule dW2, lr 0.3, final_loss ") and f"out {out}" in line
     assert f"{run.loss[-1]:.4g}" in line
 
 
 def test_linear_grid_json(tmp_path):
-    res = invoke(["fixedpoint", "linear", "--rules", "dW1,dW3", "--lrs", "dW1:0.1,1;dW3:0.3", "--n", "10",
+    res = invoke(["fixedpoint", "linear", "--rules", "dW1,dW3", "--lrs", "0.1,1", "--lrs", "0.3", "--n", "10",
                   "--m", "5", "--iters", "20", "--out", str(tmp_path / "g"), "--json"])
     assert res.exit_code == 0, res.output
     s = json.loads(res.output)
@@ -165,7 +165,9 @@ def test_mnist_real_data_learns(tmp_path):
     (["--lr", "-0.1"], "must be > 0"),
     (["--lrs", "0.1,nan"], "'nan' is not finite"),
     (["--lrs", "0.1,abc"], "'abc' is not a number"),
-    (["--rules", "dW1,dW3", "--lrs", "dW1:0.1"], "no learning rates for dW3"),
+    (["--rules", "dW1,dW3", "--lrs", "0.1", "--lrs", "0.2", "--lrs", "0.3"],
+     "--lrs is given 3 times for 2 rule(s) (dW1, dW3)"),
+    (["--rules", "dW1,,dW3"], "--rules='dW1,,dW3': an empty entry"),
     (["--n-rec", "0"], "n_rec=0 is out of range"),
     (["--epochs", "0"], "epochs=0 is out of range"),
     (["--rule", "bptt"], "needs solver='relax'"),
@@ -197,7 +199,8 @@ def test_mnist_missing_or_broken_data_is_one_line_exit_2(tmp_path, fake_npz):
     (["--rules", "dW4"], "'dW4' is not a rule"),
     (["--n", "0"], "n=0 is out of range"),
     (["--iters", "0"], "iters=0 is out of range"),
-    (["--lrs", "dW1:1"], "lrs names 'dW1', which is not in rules (dW3)"),
+    (["--lrs", "1", "--lrs", "2"], "--lrs is given 2 times for 1 rule(s) (dW3)"),
+    (["--lrs", "dW1:1"], "'dW1:1' is not a number"),
 ])
 def test_linear_bad_values_are_one_line_exit_2(tmp_path, extra, match):
     res = CliRunner().invoke(main, ["fixedpoint", "linear", "--n", "5", "--m", "3", *extra])

@@ -86,7 +86,8 @@ def run_dirs():
 FLAG = st.just(None)  # a flag: present or not
 
 #: command path -> {"args": strategy of positional args, "base": args always given
-#: first (tiny sizes; a list, or a strategy of lists), "options": {option: strategy}}
+#: first (tiny sizes; a list, or a strategy of lists), "options": {option: strategy}} -- a strategy value
+#: that is a tuple gives the option once per element
 #: -- see the module docstring.  Options not listed are fuzzed from their click type
 #: (:func:`generic`), so a new command's entry can be one line, e.g.
 #: ``"quantize-sweep": {"args": st.just([]), "base": ["--iters", "2", "--n-rec", "4"]}``;
@@ -142,7 +143,9 @@ STRATEGIES = {
         "base": ["--n", "4", "--m", "3", "--iters", "2", "--eig-every", "1"],
         "options": {
             "--rule": choice(["dW1", "dW2", "dW3"]), "--rules": st.sampled_from(["dW1,dW3", "dW1,dW1", "", "x"]),
-            "--lr": floats(["0.1", "1"]), "--lrs": st.sampled_from(["0.1,0.3", "paper", "dW1:0.1", "x", ""]),
+            "--lr": floats(["0.1", "1"]),
+            "--lrs": st.one_of(st.sampled_from(["0.1,0.3", "paper", "dW1:0.1", "x", "", "0.1,,1"]),
+                               st.sampled_from([("0.1", "0.3"), ("0.1,1", "paper"), ("1", "2", "3")])),
             "--n": ints(2, 6, huge=False), "--m": ints(1, 4, huge=False), "--iters": ints(1, 2, huge=False),
             "--eig-every": ints(1, 2, huge=False), "--seed": ints(0, 2), "--out": out_dirs(),
             "--json": FLAG,
@@ -155,7 +158,8 @@ STRATEGIES = {
         "options": {
             "--data": st.sampled_from(["MNIST", "MNIST", "MISSING", "DIR", "FILE", ""]),
             "--rule": choice(["dW1", "dW3", "dW4", "bptt"]), "--rules": st.sampled_from(["dW1,dW3", "", "x"]),
-            "--lr": floats(["0.1"]), "--lrs": st.sampled_from(["0.1", "paper", "x"]),
+            "--lr": floats(["0.1"]),
+            "--lrs": st.one_of(st.sampled_from(["0.1", "paper", "x"]), st.just(("0.1", "0.2"))),
             "--n-rec": ints(2, 6, huge=False), "--batch": ints(1, 16, huge=False),
             "--epochs": ints(1, 1, huge=False), "--solver": choice(["converge", "relax"]),
             "--tol": floats(["1e-5"]), "--max-iter": ints(1, 5, huge=False), "--memory": ints(0, 3, huge=False),
@@ -229,7 +233,11 @@ STRATEGIES = {
     "quantize-sweep": {"args": st.just([]),
                        "base": ["--rules", "rflo", "--weight-bits", "8", "--trace-bits", "8",
                                 "--roundings", "nearest", "--n-rec", "4", "--iters", "2"],
-                       "options": {"--out": out_dirs()}},
+                       "options": {"--out": out_dirs(),
+                                   # spawning workers costs seconds: 1 and refused values
+                                   "--workers": st.sampled_from(["1", "0", "-1", "x", ""]),
+                                   "--weight-bits": st.sampled_from(["8", "4,8", "8,,4", "x", "", "99"]),
+                                   "--rules": st.sampled_from(["rflo", "eprop,rflo", "", "bptt", "rflo,"])}},
 }
 
 
@@ -332,7 +340,11 @@ def invocation(draw, path):
     args = path.split() + list(base if isinstance(base, list) else draw(base))
     for name in chosen:
         v = draw(opts[name])
-        args += [name] if v is None else [name, resolve(v)]
+        if isinstance(v, tuple):  # an option given several times (click's multiple=True)
+            for x in v:
+                args += [name, resolve(x)]
+        else:
+            args += [name] if v is None else [name, resolve(v)]
     args += [resolve(a) for a in draw(spec["args"])]
     return args
 

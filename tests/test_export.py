@@ -9,13 +9,13 @@ equal ``step_spec``'s.  The tolerance, not bit equality: the learner goes throug
 and fused loops, this reference through NumPy in another order.
 """
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from localrnn.network import Network
-from localrnn.neuromorphic.export import (DOC_PATH, Poly, generated_part,
-                                          render_neuromorphic_doc, step_spec)
+from localrnn.neuromorphic.spec import Poly, generated_part, render_neuromorphic_doc, step_spec
 from localrnn.online import OnlineLearner
 
 KINDS = ("mul", "add", "div", "phi", "dphi")
@@ -374,7 +374,7 @@ def test_markdown_and_json():
 
 
 def test_poly():
-    from localrnn.neuromorphic.export import I, N
+    from localrnn.neuromorphic.spec.poly import I, N
     p = 2 * N ** 2 + N * I - 1
     assert str(p) == "2N^2 + N*I - 1" and p(N=3, I=2, O=0, T=0) == 23
     assert Poly() == 0
@@ -393,10 +393,31 @@ def test_bad_input(kw, words):
     assert words in str(e.value) and "\n" not in str(e.value)
 
 
+#: The repository's page whose generated part render_neuromorphic_doc() gives.
+DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "neuromorphic.md"
+
+
 def test_committed_doc_is_generated():
     text = DOC_PATH.read_text()
     assert generated_part(text) == render_neuromorphic_doc(), \
-        "docs/neuromorphic.md is stale: run python -m localrnn.neuromorphic.export --write-doc"
+        "docs/neuromorphic.md is stale: run python -m localrnn.neuromorphic.spec --write-doc docs/neuromorphic.md"
+
+
+def test_write_doc_rewrites_only_the_generated_part(tmp_path, capsys):
+    """The page is an argument (no path outside the package): the text around the markers
+    stays, the part between them is regenerated; without the markers, one line."""
+    from localrnn.neuromorphic.spec.__main__ import main as spec_main
+
+    page = tmp_path / "page.md"
+    page.write_text("# Title\n\nintro\n<!-- BEGIN GENERATED -->\nold\n<!-- END GENERATED -->\ntail\n")
+    assert spec_main(["--write-doc", str(page)]) == 0
+    assert page.read_text() == "# Title\n\nintro\n" + render_neuromorphic_doc() + "\ntail\n"
+    assert spec_main([]) == 2
+    page.write_text("no markers\n")
+    capsys.readouterr()
+    assert spec_main(["--write-doc", str(page)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"Error: {page}: the page has no <!-- BEGIN GENERATED -->")
 
 
 # ------------------------------------------------------------------------------- CLI
@@ -428,92 +449,18 @@ def test_cli_markdown_to_file(tmp_path):
      "bad field 'q3'"),
     (["--rule", "eprop", "--n-rec", "0", "--n-in", "1", "--n-out", "1"], "n_rec=0"),
     (["--rule", "eprop"], "missing --n-rec, --n-in, --n-out"),
+    (["--rule", "eprop", "--format", "lava", "--n-rec", "4", "--quantize", "w8"],
+     "--format lava (the local rule as Lava learning-rule strings) does not take --n-rec, --quantize"),
+    (["--rule", "eprop", "--n-rec", "4", "--n-in", "1", "--n-out", "1", "--alpha", "0.5"],
+     "does not take --alpha"),
     (["--rule", "sgd", "--n-rec", "4", "--n-in", "1", "--n-out", "1"], "'sgd'"),
-    (["--format", "nir"], "--format nir needs RUN_DIR"),
+    (["--format", "nir"], "needs RUN_DIR; missing RUN_DIR"),
+    (["--format", "nir", "--rule", "rflo", "x"], "--format nir (a trained run's network as a NIR graph) "
+                                                 "does not take --rule; it takes RUN_DIR"),
+    (["x", "--format", "md"], "does not take RUN_DIR; it takes --rule, --n-rec, --n-in, --n-out, --form"),
 ])
 def test_cli_bad_input(args, words):
     r = _cli(["export", *args])
     assert r.exit_code == 2
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error:") and words in lines[0], r.output
-
-
-# --------------------------------------------------------------------- Lava rule strings
-from localrnn.neuromorphic.lava import evaluate, lava_rules, validate_rule, validate_rules  # noqa: E402
-
-
-@pytest.mark.parametrize("s", [
-    "1 * (-2) * x0 * y1 + 1 * 2 * y0 * x1",                     # STDP (Lava's example)
-    "2^-2 * 3 * x0 * y1 + 2^-2 * 2 * y0 * x1 - u0 * t * 2",    # R-STDP tag, numbers filled in
-    " u0 * t * y2 ",
-    "-2^-6 * u0 * (x1 - 64) * (y2 - 64)",
-    "2^-3 * u0 * x1 * y1 - 2^-3 * u0 * t",
-    "-2^-6 * u0 * t * (y2 - 64)",
-    "3*2^4 * y0 * sgn(w - 10)",
-])
-def test_lava_grammar_accepts(s):
-    assert validate_rule(s)
-
-
-@pytest.mark.parametrize("s, words", [
-    ("0.5 * u0 * t", "float"),
-    ("x1 * y1", "no dependency"),
-    ("exp(x1) * u0", "'exp(x1)' in"),
-    ("100 * u0 * t", "mantissa"),       # 100 = 25 * 2^2: mantissa 25
-    ("2^-9 * u0 * t", "exponent"),
-    ("u0 * u1 * t", "two u dependencies"),
-    ("u0 * (x1 - 300)", "offset -300"),
-    ("u0 * (x1 - 64", "unbalanced"),
-    ("", "non-empty"),
-])
-def test_lava_grammar_rejects(s, words):
-    with pytest.raises(ValueError) as e:
-        validate_rule(s)
-    assert words in str(e.value) and "\n" not in str(e.value)
-
-
-def test_lava_one_u_for_all_rules():
-    with pytest.raises(ValueError, match="one u<k>"):
-        validate_rules({"dt": "u0 * t", "dw": "u1 * t"})
-
-
-def test_lava_scale_normalised_and_evaluated():
-    (p,) = validate_rule("1 * (-2) * x0 * y1")
-    assert (p.mantissa, p.exponent, p.dependency) == (-2, 0, "x0")
-    (p,) = validate_rule("48 * u2 * t")          # 48 = 6 * 2^3: the first mantissa in range
-    assert (p.mantissa, p.exponent) == (6, 3)
-    (p,) = validate_rule("2^-9 * 4 * u0 * t")    # 2^-9 * 4 = 1 * 2^-7
-    assert (p.mantissa, p.exponent) == (1, -7)
-
-
-@pytest.mark.parametrize("form", ["current", "rate"])
-@pytest.mark.parametrize("rule", ["eprop", "rflo"])
-def test_lava_rules_are_the_three_factor_update(rule, form):
-    """With the symbols' documented encodings, the strings compute our updates."""
-    r = lava_rules(rule, form, alpha=0.125, eta_exponent=-6)
-    parsed = validate_rules(r.strings)
-    rng = np.random.default_rng(0)
-    for _ in range(5):
-        e, L, a, dphi, p = rng.uniform(-0.9, 0.9, 5)
-        dphi = abs(dphi)
-        if form == "current":
-            dw = evaluate(parsed["dw"], {"u0": 1, "x1": 64 + 64 * e, "y2": 64 + 64 * L})
-            assert dw == pytest.approx(-2.0 ** -6 * 64 * 64 * L * e, rel=1e-12)
-        else:
-            t = 64 * 64 * p
-            dt = evaluate(parsed["dt"], {"u0": 1, "x1": 64 + 64 * a, "y1": 64 * dphi, "t": t})
-            p_new = (t + dt) / (64 * 64)
-            assert p_new == pytest.approx((1 - 0.125) * p + 0.125 * dphi * a, rel=1e-12)
-            dw = evaluate(parsed["dw"], {"u0": 1, "t": t, "y2": 64 + 64 * L})
-            assert dw == pytest.approx(-2.0 ** -6 * 64 ** 3 * L * p, rel=1e-12)
-    with pytest.raises(ValueError, match="non-local"):
-        lava_rules("rtrl", form)
-
-
-def test_cli_lava():
-    r = _cli(["export", "--rule", "rflo", "--form", "rate", "--format", "lava"])
-    assert r.exit_code == 0, r.output
-    assert 'dt = "2^-3 * u0 * (x1 - 64) * y1 - 2^-3 * u0 * t"' in r.output
-    r = _cli(["export", "--rule", "bptt", "--n-rec", "4", "--n-in", "1", "--n-out", "1",
-              "--format", "lava"])
-    assert r.exit_code == 2 and "non-local" in r.output

@@ -74,6 +74,22 @@ def test_linear_grid_is_train_linear_per_run(tmp_path):
     assert (out / "fixedpoint.png").stat().st_size > 0
 
 
+def test_linear_grid_in_workers_equals_this_process():
+    """The grid on the package's executors: two worker processes give the runs of one,
+    bit for bit (the same computation: each run limits its BLAS the same way), and every
+    step's progress report comes back from the workers."""
+    runs = grid_runs(["dW1", "dW2", "dW3"], [0.1], "linear")
+    seen1, seen2 = [], []
+    a = linear_grid(runs, n=9, m=4, iters=6, eig_every=2, callback=lambda *r: seen1.append(r))
+    b = linear_grid(runs, n=9, m=4, iters=6, eig_every=2, jobs=2, callback=lambda *r: seen2.append(r))
+    for ra, rb in zip(a.runs, b.runs):
+        np.testing.assert_array_equal(ra.loss, rb.loss)
+        np.testing.assert_array_equal(ra.W, rb.W)
+    assert len(seen1) == 3 * 6 and sorted(seen1) == sorted(seen2)
+    with pytest.raises(ValueError, match="jobs=0 is out of range"):
+        linear_grid(runs, n=9, m=4, iters=6, jobs=0)
+
+
 def test_linear_grid_refuses_bad_values():
     with pytest.raises(ValueError, match="rule 'dW4' is not a rule of the linear example"):
         linear_grid([("dW4", 0.1)], n=4, m=2, iters=2)

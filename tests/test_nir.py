@@ -11,7 +11,7 @@ nir = pytest.importorskip("nir")
 
 from localrnn import forward  # noqa: E402
 from localrnn.network import PARAM_NAMES, Network  # noqa: E402
-from localrnn.neuromorphic.nir_export import export_nir, parse_edges, read_run, to_nir  # noqa: E402
+from localrnn.neuromorphic.nir import export_nir, parse_edges, read_run, to_nir  # noqa: E402
 
 PHI = {"tanh": np.tanh, "relu": lambda v: np.maximum(v, 0.0),
        "softplus": lambda v: np.logaddexp(0.0, v), "retanh": lambda v: np.maximum(np.tanh(v), 0.0),
@@ -214,3 +214,19 @@ def test_run_dir_without_final_arrays_is_one_line(tmp_path):
     np.savez(d / "weights.npz", alpha=np.array(0.1))
     with pytest.raises(ValueError, match="lacks the trained network"):
         read_run(d)
+
+
+def test_exact_is_false_because_nir_has_no_static_nonlinearity():
+    """docs/neuromorphic.md: NIR's node classes (nir 1.0.8) hold no static nonlinearity,
+    so phi lives in the metadata and no activation of localrnn exports exactly.  A nir
+    with other node classes fails here: check whether one can carry phi."""
+    import inspect
+
+    from localrnn.names import ACTIVATIONS
+    nodes = {n for n, c in vars(nir.ir).items()
+             if inspect.isclass(c) and issubclass(c, nir.ir.NIRNode) and c is not nir.ir.NIRNode}
+    assert nodes == {"Affine", "AvgPool2d", "Conv1d", "Conv2d", "CubaLI", "CubaLIF", "Delay",
+                     "Flatten", "I", "IF", "Input", "LI", "LIF", "Linear", "NIRGraph", "Output",
+                     "Scale", "SumPool2d", "Threshold"}, sorted(nodes)
+    for act in ACTIVATIONS:
+        assert to_nir(_net("rate", activation=act), 1.0).metadata["exact"] is False

@@ -145,7 +145,7 @@ def test_tiny_reproduction_writes_every_figure_and_a_verdict_per_claim(tmp_path,
     tr = importlib.import_module("localrnn.train")  # the module (localrnn.train is also a function)
     monkeypatch.setattr(tr, "plot_curves", lambda *a, **k: plt.figure(figsize=(1, 1), dpi=10))
     out = tmp_path / "liu"
-    rep = reproduce_liu2024(out, scale="tiny", progress=False)
+    rep = reproduce_liu2024(out, scale="tiny")
     for name in FIGURES.values():
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000, name
@@ -165,7 +165,7 @@ def test_tiny_reproduction_writes_every_figure_and_a_verdict_per_claim(tmp_path,
     # a rerun resumes: nothing is trained again, the report is the same
     w = main_cells[0] / "weights.npz"
     before = w.stat().st_mtime_ns
-    rep2 = reproduce_liu2024(out, scale="tiny", progress=False)
+    rep2 = reproduce_liu2024(out, scale="tiny")
     assert w.stat().st_mtime_ns == before
     assert [c.verdict for c in rep2.claims] == [c.verdict for c in rep.claims]
     assert sc.seeds == (0, 1)

@@ -372,3 +372,33 @@ def test_one_memory_check_for_runs_and_fixed_point_grids(monkeypatch):
         linear_grid([("dW1", 0.1)], n=4, m=2, iters=2)
     monkeypatch.setattr(v, "physical_memory", lambda: 0)  # unknown: nothing refused
     v.check_memory_bytes(10 ** 30, "x=4")
+
+
+def test_a_folder_of_another_kind_is_refused_in_one_line(tmp_path):
+    """A fixed-point grid's folder has config.json and metrics.csv too, of another schema:
+    RunDir, ``localrnn plot``, ``localrnn lyapunov`` and ``--resume`` say so instead of
+    misreading it; a training run is not a fixed-point folder either."""
+    from localrnn.fixedpoint.experiment import linear_experiment
+
+    fp = linear_experiment(["dW1"], [0.1], n=4, m=2, iters=2, out=tmp_path / "fp").out
+    assert RunDir(fp).stored_kind() == "fixedpoint-linear"
+    assert RunDir(fp, kind="fixedpoint-linear").read_config()["iters"] == 2
+    expected = (f"RUN_DIR {str(fp)!r} holds a 'fixedpoint-linear' result (written by 'localrnn "
+                "fixedpoint linear'), not a 'train' one; give a folder written by 'localrnn run'")
+    with pytest.raises(ValueError) as e:
+        RunDir(fp).read_metrics()
+    assert str(e.value) == expected
+    for args in (["plot", str(fp), "--out", str(tmp_path / "c.png")], ["lyapunov", str(fp)],
+                 ["run", "--resume", str(fp)]):
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 2, (args, res.output)
+        lines = [line for line in res.output.splitlines() if line]
+        assert len(lines) == 1 and "holds a 'fixedpoint-linear' result" in lines[0], (args, res.output)
+    assert not (tmp_path / "c.png").exists()
+
+    Trainer(TrainConfig(**CFG, plot=False), tmp_path / "run").run()
+    assert RunDir(tmp_path / "run").stored_kind() == "train"
+    with pytest.raises(ValueError, match="holds a 'train' result"):
+        RunDir(tmp_path / "run", kind="fixedpoint-mnist").read_config()
+    with pytest.raises(ValueError, match="kind='nosuch' is not allowed"):
+        RunDir(tmp_path / "run", kind="nosuch")

@@ -44,7 +44,7 @@ def weights(folder):
 @pytest.fixture(scope="module")
 def serial(tmp_path_factory):
     out = tmp_path_factory.mktemp("serial")
-    return run_sweep(Grid.from_dict(GRID4), out, progress=False), out
+    return run_sweep(Grid.from_dict(GRID4), out), out
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +79,18 @@ def test_make_cells_names_by_what_varies_and_rejects_duplicates():
     assert all(c.align for c in cells)
     with pytest.raises(ValueError, match="folder name"):
         make_cells([dict(TINY, seed=0), dict(TINY, seed=0)])
+
+
+def test_every_trainconfig_field_declares_the_kind_of_its_values():
+    """A grid checks its values by the kind each TrainConfig field declares in its metadata
+    (names.KIND); a field added without one would be unsweepable, so it fails here."""
+    from dataclasses import fields
+
+    from localrnn.names import KIND, VALUE_KINDS
+
+    undeclared = [f.name for f in fields(TrainConfig) if f.metadata.get(KIND) not in VALUE_KINDS]
+    assert not undeclared, (f"TrainConfig fields without metadata={{KIND: ...}} (one of "
+                            f"{', '.join(VALUE_KINDS)}): {undeclared}")
 
 
 def test_example_grid_file_loads():
@@ -129,7 +141,7 @@ def test_serial_cells_are_ordinary_run_folders(serial):
 
 def test_processes_give_identical_results(serial, tmp_path):
     res_s, out_s = serial
-    res = run_sweep(Grid.from_dict(GRID4), tmp_path, workers=2, progress=False)
+    res = run_sweep(Grid.from_dict(GRID4), tmp_path, workers=2)
     assert res.counts()["done"] == 4
     assert_single_threaded_workers(tmp_path, res.rows)
     assert numbers(res.path) == numbers(res_s.path)
@@ -143,8 +155,7 @@ def test_processes_give_identical_results(serial, tmp_path):
 def test_dask_gives_identical_results(serial, dask_client, tmp_path):
     res_s, out_s = serial
     # by address, as `--scheduler tcp://...` does for an existing cluster
-    res = run_sweep(Grid.from_dict(GRID4), tmp_path, scheduler=dask_client.scheduler.address,
-                    progress=False)
+    res = run_sweep(Grid.from_dict(GRID4), tmp_path, scheduler=dask_client.scheduler.address)
     assert res.counts()["done"] == 4
     assert_single_threaded_workers(tmp_path, res.rows)
     assert numbers(res.path) == numbers(res_s.path)
@@ -159,8 +170,8 @@ def test_dask_missing_is_one_line(monkeypatch, tmp_path):
 
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ValueError, match=r'pip install "localrnn\[dask\]"'):
-        run_sweep(Grid.from_dict(dict(TINY)), tmp_path, dask_local=1, progress=False)
-    assert not (tmp_path / "cells").exists()
+        run_sweep(Grid.from_dict(dict(TINY)), tmp_path / "out", dask_local=1)
+    assert not (tmp_path / "out").exists()
 
 
 def test_unreachable_scheduler_is_one_line(tmp_path):
@@ -169,13 +180,12 @@ def test_unreachable_scheduler_is_one_line(tmp_path):
 
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):  # default 30 s
         with pytest.raises(ValueError, match="scheduler='tcp://127.0.0.1:1'.*cannot connect"):
-            run_sweep(Grid.from_dict(dict(TINY)), tmp_path, scheduler="tcp://127.0.0.1:1",
-                      progress=False)
+            run_sweep(Grid.from_dict(dict(TINY)), tmp_path, scheduler="tcp://127.0.0.1:1")
 
 
 def test_two_executors_at_once_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="one executor"):
-        run_sweep(Grid.from_dict(dict(TINY)), tmp_path, workers=2, dask_local=2, progress=False)
+        run_sweep(Grid.from_dict(dict(TINY)), tmp_path, workers=2, dask_local=2)
 
 
 # ---------------------------------------------------------------------------- resume and failures
@@ -191,7 +201,7 @@ def test_interrupted_sweep_resumes_without_redoing_cells(serial, tmp_path, monke
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_sweep(grid, tmp_path, progress=False, on_result=stop_after_two)
+        run_sweep(grid, tmp_path, on_result=stop_after_two)
     partial = read_summary(tmp_path / "summary.csv")
     assert [r["name"] for r in partial] == seen  # what finished is on disk
     mtimes = {n: (tmp_path / "cells" / n / "weights.npz").stat().st_mtime_ns for n in seen}
@@ -203,8 +213,8 @@ def test_interrupted_sweep_resumes_without_redoing_cells(serial, tmp_path, monke
         ran.append(cell.name)
         return real(cell)
 
-    monkeypatch.setattr(sw, "run_cell", counting)
-    res = run_sweep(grid, tmp_path, progress=False)
+    monkeypatch.setattr(sw.cells, "run_cell", counting)
+    res = run_sweep(grid, tmp_path)
     assert res.skipped == 2 and res.done == 2 and sorted(ran) == sorted(set(c.name for c in grid.cells()) - set(seen))
     for n in seen:
         assert (tmp_path / "cells" / n / "weights.npz").stat().st_mtime_ns == mtimes[n]
@@ -212,7 +222,7 @@ def test_interrupted_sweep_resumes_without_redoing_cells(serial, tmp_path, monke
     assert numbers(res.path) == numbers(res_s.path)
     # a third run does nothing
     ran.clear()
-    res3 = run_sweep(grid, tmp_path, progress=False)
+    res3 = run_sweep(grid, tmp_path)
     assert ran == [] and res3.skipped == 4 and numbers(res3.path) == numbers(res_s.path)
 
 
@@ -227,16 +237,19 @@ def test_failed_and_diverged_cells_are_recorded_and_the_rest_finish(tmp_path, mo
     monkeypatch.setattr(Trainer, "run", flaky)
     cells = make_cells([dict(TINY, seed=0), dict(TINY, seed=1),
                         dict(TINY, seed=2, optimizer="sgd", lr=1e300)])
-    res = run_sweep(cells, tmp_path, progress=True)
+    reports = []
+    res = run_sweep(cells, tmp_path, progress=lambda *a: reports.append(a))
     assert (res.done, res.failed, res.diverged) == (1, 1, 1) and not res.ok
-    assert "sweep" in capfd.readouterr().err  # the progress bar's label (no tty: no bar)
+    assert reports == [(0, 3, "")] + [(k, 3, f"{c.name}: {status}") for k, (c, status) in
+                                       enumerate(zip(cells, ("done", "failed", "diverged")), 1)]
+    assert capfd.readouterr().err == ""  # the library draws no progress bar
     rows = {r["seed"]: r for r in read_summary(res.path)}
     assert rows[0]["status"] == "done"
     assert rows[1]["status"] == "failed" and rows[1]["error"] == "RuntimeError: boom"
     assert rows[2]["status"] == "diverged" and "non-finite" in rows[2]["error"]
     # a rerun retries only the failed cell (diverged is a result, not retried)
     monkeypatch.setattr(Trainer, "run", real_run)
-    res2 = run_sweep(cells, tmp_path, progress=False)
+    res2 = run_sweep(cells, tmp_path)
     assert (res2.skipped, res2.done, res2.failed) == (2, 1, 0) and res2.ok
     assert capfd.readouterr().err == ""
     assert [r["status"] for r in res2.rows] == ["done", "done", "diverged"]
@@ -244,16 +257,16 @@ def test_failed_and_diverged_cells_are_recorded_and_the_rest_finish(tmp_path, mo
 
 
 def test_folder_with_other_settings_is_not_reused(tmp_path):
-    run_sweep(Grid.from_dict(dict(TINY, seed=[0, 1])), tmp_path, progress=False)
+    run_sweep(Grid.from_dict(dict(TINY, seed=[0, 1])), tmp_path)
     # a cell written before the plot key existed (config.json without it) is still this cell
     cfg_path = tmp_path / "cells" / "romo-rflo-s0" / "config.json"
     d = json.loads(cfg_path.read_text())
     del d["plot"]
     cfg_path.write_text(json.dumps(d))
-    again = run_sweep(Grid.from_dict(dict(TINY, seed=[0, 1])), tmp_path, progress=False)
+    again = run_sweep(Grid.from_dict(dict(TINY, seed=[0, 1])), tmp_path)
     assert again.counts()["skipped"] == 2
     with pytest.raises(ValueError, match="iters=3"):
-        run_sweep(Grid.from_dict(dict(TINY, seed=[0, 1], iters=4)), tmp_path, progress=False)
+        run_sweep(Grid.from_dict(dict(TINY, seed=[0, 1], iters=4)), tmp_path)
 
 
 # ---------------------------------------------------------------------------- CLI
@@ -302,6 +315,41 @@ def test_cli_quick_grid_and_exit_codes(tmp_path, monkeypatch):
     assert "Error: 2 cell(s) failed" in res.output
 
 
+@pytest.mark.parametrize("text, kind, want", [
+    ("0.5, 1,1.5", float, [0.5, 1.0, 1.5]), ("rflo,bptt", str, ["rflo", "bptt"]), ("3", int, [3]),
+    ("", float, "--x='' is empty"), ("1,,2", int, "--x='1,,2': an empty entry"),
+    ("1,x", float, "--x='1,x': 'x' is not a number"), ("1.5", int, "'1.5' is not an integer"),
+    ("1,nan", float, "'nan' is not finite"), ("rflo,", str, "an empty entry"),
+])
+def test_the_one_comma_list_parser(text, kind, want):
+    """Every command reads a comma list with cli._common.parse_list: typed entries, or one
+    line naming the option and the entry."""
+    from localrnn.cli._common import parse_list
+
+    if isinstance(want, list):
+        assert parse_list("--x", text, kind) == want
+    else:
+        with pytest.raises(ValueError) as e:
+            parse_list("--x", text, kind)
+        assert want in str(e.value) and "\n" not in str(e.value)
+
+
+def test_task_bar_opens_at_the_first_report_and_a_new_one_at_each_zero(capsys):
+    """The CLI's bar for the library's progress callback: nothing before the library's
+    first report (a refused call prints only its error), one bar per sweep of a study;
+    disabled, nothing at all.  (Without a terminal click prints the label only.)"""
+    from localrnn.cli._common import TaskBar
+
+    with TaskBar("sweep") as bar:
+        assert capsys.readouterr().err == ""
+        for report in [(0, 2, ""), (1, 2, "a: done"), (2, 2, "b: done"), (0, 1, ""), (1, 1, "c: done")]:
+            bar(*report)
+    assert capsys.readouterr().err.splitlines() == ["sweep", "sweep"]
+    with TaskBar("sweep", enabled=False) as bar:
+        bar(0, 1, "")
+    assert capsys.readouterr().err == ""
+
+
 def test_cli_bad_quick_option_is_exit_2(tmp_path):
     res = invoke(["sweep", "--task", "romo", "--seeds", "0,x", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "--seeds" in res.output and "'x'" in res.output
@@ -323,6 +371,102 @@ def test_ctrl_c_inside_a_cell_stops_the_sweep(tmp_path, monkeypatch):
     monkeypatch.setattr(Trainer, "run", interrupted)
     cells = make_cells([dict(TINY, seed=0), dict(TINY, seed=1), dict(TINY, seed=2)])
     with pytest.raises(KeyboardInterrupt):
-        run_sweep(cells, tmp_path, progress=False)
+        run_sweep(cells, tmp_path)
     assert [r["name"] for r in read_summary(tmp_path / "summary.csv")] == ["romo-rflo-s0"]
     assert sorted(p.name for p in (tmp_path / "cells").iterdir()) == ["romo-rflo-s0"]
+
+
+# ---------------------------------------------------------------------------- the folder
+
+def test_summary_rows_are_typed_by_their_columns(tmp_path):
+    """read_summary types each value by its column (the TrainConfig field's declared kind,
+    or the result column's), not by its look: a task named "123" stays a string."""
+    from localrnn.sweep import status_counts, summary_columns, write_summary
+
+    row = {k: None for k in summary_columns()}
+    row.update(name="123", task="123", rule="rflo", gain=1.0, lr={"W": 0.1, "W_out": 0.01}, seed=7,
+               online=True, trainable=["W", "W_out"], task_kwargs={"T": 10}, iterations=3,
+               final_loss=0.1 + 0.2, status="done", error="a, b")
+    other = dict(row, name="x", lr=2e-4, online=False, trainable=None, status="failed")
+    write_summary(tmp_path / "s.csv", [row, other])
+    back = read_summary(tmp_path / "s.csv")
+    assert back == [row, other]
+    assert [type(back[0][k]) for k in ("task", "lr", "seed", "online", "trainable", "task_kwargs",
+                                       "iterations", "final_loss")] == \
+        [str, dict, int, bool, list, dict, int, float]
+    assert back[0]["final_loss"] == 0.1 + 0.2 and back[1]["lr"] == 2e-4 and back[1]["eval_loss"] is None
+    assert status_counts(back) == {"done": 1, "failed": 1}
+
+
+def test_sweep_folder_reads_rows_and_cells_through_one_reader(serial):
+    res, out = serial
+    sd = sw.SweepDir(out)
+    assert sd.rows() == read_summary(res.path) and sd.status_counts() == {"done": 4}
+    assert sd.cell_names() == sorted(r["name"] for r in res.rows)
+    rd = sd.run_dir(res.rows[0]["name"])
+    assert rd.read_cell_record()["status"] == "done" and rd.read_config()["seed"] == 3
+    assert sw.SweepDir(out / "nothing").rows() == []
+
+
+def _hold_lock_code(folder):
+    return ("import sys, time\nfrom localrnn.sweep import SweepDir\n"
+            f"with SweepDir({str(folder)!r}).lock():\n    print('locked', flush=True)\n    time.sleep(600)\n")
+
+
+def test_a_second_sweep_into_a_folder_in_use_is_refused_until_the_holder_dies(tmp_path):
+    """Another process holds the folder: the sweep (API and CLI) refuses with one line and
+    writes nothing; once the holder is killed (SIGKILL: no cleanup of its own runs), the
+    kernel has released the lock and the sweep runs."""
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", _hold_lock_code(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(ValueError, match=rf"is in use by another sweep \(process {holder.pid}\)"):
+            run_sweep(Grid.from_dict(dict(TINY)), tmp_path)
+        res = CliRunner().invoke(main, ["sweep", "--task", "romo", "--iters", "1", "--n-rec", "4",
+                                        "--out", str(tmp_path)])
+        assert res.exit_code == 2
+        assert [line for line in res.output.splitlines() if line] == \
+            [f"Error: out={str(tmp_path)!r} is in use by another sweep (process {holder.pid}); wait "
+             "for it to finish or give another folder"]
+        assert not (tmp_path / "cells").exists() and not (tmp_path / "summary.csv").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run_sweep(Grid.from_dict(dict(TINY)), tmp_path).done == 1
+
+
+def test_the_lock_is_held_for_the_sweep_and_released_after(tmp_path):
+    seen = []
+
+    def try_again(row):  # a second sweep from inside the first, in the same process
+        with pytest.raises(ValueError, match="in use by another sweep"):
+            run_sweep(Grid.from_dict(dict(TINY)), tmp_path)
+        seen.append(row["name"])
+
+    run_sweep(Grid.from_dict(dict(TINY, seed=[0, 1])), tmp_path, on_result=try_again)
+    assert seen == ["romo-rflo-s0", "romo-rflo-s1"]
+    with sw.SweepDir(tmp_path).lock():  # released at the end
+        pass
+
+
+def _square_plus_shared(x, ctx):
+    """A task for the executor tests (module level: workers unpickle it by name)."""
+    if x == 3:
+        raise RuntimeError("three")
+    if ctx.report is not None:
+        ctx.report(("saw", x))
+    return x * x + ctx.shared
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_executors_share_one_object_deliver_messages_and_return_errors(workers):
+    msgs = []
+    with sw.open_executor(workers=workers, shared=10) as ex:
+        out = {i: (r, e) for i, r, e in ex.imap(_square_plus_shared, [1, 2, 3, 4], on_message=msgs.append)}
+    assert {i: r for i, (r, e) in out.items() if e is None} == {0: 11, 1: 14, 3: 26}
+    assert isinstance(out[2][1], RuntimeError) and str(out[2][1]) == "three"
+    assert sorted(msgs) == [("saw", 1), ("saw", 2), ("saw", 4)]

@@ -49,6 +49,8 @@ import numpy as np
 
 from .. import io as lio
 from .._config import step_blas_limit
+from ..plotting import plot_scaling, save_figure
+from ..plotting.scaling import QUANTITIES
 from ._timing import time_call
 
 #: (label, mode, rule, form)
@@ -281,32 +283,6 @@ def exponents_table(fits: List[Dict]) -> str:
 
 
 def _figures(series: List[Dict], out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    for qty, key, unit in (("time", "time_s", "seconds per step"), ("memory", "memory_bytes", "bytes")):
-        fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), dpi=110)
-        for ax, var in zip(axes, ("N", "T")):
-            for i, s in enumerate(series):
-                pts = s[f"vs_{var}"]
-                x = np.array([p[var] for p in pts], float)
-                y = np.array([p[key] for p in pts], float)
-                fit = s["fits"][f"{qty}_vs_{var}"]
-                th = s["fits"][f"{qty}_vs_{var}_theory"]
-                style = "-o" if s["mode"] == "batched" else "--s"
-                (ln,) = ax.plot(x, y, style, ms=4, lw=1.2,
-                                label=f"{s['label']}: {fit:.2f} (theory {th:.2f})")
-                # theory line through the last point
-                ax.plot(x, y[-1] * (x / x[-1]) ** th, ":", color=ln.get_color(), lw=1)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel(var + (" (T fixed)" if var == "N" else " (N fixed)"))
-            ax.set_ylabel(unit)
-            ax.grid(alpha=0.3, which="both")
-            ax.legend(fontsize=6)
-            ax.set_title(f"{qty} vs {var}: measured slope (theoretical); dotted: theory")
-        fig.tight_layout()
-        lio.atomic_savefig(out / f"{qty}.png", fig)
-        plt.close(fig)
+    """``time.png`` and ``memory.png`` (:func:`localrnn.plotting.plot_scaling`)."""
+    for qty in QUANTITIES:
+        save_figure(plot_scaling(series, qty), out / f"{qty}.png")

@@ -1,7 +1,7 @@
-"""Conventions shared by the commands: progress bar, summary line, JSON output."""
+"""Conventions shared by the commands: progress bars, comma lists, summary line, JSON output."""
 from __future__ import annotations
 
-import json
+import math
 import sys
 from contextlib import contextmanager
 from typing import Mapping
@@ -38,6 +38,45 @@ def progress(length: int, label: str, enabled: bool = True):
         yield _Bar()
 
 
+class TaskBar:
+    """A click progress bar over the tasks of a sweep, as the library's
+    ``progress(done, total, text)`` callback (:data:`localrnn.sweep.executors.Progress`).
+
+    The bar opens at the first report, after the library has checked every value (so a
+    refused call prints its one error line and nothing else); a report with ``done = 0``
+    after others starts a new bar (a study runs several sweeps).  Use it in ``with``;
+    disabled (nothing drawn) when ``enabled`` is false.
+    """
+
+    def __init__(self, label: str, enabled: bool = True):
+        self.label, self.enabled = label, enabled
+        self._ctx = self._bar = None
+        self._done = 0
+
+    def __call__(self, done: int, total: int, text: str = "") -> None:
+        if not self.enabled:
+            return
+        if self._bar is None or done == 0:
+            self.close()
+            self._ctx = click.progressbar(length=total, label=self.label, file=sys.stderr,
+                                          show_eta=True, show_pos=True,
+                                          item_show_func=lambda s: s or "")
+            self._bar, self._done = self._ctx.__enter__(), 0
+        self._bar.update(done - self._done, text)
+        self._done = done
+
+    def close(self) -> None:
+        if self._ctx is not None:
+            self._ctx.__exit__(None, None, None)
+            self._ctx = self._bar = None
+
+    def __enter__(self) -> "TaskBar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def summary_line(fields: Mapping[str, object]) -> str:
     """``key value, key value, ...`` with floats in 4 significant digits."""
     parts = []
@@ -68,19 +107,36 @@ def executor_options(f):
                         help="Local worker processes.")(f)
 
 
-def parse_float_list(name: str, text: str):
-    """``"0.5,1,1.5"`` -> [0.5, 1.0, 1.5], with a one-line error for a bad entry."""
+#: kind of a list's entries -> (converter, one entry, several: what the messages ask for)
+_LIST_KINDS = {str: (str, "a name", "names"), int: (int, "an integer", "integers"),
+               float: (float, "a number", "numbers")}
+
+
+def parse_list(option: str, text, kind=str) -> list:
+    """A comma-separated list, the one way every command reads one.
+
+    ``parse_list("--gains", "0.5, 1,1.5", float)`` -> ``[0.5, 1.0, 1.5]``; ``kind`` is
+    ``str``, ``int`` or ``float`` (finite).  Spaces around entries are dropped.  An empty
+    list, an empty entry or an entry of the wrong kind is a one-line ``ValueError``
+    naming the option and the entry.
+    """
+    conv, one, what = _LIST_KINDS[kind]
+    parts = [p.strip() for p in str(text).split(",")]
+    if parts == [""]:
+        raise ValueError(f"{option}={text!r} is empty; give a comma-separated list of {what}")
     out = []
-    for part in str(text).split(","):
-        part = part.strip()
+    for part in parts:
+        if part == "":
+            raise ValueError(f"{option}={text!r}: an empty entry; give a comma-separated list of {what}")
         try:
-            v = float(part)
+            v = conv(part)
         except ValueError:
-            raise ValueError(f"{name}={text!r}: {part!r} is not a number; give a comma-separated list of numbers") from None
-        if v != v or v in (float("inf"), float("-inf")):
-            raise ValueError(f"{name}={text!r}: {part!r} is not finite")
+            raise ValueError(f"{option}={text!r}: {part!r} is not {one}; give a comma-separated "
+                             f"list of {what}") from None
+        if kind is float and not math.isfinite(v):
+            raise ValueError(f"{option}={text!r}: {part!r} is not finite")
         out.append(v)
     return out
 
 
-__all__ = ["progress", "summary_line", "emit_summary", "executor_options", "parse_float_list", "json"]
+__all__ = ["progress", "TaskBar", "summary_line", "emit_summary", "executor_options", "parse_list"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ._common import emit_summary, parse_float_list
+from ._common import emit_summary, parse_list
 
 
 @click.command("lyapunov")
@@ -43,7 +43,7 @@ def lyapunov(run_dir, task, gain, gains, k, n_rec, trials, seeds, seed, out_file
     if gains is not None:
         if gain is not None:
             raise click.UsageError("give --gain or --gains, not both")
-        a = gain_sweep(task, parse_float_list("gains", gains), n_rec=n_rec, k=k, trials=trials,
+        a = gain_sweep(task, parse_list("--gains", gains, float), n_rec=n_rec, k=k, trials=trials,
                        seeds=seeds, seed=seed, figure=out_file or "lyapunov_vs_gain.png")
         if as_json:
             emit_summary(a.data, True)

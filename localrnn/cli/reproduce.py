@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import executor_options
+from ._common import TaskBar, executor_options
 
 STUDIES = ["liu2024"]
 SCALE_NAMES = ["default", "quick", "tiny", "paper"]
@@ -33,8 +33,9 @@ def reproduce(study, quick, scale, out, workers, scheduler, dask_local, no_progr
     sc = "quick" if quick else (scale or "default")
     if workers < 1:
         raise click.UsageError(f"--workers {workers}: give an integer >= 1")
-    rep = reproduce_liu2024(out or f"reproduction/{study}", scale=sc, workers=workers,
-                            scheduler=scheduler, dask_local=dask_local, progress=not no_progress)
+    with TaskBar("sweep", enabled=not no_progress) as bar:
+        rep = reproduce_liu2024(out or f"reproduction/{study}", scale=sc, workers=workers,
+                                scheduler=scheduler, dask_local=dask_local, progress=bar)
     for c in rep.claims:
         click.echo(f"claim {c.number}: {c.verdict} ({c.title})")
     click.echo(f"report: {rep.path} ({rep.seconds / 60:.1f} min)")

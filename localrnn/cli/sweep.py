@@ -12,36 +12,14 @@ from pathlib import Path
 
 import click
 
-from ._common import emit_summary, executor_options, parse_float_list
+from ._common import TaskBar, emit_summary, executor_options, parse_list
 
-
-def _strs(name, text):
-    parts = [p.strip() for p in str(text).split(",")]
-    if not all(parts):
-        raise ValueError(f"{name}={text!r}: an empty entry; give a comma-separated list")
-    return parts
-
-
-def _ints(name, text):
-    out = []
-    for v in parse_float_list(name, text):
-        if not float(v).is_integer():
-            raise ValueError(f"{name}={text!r}: {v!r} is not an integer; give a comma-separated list of integers")
-        out.append(int(v))
-    return out
-
-
-def _axis(values):
-    """One value is a fixed setting (not in the folder names); several are an axis."""
-    return values[0] if len(values) == 1 else values
-
-
-# option name -> (TrainConfig field, parser)
+# quick-grid option -> (TrainConfig field, kind of its entries)
 _QUICK = {
-    "task": ("task", _strs), "rules": ("rule", _strs), "gains": ("gain", parse_float_list),
-    "lrs": ("lr", parse_float_list), "seeds": ("seed", _ints), "iters": ("iters", _ints),
-    "n_rec": ("n_rec", _ints), "batch": ("batch", _ints), "floss_iters": ("floss_iters", _ints),
-    "dtype": ("dtype", _strs), "form": ("form", _strs), "feedback": ("feedback", _strs),
+    "task": ("task", str), "rules": ("rule", str), "gains": ("gain", float), "lrs": ("lr", float),
+    "seeds": ("seed", int), "iters": ("iters", int), "n_rec": ("n_rec", int), "batch": ("batch", int),
+    "floss_iters": ("floss_iters", int), "dtype": ("dtype", str), "form": ("form", str),
+    "feedback": ("feedback", str),
 }
 
 
@@ -73,13 +51,15 @@ def sweep(grid, out, workers, scheduler, dask_local, lyap, align, no_progress, a
     with GRID they replace the file's values.  Rerunning skips finished cells.
     Exit code 0: every cell finished; 3: some cell failed; 2: bad grid.
     """
-    from ..sweep import Grid, load_grid, run_sweep
+    from ..sweep import FINISHED, Grid, load_grid, run_sweep
 
     overrides = {}
     for opt, text in quick.items():
         if text is not None:
-            key, parse = _QUICK[opt]
-            overrides[key] = _axis(parse("--" + opt.replace("_", "-"), text))
+            key, kind = _QUICK[opt]
+            values = parse_list("--" + opt.replace("_", "-"), text, kind)
+            # one value is a fixed setting (not in the folder names); several are an axis
+            overrides[key] = values[0] if len(values) == 1 else values
     if lyap:
         overrides["lyapunov"] = True
     if align:
@@ -95,12 +75,13 @@ def sweep(grid, out, workers, scheduler, dask_local, lyap, align, no_progress, a
         t = overrides["task"]
         default_out = Path("sweeps") / ("quick-" + ("-".join(t) if isinstance(t, list) else t).replace(":", "_"))
     out = Path(out) if out is not None else default_out
-    res = run_sweep(g, out, workers=workers, scheduler=scheduler, dask_local=dask_local,
-                    progress=not (no_progress or as_json))
+    with TaskBar("sweep", enabled=not (no_progress or as_json)) as bar:
+        res = run_sweep(g, out, workers=workers, scheduler=scheduler, dask_local=dask_local,
+                        progress=bar)
     counts = {**res.counts(), "summary": str(res.path)}
     emit_summary(counts, as_json)
     if not res.ok:
-        failed = [r["name"] for r in res.rows if r["status"] not in ("done", "diverged")]
+        failed = [r["name"] for r in res.rows if r["status"] not in FINISHED]
         click.echo(f"Error: {len(failed)} cell(s) failed ({', '.join(failed[:5])}"
                    f"{', ...' if len(failed) > 5 else ''}); errors in {res.path}; rerun to retry them",
                    err=True)

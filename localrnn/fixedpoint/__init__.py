@@ -25,7 +25,7 @@ from .solver import (SOLVERS, FixedPoint, FixedPointWarning, fixed_point_residua
 from .experiment import (PAPER_LRS_LINEAR, PAPER_LRS_MNIST, LinearGrid, MNISTGrid, grid_runs,
                          linear_grid, mnist_grid, plot_fixedpoint_grid)
 from .train import (FixedPointRun, MNISTProblem, check_train_args, evaluate, max_re_eig, mnist_problem,
-                    train_mnist, train_mnist_grid)
+                    train_mnist)
 
 __all__ = [
     "solve_fixed_point", "fixed_point_residual", "FixedPoint", "FixedPointWarning", "SOLVERS",
@@ -33,7 +33,7 @@ __all__ = [
     "RULES", "check_rule_solver",
     "linear_problem", "linear_loss", "linear_step", "train_linear", "LinearProblem", "LinearRun",
     "LINEAR_RULES",
-    "mnist_problem", "train_mnist", "train_mnist_grid", "evaluate", "max_re_eig", "MNISTProblem", "FixedPointRun",
+    "mnist_problem", "train_mnist", "evaluate", "max_re_eig", "MNISTProblem", "FixedPointRun",
     "check_train_args",
     "grid_runs", "linear_grid", "mnist_grid", "LinearGrid", "MNISTGrid", "PAPER_LRS_LINEAR",
     "PAPER_LRS_MNIST", "plot_fixedpoint_grid",

@@ -9,9 +9,10 @@ result object that owns the outputs of the experiment:
 * :meth:`~LinearGrid.write` the results folder: ``config.json`` (settings),
   ``metrics.csv``, ``summary.csv``, ``weights.npz``, ``fixedpoint.png``.
 
-``localrnn fixedpoint linear|mnist`` is a thin wrapper over :func:`linear_grid`
-and :func:`mnist_grid`; :func:`grid_runs` builds the ``(rule, lr)`` list,
-including the original's learning-rate grids (:data:`PAPER_LRS_LINEAR`,
+``localrnn fixedpoint linear|mnist`` is a thin wrapper over :func:`linear_experiment`
+and :func:`mnist_experiment` (grid, training, results folder in one call, over
+:func:`linear_grid` and :func:`mnist_grid`); :func:`grid_runs` builds the ``(rule,
+lr)`` list, including the original's learning-rate grids (:data:`PAPER_LRS_LINEAR`,
 :data:`PAPER_LRS_MNIST`).
 
 Examples
@@ -34,10 +35,15 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from .._validate import check_memory_bytes, check_number
-from ..plotting import plot_fixedpoint_grid
+from ..data import load_mnist
+from ..io import new_run_dir
+from ..plotting import plot_fixedpoint_grid, save_figure
+from ..runs import METRICS, WEIGHTS, RunDir, check_writable_dir
+from ..sweep.executors import Progress, TaskContext, open_executor
 from .linear import LINEAR_RULES, LinearProblem, LinearRun, linear_problem, train_linear
 from .rules import RULES as MNIST_RULES
-from .train import HISTORY_KEYS, FixedPointRun, MNISTProblem, train_mnist_grid
+from .train import (HISTORY_KEYS, FixedPointRun, MNISTProblem, check_train_args, mnist_problem,
+                    train_mnist)
 
 #: Learning rates of the original's linear example (every rule), MODEL.md section 8.
 PAPER_LRS_LINEAR = (0.03, 0.1, 0.3, 1.0, 3.0)
@@ -48,6 +54,8 @@ PAPER_LRS_MNIST = {"dW1": (0.001, 0.0025, 0.005, 0.01, 0.025),
 #: The two experiments: their rules and paper grids.
 KINDS = {"linear": (LINEAR_RULES, lambda rule: PAPER_LRS_LINEAR),
          "mnist": (MNIST_RULES, PAPER_LRS_MNIST.get)}
+#: Files of a grid's results folder besides ``config.json``, ``metrics.csv`` and ``weights.npz``.
+SUMMARY, FIGURE = "summary.csv", "fixedpoint.png"
 #: Integer columns of the MNIST ``metrics.csv``.
 _INT_COLUMNS = ("iteration", "epoch", "solver_iter", "n_unconverged", "adjoint_unconverged")
 
@@ -142,8 +150,6 @@ def weights_key(rule: str, lr: float) -> str:
 
 
 def _out_dir(out_dir) -> Path:
-    from ..io import new_run_dir
-
     if out_dir is None:
         return new_run_dir("runs", prefix="fixedpoint")
     p = Path(out_dir)
@@ -152,28 +158,38 @@ def _out_dir(out_dir) -> Path:
 
 
 class _Grid:
-    """What both result objects share: the files of :meth:`write`."""
+    """What both result objects share: the files of :meth:`write`, through a
+    :class:`~localrnn.runs.RunDir` of the grid's kind (:attr:`KIND`), and the
+    :meth:`report` the CLI prints."""
+
+    KIND = ""
+    #: decimals of the seconds in :meth:`report`
+    SECONDS_DIGITS = 2
+
+    def report(self, table: bool = False) -> dict:
+        """:meth:`summary`, the training seconds, the folder written (``out``) and, with
+        ``table``, every run's row of :meth:`table` (what ``localrnn fixedpoint`` prints)."""
+        s = self.summary()
+        s.update(seconds=round(self.seconds, self.SECONDS_DIGITS), out=str(self.out))
+        if table:
+            s["table"] = self.table()
+        return s
 
     def _write(self, out_dir, header, arrays) -> Path:
-        from ..io import atomic_savefig, atomic_savez, atomic_write_json, atomic_write_text
-
-        out = _out_dir(out_dir)
+        rd = RunDir(_out_dir(out_dir), kind=self.KIND)
+        self.out = rd.path
         cfg = dict(header or {})
         cfg.update(self.config())
-        atomic_write_json(out / "config.json", cfg)
+        rd.write_config(cfg)
         cols, rows = self.metrics()
-        atomic_write_text(out / "metrics.csv", _csv(cols, rows))
+        rd.write_text(METRICS, _csv(cols, rows))
         table = self.table()
-        atomic_write_text(out / "summary.csv", _csv(list(table[0]), [list(t.values()) for t in table]))
+        rd.write_text(SUMMARY, _csv(list(table[0]), [list(t.values()) for t in table]))
         arrays = dict(arrays)
         arrays.update({weights_key(run.rule, run.lr): run.W for run in self.runs})
-        atomic_savez(out / "weights.npz", arrays)
-        fig = self.figure()
-        atomic_savefig(out / "fixedpoint.png", fig, dpi=120)
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-        return out
+        rd.write_arrays(WEIGHTS, arrays)
+        save_figure(self.figure(), rd / FIGURE, dpi=120)
+        return rd.path
 
 
 # --------------------------------------------------------------------------- linear
@@ -182,11 +198,15 @@ class LinearGrid(_Grid):
     """Result of :func:`linear_grid`: the problem, one :class:`LinearRun` per
     ``(rule, lr)`` (in the grid's order), the settings and the training time."""
 
+    KIND = "fixedpoint-linear"
+
     problem: LinearProblem
     runs: List[LinearRun]
     iters: int
     eig_every: int
     seconds: float
+    #: the results folder, once :meth:`write` has written it
+    out: Optional[Path] = None
 
     def config(self) -> dict:
         """Settings of the grid (enough to rerun it with :func:`linear_grid`)."""
@@ -240,8 +260,32 @@ class LinearGrid(_Grid):
         return self._write(out_dir, header, dict(X=p.X, R_hat=p.R_hat, W_target=p.W_target, W0=p.W0))
 
 
+def _linear_task(task, ctx: TaskContext) -> LinearRun:
+    """One run of a linear grid on an executor (``ctx.shared``: the problem)."""
+    i, rule, lr, iters, eig_every = task
+    cb = None if ctx.report is None else (lambda k, loss: ctx.report((i, k, loss)))
+    return train_linear(ctx.shared, rule, lr, iters, eig_every=eig_every, callback=cb)
+
+
+def _run_grid(task_fn, tasks, problem, jobs: int, callback) -> list:
+    """The runs of a grid on the package's executors
+    (:func:`localrnn.sweep.executors.open_executor`): in this process (``jobs`` 1) or in
+    ``jobs`` spawned single-threaded workers that receive ``problem`` once each; a run's
+    error is raised; ``callback(run_index, iteration, loss)`` gets every run's steps.
+    Returns the results in the order of ``tasks``."""
+    results = [None] * len(tasks)
+    on_message = None if callback is None else (lambda m: callback(*m))
+    with open_executor(workers=min(jobs, len(tasks)), shared=problem) as ex:
+        for i, run, error in ex.imap(task_fn, tasks, on_message=on_message):
+            if error is not None:
+                raise error
+            results[i] = run
+    return results
+
+
 def linear_grid(runs, *, n: int = 200, m: int = 100, iters: int = 3500, eig_every: int = 50,
-                seed: int = 0, callback: Callable[[int, int, float], None] | None = None) -> LinearGrid:
+                seed: int = 0, jobs: int = 1,
+                callback: Callable[[int, int, float], None] | None = None) -> LinearGrid:
     """Train the linear example (:func:`train_linear`) for every ``(rule, lr)``.
 
     Parameters
@@ -254,6 +298,9 @@ def linear_grid(runs, *, n: int = 200, m: int = 100, iters: int = 3500, eig_ever
         Steps per run (the original: 3500).
     eig_every : int
         Record ``max Re eig(W)`` every so many steps (and at the end).
+    jobs : int
+        Worker processes (1: this process); each run limits its BLAS as
+        :func:`train_linear` does, so ``jobs`` does not change the numbers.
     callback : callable, optional
         ``callback(run_index, iteration, loss)`` after each step.
 
@@ -270,12 +317,11 @@ def linear_grid(runs, *, n: int = 200, m: int = 100, iters: int = 3500, eig_ever
     # A, its losses and metrics.csv rows (about 400 bytes per row as Python objects)
     check_memory_bytes(8.0 * (2 * n * m + 8 * n * n) + len(runs) * (8.0 * 3 * n * n + (iters + 1) * 408.0),
                        f"n={n}, m={m}, iters={iters} ({len(runs)} runs)")
+    jobs = check_number("jobs", jobs, lo=1, integer=True)
     problem = linear_problem(n, m, seed=seed)
     t0 = time.perf_counter()
-    out = []
-    for i, (r, v) in enumerate(runs):
-        cb = None if callback is None else (lambda k, loss, i=i: callback(i, k, loss))
-        out.append(train_linear(problem, r, v, iters, eig_every=eig_every, callback=cb))
+    out = _run_grid(_linear_task, [(i, r, v, iters, eig_every) for i, (r, v) in enumerate(runs)],
+                    problem, jobs, callback)
     return LinearGrid(problem, out, iters, eig_every, time.perf_counter() - t0)
 
 
@@ -285,10 +331,15 @@ class MNISTGrid(_Grid):
     """Result of :func:`mnist_grid`: the problem, one :class:`FixedPointRun` per
     ``(rule, lr)`` (in the grid's order), the worker count and the training time."""
 
+    KIND = "fixedpoint-mnist"
+    SECONDS_DIGITS = 1
+
     problem: MNISTProblem
     runs: List[FixedPointRun]
     jobs: int
     seconds: float
+    #: the results folder, once :meth:`write` has written it
+    out: Optional[Path] = None
 
     @property
     def settings(self) -> dict:
@@ -368,15 +419,26 @@ class MNISTGrid(_Grid):
         return self._write(out_dir, header, dict(W0=p.W0, W_x=p.W_x, R=p.R))
 
 
+def _mnist_task(task, ctx: TaskContext) -> FixedPointRun:
+    """One run of a grid on an executor: ``ctx.shared`` is the problem, sent to each
+    worker once; ``ctx.report`` forwards ``(run_index, iteration, loss)``."""
+    i, rule, lr, train_kw = task
+    cb = None if ctx.report is None else (lambda it, loss: ctx.report((i, it, loss)))
+    return train_mnist(ctx.shared, rule, lr, callback=cb, **train_kw)
+
+
 def mnist_grid(problem: MNISTProblem, runs, *, jobs: int | None = None,
                callback: Callable[[int, int, float], None] | None = None, **train_kw) -> MNISTGrid:
     """Train MNIST (:func:`train_mnist`) for every ``(rule, lr)`` of ``runs``.
 
     Every run starts from the same problem (initial W, W_x, R) and visits the
-    batches in the same order; ``jobs`` worker processes (default: the number
-    of CPUs, at most the number of runs) do not change the numbers
-    (:func:`train_mnist_grid`).  All arguments are checked before the first
-    run starts.
+    batches in the same order.  The runs go to the package's executors
+    (:func:`localrnn.sweep.executors.open_executor`): in this process, or in
+    ``jobs`` spawned worker processes (default: the number of CPUs, at most the
+    number of runs) that receive the problem once each.  Each run limits its BLAS
+    to ``LOCALRNN_STEP_BLAS_THREADS`` threads (default 1, see :mod:`localrnn._config`)
+    and workers start single-threaded, so ``jobs`` does not change the numbers.
+    All arguments are checked before the first run starts.
 
     Parameters
     ----------
@@ -386,7 +448,7 @@ def mnist_grid(problem: MNISTProblem, runs, *, jobs: int | None = None,
         E.g. ``grid_runs(["dW1", "dW3", "dW4"], "paper", "mnist")``.
     jobs : int, optional
     callback : callable, optional
-        ``callback(run_index, iteration, loss)`` after each step.
+        ``callback(run_index, iteration, loss)`` after each step (from workers too).
     **train_kw
         Arguments of :func:`train_mnist` (``batch``, ``epochs``, ``solver``, ...).
 
@@ -396,10 +458,86 @@ def mnist_grid(problem: MNISTProblem, runs, *, jobs: int | None = None,
     """
     runs = _check_runs(runs, "mnist")
     jobs = (os.cpu_count() or 1) if jobs is None else check_number("jobs", jobs, lo=1, integer=True)
+    check_kw = {k: v for k, v in train_kw.items() if k != "evaluate_train"}
+    for r, lr in runs:          # every run's arguments, before any run starts
+        check_train_args(problem, r, lr, **check_kw)
     t0 = time.perf_counter()
-    results = train_mnist_grid(problem, runs, jobs=jobs, callback=callback, **train_kw)
+    results = _run_grid(_mnist_task, [(i, r, lr, train_kw) for i, (r, lr) in enumerate(runs)],
+                        problem, jobs, callback)
     return MNISTGrid(problem, results, jobs, time.perf_counter() - t0)
 
 
-__all__ = ["grid_runs", "linear_grid", "mnist_grid", "LinearGrid", "MNISTGrid", "PAPER_LRS_LINEAR",
+# --------------------------------------------------------------------------- experiments
+class _Steps:
+    """A grid's ``callback(run_index, iteration, loss)`` as ``progress(done, total, text)``
+    (:data:`localrnn.sweep.executors.Progress`) over the iterations of all its runs; the first
+    report (``done = 0``) comes with the first iteration, after every value is checked."""
+
+    def __init__(self, progress: Progress, total: int, n_runs: int):
+        self.progress, self.total, self.n_runs = progress, total, n_runs
+        self.at, self.done = {}, 0
+
+    def __call__(self, i: int, k: int, loss: float) -> None:
+        if not self.at:
+            self.progress(0, self.total, "")
+        self.done += k - self.at.get(i, 0)
+        self.at[i] = k
+        self.progress(self.done, self.total, f"run {i + 1}/{self.n_runs}: loss {loss:.4g}")
+
+
+def _check_out(out) -> None:
+    """Refuse an ``out`` that cannot be created, before any computation."""
+    if out is not None:
+        check_writable_dir(out, "--out")
+
+
+def linear_experiment(rules, lrs, *, n: int = 200, m: int = 100, iters: int = 3500,
+                      eig_every: int = 50, seed: int = 0, out=None,
+                      progress: Optional[Progress] = None) -> LinearGrid:
+    """``localrnn fixedpoint linear``: the grid of :func:`grid_runs` ``(rules, lrs)`` on
+    the linear example (:func:`linear_grid`), written to ``out`` (a new folder under
+    ``runs/`` if None; checked before anything runs).
+
+    ``progress(done, total, text)`` reports the iterations of all runs.  Returns the
+    written :class:`LinearGrid` (``.out`` is its folder; ``.report()`` its summary).
+    """
+    runs = grid_runs(rules, lrs, "linear")
+    _check_out(out)
+    cb = None if progress is None else _Steps(progress, len(runs) * iters, len(runs))
+    res = linear_grid(runs, n=n, m=m, iters=iters, eig_every=eig_every, seed=seed, callback=cb)
+    res.write(out)
+    return res
+
+
+def _problem_from_file(data, *, dtype, **problem_kw) -> MNISTProblem:
+    """The problem of an MNIST file or folder (the images are dropped once projected)."""
+    return mnist_problem(load_mnist(data, dtype=dtype), dtype=dtype, **problem_kw)
+
+
+def mnist_experiment(data, rules, lrs, *, n_rec: int = 300, gain: float = 0.5, seed: int = 0,
+                     dtype: str = "float32", n_train: Optional[int] = None,
+                     n_test: Optional[int] = None, batch: int = 512, epochs: int = 3,
+                     jobs: Optional[int] = None, out=None, progress: Optional[Progress] = None,
+                     **train_kw) -> MNISTGrid:
+    """``localrnn fixedpoint mnist``: the grid of :func:`grid_runs` ``(rules, lrs)`` on
+    MNIST read from ``data`` (:func:`localrnn.data.load_mnist`), trained by
+    :func:`mnist_grid` with ``batch``, ``epochs`` and ``train_kw`` (solver, ...) and written to
+    ``out`` (a new folder under ``runs/`` if None; checked before anything runs);
+    ``config.json`` records the data's path.
+
+    ``progress(done, total, text)`` reports the iterations of all runs.  Returns the
+    written :class:`MNISTGrid` (``.out`` is its folder; ``.report()`` its summary).
+    """
+    runs = grid_runs(rules, lrs, "mnist")
+    _check_out(out)
+    problem = _problem_from_file(data, dtype=dtype, n_rec=n_rec, gain=gain, seed=seed,
+                                 n_train=n_train, n_test=n_test)
+    per_run = (problem.U_train.shape[0] // batch) * epochs
+    cb = None if progress is None else _Steps(progress, len(runs) * per_run, len(runs))
+    res = mnist_grid(problem, runs, jobs=jobs, callback=cb, batch=batch, epochs=epochs, **train_kw)
+    res.write(out, header=dict(data=str(Path(data).resolve())))
+    return res
+
+
+__all__ = ["grid_runs", "linear_grid", "mnist_grid", "linear_experiment", "mnist_experiment", "LinearGrid", "MNISTGrid", "PAPER_LRS_LINEAR",
            "PAPER_LRS_MNIST", "weights_key", "plot_fixedpoint_grid"]

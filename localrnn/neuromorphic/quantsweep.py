@@ -19,14 +19,20 @@ from __future__ import annotations
 import csv
 import io
 import time
-from typing import Callable, Dict, Iterable, List, Optional
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 
+from .. import io as lio
 from .._validate import check_choice, check_number
+from ..names import LOCAL_RULES
 from ..online import OnlineLearner
-from .fixed import LOCAL_RULES, QuantizedOnlineLearner
-from .quantspec import QuantSpec
+from ..plotting import plot_quantize_sweep, save_figure
+from ..sweep.executors import Progress, TaskContext, check_executor, open_executor
+from ..tasks import get_task
+from .fixed import QuantizedOnlineLearner
+from .quantspec import ROUNDINGS, QuantSpec
 
 #: Widths swept by default.
 WEIGHT_BITS = (4, 6, 8, 10, 12, 16)
@@ -63,12 +69,27 @@ def _train(learner, task, batches, h0) -> np.ndarray:
     return hist
 
 
+def _run_task(run, ctx: TaskContext):
+    """One run of the sweep on an executor: ``run = (rule, spec)`` (``spec`` None: the
+    float64 learner); ``ctx.shared`` holds what every run shares (initial network,
+    trials, initial state, learning rate, trainable parameters, batch size, seed).
+    Returns the per-iteration losses and the seconds the run took."""
+    rule, spec = run
+    sh = ctx.shared
+    t0 = time.perf_counter()
+    kw = dict(lr=sh["lr"], seed=sh["seed"], trainable=sh["trainable"], batch_size=sh["batch"])
+    learner = (OnlineLearner(sh["net"].copy(), rule, optimizer="sgd", **kw) if spec is None
+               else QuantizedOnlineLearner(sh["net"].copy(), rule, spec=spec, **kw))
+    hist = _train(learner, None, sh["batches"], sh["h0"])
+    return hist, time.perf_counter() - t0
+
+
 def quantize_sweep(task: str = "sine", rules: Iterable[str] = LOCAL_RULES,
                    weight_bits: Iterable[int] = WEIGHT_BITS, trace_bits: Iterable[int] = TRACE_BITS,
-                   roundings: Iterable[str] = ("nearest", "stochastic"), base: str = BASE_SPEC,
+                   roundings: Iterable[str] = ROUNDINGS, base: str = BASE_SPEC,
                    n_rec: Optional[int] = 32, iters: int = 300, batch: Optional[int] = None,
                    lr=None, gain: Optional[float] = None, seed: int = 0, tail: Optional[int] = None,
-                   progress: Optional[Callable[[str], None]] = None) -> Dict:
+                   workers: int = 1, progress: Optional[Progress] = None) -> Dict:
     """Final training loss against the word length of weights and of traces.
 
     Parameters
@@ -85,6 +106,13 @@ def quantize_sweep(task: str = "sine", rules: Iterable[str] = LOCAL_RULES,
     iters : training iterations per run.
     tail : iterations averaged for the final and the untrained loss (default
         ``min(50, max(1, iters // 5))``).
+    workers : int
+        The runs go to the package's executors
+        (:func:`localrnn.sweep.executors.open_executor`): this process (1), or this
+        many spawned single-threaded processes.
+    progress : callable, optional
+        ``progress(done, total, text)`` (:data:`localrnn.sweep.executors.Progress`), with each
+        finished run's final loss in ``text``.
 
     Returns
     -------
@@ -93,18 +121,18 @@ def quantize_sweep(task: str = "sine", rules: Iterable[str] = LOCAL_RULES,
     ({run label: per-iteration losses}) and ``config`` (every setting, and
     ``untrained_loss``).
     """
-    from ..tasks import get_task
-
     t = get_task(task)
     if t.loss != "mse":
         raise ValueError(f"task={task!r} uses the {t.loss} loss; the integer learner needs an "
                          "MSE task (sine, romo)")
     rules = list(rules)
+    if not rules:
+        raise ValueError(f"rules is empty; give one or more of {', '.join(LOCAL_RULES)}")
     for r in rules:
         check_choice("rule", r, LOCAL_RULES)
     roundings = list(roundings)
     for r in roundings:
-        check_choice("rounding", r, ("nearest", "stochastic"))
+        check_choice("rounding", r, ROUNDINGS)
     wb = [check_number("weight bits", b, lo=2, hi=32, integer=True) for b in weight_bits]
     tb = [check_number("trace bits", b, lo=2, hi=32, integer=True) for b in trace_bits]
     base_spec = QuantSpec.parse(base)
@@ -112,6 +140,7 @@ def quantize_sweep(task: str = "sine", rules: Iterable[str] = LOCAL_RULES,
     tail = min(50, max(1, iters // 5)) if tail is None else tail
     tail = check_number("tail", tail, lo=1, hi=iters, integer=True)
     seed = check_number("seed", seed, lo=0, integer=True)
+    check_executor(workers)
     d = t.defaults
     n_rec = check_number("n_rec", n_rec if n_rec is not None else d.get("n_rec", 32), lo=1,
                          integer=True)
@@ -123,49 +152,50 @@ def quantize_sweep(task: str = "sine", rules: Iterable[str] = LOCAL_RULES,
     batches = [t.batch(B, np.random.default_rng([seed, 1, i])) for i in range(iters)]
     h0 = t.h0(B, n_rec)
 
-    rows: List[Dict] = []
-    curves: Dict[str, np.ndarray] = {}
-    float_final = {}
-
     # the untrained network's loss on the first ``tail`` trials (learning off)
     frozen = OnlineLearner(net0.copy(), LOCAL_RULES[0], lr=0.0, optimizer="sgd", batch_size=B)
     untrained = float(np.mean(_train(frozen, t, batches[:tail], h0)))
 
-    def record(rule, rounding, qty, bits, spec, hist, sec):
-        final = float(np.mean(hist[-tail:]))
-        vs = final / float_final[rule] if rule in float_final else 1.0
-        ok = bool(np.isfinite(final))
-        row = dict(rule=rule, rounding=rounding, quantity=qty, bits=bits, spec=spec,
-                   final_loss=final, learns=ok and final <= LEARNS_FRACTION * untrained,
-                   vs_float=vs, near_float=ok and vs <= NEAR_FLOAT, seconds=sec)
-        rows.append(row)
-        label = f"{rule} float64" if qty == "float64" else f"{rule} {rounding} {qty}{bits}"
-        curves[label] = hist
-        if progress is not None:
-            progress(f"{label}: final loss {final:.4g} ({sec:.1f} s)")
-
+    # every run: (rule, rounding, quantity, bits, spec), float64 first for each rule
+    plan = []
     for rule in rules:
-        t0 = time.perf_counter()
-        fl = OnlineLearner(net0.copy(), rule, lr=lr, optimizer="sgd", trainable=trainable,
-                           seed=seed, batch_size=B)
-        hist = _train(fl, t, batches, h0)
-        float_final[rule] = float(np.mean(hist[-tail:]))
-        record(rule, "float64", "float64", 64, "float64", hist, time.perf_counter() - t0)
+        plan.append((rule, "float64", "float64", 64, "float64"))
         for rounding in roundings:
             for qty, widths in (("w", wb), ("t", tb)):
-                for bits in widths:
-                    spec = _spec_with(base_spec, qty, bits, rounding)
-                    t0 = time.perf_counter()
-                    ql = QuantizedOnlineLearner(net0.copy(), rule, lr=lr, spec=spec, seed=seed,
-                                                trainable=trainable, batch_size=B)
-                    hist = _train(ql, t, batches, h0)
-                    record(rule, rounding, qty, bits, spec, hist, time.perf_counter() - t0)
+                plan += [(rule, rounding, qty, bits, _spec_with(base_spec, qty, bits, rounding))
+                         for bits in widths]
+    labels = [f"{p[0]} float64" if p[2] == "float64" else f"{p[0]} {p[1]} {p[2]}{p[3]}" for p in plan]
+    shared = dict(net=net0, batches=batches, h0=h0, lr=lr, trainable=trainable, batch=B, seed=seed)
+    done: List = [None] * len(plan)
+    if progress is not None:
+        progress(0, len(plan), "")
+    with open_executor(workers=min(workers, len(plan)), shared=shared) as ex:
+        tasks = [(p[0], None if p[2] == "float64" else p[4]) for p in plan]
+        for k, (i, res, error) in enumerate(ex.imap(_run_task, tasks), 1):
+            if error is not None:
+                raise error
+            done[i] = res
+            if progress is not None:
+                hist, sec = res
+                progress(k, len(plan), f"{labels[i]}: final loss {np.mean(hist[-tail:]):.4g} ({sec:.1f} s)")
+
+    float_final = {p[0]: float(np.mean(hist[-tail:])) for p, (hist, _) in zip(plan, done)
+                   if p[2] == "float64"}
+    rows: List[Dict] = []
+    for (rule, rounding, qty, bits, spec), (hist, sec) in zip(plan, done):
+        final = float(np.mean(hist[-tail:]))
+        vs = final / float_final[rule]
+        ok = bool(np.isfinite(final))
+        rows.append(dict(rule=rule, rounding=rounding, quantity=qty, bits=bits, spec=spec,
+                         final_loss=final, learns=ok and final <= LEARNS_FRACTION * untrained,
+                         vs_float=vs, near_float=ok and vs <= NEAR_FLOAT, seconds=sec))
     config = dict(task=task, rules=rules, weight_bits=wb, trace_bits=tb, roundings=roundings,
                   base=base_spec.to_string(), n_rec=n_rec, batch=B, iters=iters, tail=tail,
                   lr=lr, gain=gain, seed=seed, trainable=list(trainable), form=net0.form,
                   activation=net0.activation, alpha=net0.alpha, learns_fraction=LEARNS_FRACTION,
                   near_float=NEAR_FLOAT, untrained_loss=untrained)
-    return {"rows": rows, "curves": curves, "config": config}
+    return {"rows": rows, "curves": {lab: hist for lab, (hist, _) in zip(labels, done)},
+            "config": config}
 
 
 def smallest_learning_widths(result: Dict) -> List[Dict]:
@@ -245,49 +275,9 @@ def table_markdown(result: Dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_sweep(result: Dict):
-    """Final loss against bits: weights (left) and traces (right), one line per rule and
-    rounding, float64 dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    rows = result["rows"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    colors = {}
-    for ax, qty, name in ((axes[0], "w", "weight bits"), (axes[1], "t", "trace bits")):
-        for rule in sorted({r["rule"] for r in rows}):
-            col = colors.setdefault(rule, f"C{len(colors)}")
-            for rnd, ls in (("nearest", "-o"), ("stochastic", "--s")):
-                rs = sorted((r for r in rows if (r["rule"], r["rounding"], r["quantity"]) == (rule, rnd, qty)),
-                            key=lambda r: r["bits"])
-                if rs:
-                    ax.plot([r["bits"] for r in rs], [r["final_loss"] for r in rs], ls, color=col,
-                            label=f"{rule} {rnd}")
-            fl = [r for r in rows if r["rule"] == rule and r["quantity"] == "float64"]
-            if fl:
-                ax.axhline(fl[0]["final_loss"], color=col, ls=":", label=f"{rule} float64")
-        ax.set_xlabel(name)
-        ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("final training loss")
-    axes[1].legend(fontsize=8)
-    c = result["config"]
-    fig.suptitle(f"{c['task']}: integer online learning vs word length (N={c['n_rec']}, "
-                 f"{c['iters']} iterations)")
-    fig.tight_layout()
-    return fig
-
-
 def write_sweep(result: Dict, out_dir) -> Dict[str, str]:
-    """Write quantize_sweep.csv, .md, .json (config, rows) and .png atomically."""
-    from pathlib import Path
-
-    import matplotlib.pyplot as plt
-
-    from .. import io as lio
-
+    """Write quantize_sweep.csv, .md, .json (config, rows) and .png
+    (:func:`localrnn.plotting.plot_quantize_sweep`) atomically."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out / "quantize_sweep.csv", "md": out / "quantize_sweep.md",
@@ -296,11 +286,9 @@ def write_sweep(result: Dict, out_dir) -> Dict[str, str]:
     lio.atomic_write_text(paths["md"], table_markdown(result))
     lio.atomic_write_json(paths["json"], {"config": result["config"], "rows": result["rows"],
                                           "smallest": smallest_learning_widths(result)})
-    fig = plot_sweep(result)
-    lio.atomic_savefig(paths["png"], fig)
-    plt.close(fig)
+    save_figure(plot_quantize_sweep(result), paths["png"])
     return {k: str(v) for k, v in paths.items()}
 
 
 __all__ = ["quantize_sweep", "smallest_learning_widths", "table_csv", "table_markdown",
-           "plot_sweep", "write_sweep", "WEIGHT_BITS", "TRACE_BITS", "BASE_SPEC"]
+           "write_sweep", "WEIGHT_BITS", "TRACE_BITS", "BASE_SPEC"]

@@ -1201,7 +1201,7 @@ def write_report(path, sc: Scale, claims: List[Claim], figures: Dict[str, Path],
 # ---------------------------------------------------------------------------- driver
 
 def reproduce_liu2024(out, scale="default", workers: int = 1, scheduler=None, dask_local=None,
-                      progress: bool = True) -> Report:
+                      progress=None) -> Report:
     """Run the study behind Liu, Zhang & Liu (2024) and write figures and ``report.md``.
 
     Parameters
@@ -1216,8 +1216,8 @@ def reproduce_liu2024(out, scale="default", workers: int = 1, scheduler=None, da
         paper's size (Romo N = 256, batch 32) for a cluster.
     workers, scheduler, dask_local
         Execution, passed to :func:`localrnn.sweep.run_sweep`.
-    progress : bool
-        Progress bars of the sweeps.
+    progress : callable, optional
+        ``progress(done, total, text)`` of each sweep (:data:`localrnn.sweep.executors.Progress`).
 
     Returns
     -------

@@ -1,0 +1,89 @@
+"""The formats of ``localrnn export``: what each writes, the options it needs and the
+ones it also takes, and :func:`export`, which writes any of them.
+
+A format's option sets are data (:data:`FORMATS`), checked in one place
+(:func:`check_options`): a missing option or one the format does not take is one
+``ValueError`` naming them, spelled as the caller spells them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
+
+from ..io import atomic_write_text
+from ..names import FORMS
+from .lava import lava_rules_text
+from .spec import step_spec
+
+
+@dataclass(frozen=True)
+class Format:
+    """What a format writes, the options it needs and those it also takes."""
+
+    writes: str
+    needs: Tuple[str, ...]
+    takes: Tuple[str, ...] = ()
+
+
+_STEP = dict(needs=("rule", "n_rec", "n_in", "n_out"), takes=("form", "quantize", "feedback", "T"))
+#: ``--format`` -> :class:`Format`.  md and json: :func:`localrnn.neuromorphic.spec.step_spec`;
+#: lava: :func:`localrnn.neuromorphic.lava.lava_rules_text`; nir:
+#: :func:`localrnn.neuromorphic.nir.export_nir`.
+FORMATS = {
+    "md": Format("one online step as a hardware spec, in markdown", **_STEP),
+    "json": Format("one online step as a hardware spec, in JSON", **_STEP),
+    "lava": Format("the local rule as Lava learning-rule strings", needs=("rule",),
+                   takes=("form", "feedback", "alpha")),
+    "nir": Format("a trained run's network as a NIR graph", needs=("run_dir",)),
+}
+#: Values of options a format takes, when not given.
+DEFAULTS = {"form": FORMS[0]}
+#: File a run's NIR graph goes to, in the run folder, unless ``out`` says otherwise.
+NIR_FILE = "network.nir"
+
+
+def check_options(fmt: str, options: Mapping[str, Any],
+                  spell: Optional[Mapping[str, str]] = None) -> None:
+    """``ValueError`` unless ``options`` (the given ones, None values ignored) hold every
+    option ``fmt`` needs and none it does not take; ``spell`` maps an option to the
+    caller's name for it (the CLI's ``--n-rec``; default ``n_rec``)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format={fmt!r} is not allowed; choose one of {', '.join(FORMATS)}")
+    f = FORMATS[fmt]
+    name = (lambda k: (spell or {}).get(k, k))
+    given = [k for k, v in options.items() if v is not None]
+    extra = [k for k in given if k not in f.needs + f.takes]
+    if extra:
+        raise ValueError(f"--format {fmt} ({f.writes}) does not take {', '.join(map(name, extra))}; "
+                         f"it takes {', '.join(map(name, f.needs + f.takes))}")
+    missing = [k for k in f.needs if k not in given]
+    if missing:
+        raise ValueError(f"--format {fmt} ({f.writes}) needs {', '.join(map(name, f.needs))}; "
+                         f"missing {', '.join(map(name, missing))}")
+
+
+def export(fmt: str, options: Mapping[str, Any], out=None,
+           spell: Optional[Mapping[str, str]] = None) -> Union[str, Path]:
+    """Export in ``fmt`` (:data:`FORMATS`) with the given ``options`` (checked by
+    :func:`check_options`).
+
+    md, json, lava: the text, or, with ``out``, the path it was written to (atomically).
+    nir: the path of the NIR file written (``out``, default ``RUN_DIR/network.nir``).
+    """
+    check_options(fmt, options, spell)
+    o: Dict[str, Any] = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
+    if fmt == "nir":
+        from .nir import export_nir  # deferred: the network's kernels (Numba) and nir
+
+        return export_nir(o["run_dir"], out if out is not None else Path(o["run_dir"]) / NIR_FILE)
+    if fmt == "lava":
+        text = lava_rules_text(o["rule"], o["form"], **{k: o[k] for k in ("feedback", "alpha") if k in o})
+    else:
+        spec = step_spec(o["rule"], o["form"], o["n_rec"], o["n_in"], o["n_out"],
+                         quantize=o.get("quantize"), feedback=o.get("feedback"), T=o.get("T"))
+        text = spec.to_markdown() if fmt == "md" else spec.to_json() + "\n"
+    return text if out is None else atomic_write_text(out, text)
+
+
+__all__ = ["export", "check_options", "FORMATS", "Format", "DEFAULTS", "NIR_FILE"]
