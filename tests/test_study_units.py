@@ -132,9 +132,11 @@ def test_iterations_to_criterion_is_censored_when_never_reached():
 
 
 def test_spike_events_definition():
-    # learns (0.1 -> 0.01), spikes twice (one event of two points, then one more), recovers
-    loss = [0.1, 0.05, 0.01, 0.05, 0.04, 0.01, 0.008, 0.5, 0.008]
+    # learns (0.1 -> 0.001), spikes twice (one event of two points, then one more), recovers
+    loss = [0.1, 0.05, 0.001, 0.05, 0.04, 0.001, 0.0008, 0.5, 0.0008]
     assert mt.spike_events(loss) == 2
+    # a tenfold wiggle far below the untrained loss is not a spike
+    assert mt.spike_events([0.1, 0.001, 1e-5, 2e-4, 1e-5]) == 0
     # noise before learning is not a spike
     assert mt.spike_events([0.1, 0.3, 0.09, 0.25, 0.1]) == 0
     assert mt.spike_events([0.1, 0.01, float("nan")]) == 1

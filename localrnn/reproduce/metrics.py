@@ -15,8 +15,8 @@ so the report's numbers can be recomputed from the run folders by hand.
   a criterion, *censored* at the run's length when it never does.
 * :func:`final_window_median` -- the median eval loss over the last fraction of the
   evaluations: where training ended, robust to one spike at the end.
-* :func:`spike_events` -- how often the eval loss jumps above ``factor`` times its best
-  value so far once the run has learned (a definition written before the numbers).
+* :func:`spike_events` -- how often the eval loss jumps back up (above ``factor`` times its
+  best value so far and ``floor`` times its first value) once the run has learned.
 """
 from __future__ import annotations
 
@@ -25,8 +25,11 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
-#: A spike: an evaluation whose loss exceeds SPIKE_FACTOR x the lowest earlier eval loss ...
-SPIKE_FACTOR = 3.0
+#: A spike: an evaluation whose loss exceeds SPIKE_FACTOR x the lowest earlier eval loss
+#: and SPIKE_FLOOR x the first eval loss (a jump back towards the untrained loss, not a
+#: wiggle at 1e-5) ...
+SPIKE_FACTOR = 10.0
+SPIKE_FLOOR = 0.1
 #: ... once that lowest value is below SPIKE_LEARNED x the first eval loss (the run has learned).
 SPIKE_LEARNED = 0.5
 #: The final window of :func:`final_window_median`: the last 10% of the evaluations.
@@ -80,21 +83,22 @@ def final_window_median(losses: Sequence[float], fraction: float = FINAL_FRACTIO
     return float(np.median(w)) if np.all(np.isfinite(w)) else float("nan")
 
 
-def spike_events(losses: Sequence[float], factor: float = SPIKE_FACTOR,
+def spike_events(losses: Sequence[float], factor: float = SPIKE_FACTOR, floor: float = SPIKE_FLOOR,
                  learned: float = SPIKE_LEARNED) -> int:
     """Number of spike events in an eval-loss series.
 
     An evaluation *spikes* when its loss exceeds ``factor`` times the lowest loss of the
-    evaluations before it, and that lowest loss is already below ``learned`` times the
-    first eval loss (before a run has learned anything, noise around chance is not a
-    spike).  Consecutive spiking evaluations are one event.  A non-finite loss is a spike.
+    evaluations before it and ``floor`` times the first eval loss (a jump back towards
+    the untrained loss), once that lowest loss is below ``learned`` times the first eval
+    loss (before a run has learned anything, noise around chance is not a spike).
+    Consecutive spiking evaluations are one event.  A non-finite loss is a spike.
     """
     a = _series(losses)
     events, inside = 0, False
     best = math.inf
     first = a[0] if a.size else math.nan
     for v in a:
-        spiking = (best < learned * first) and (not math.isfinite(v) or v > factor * best)
+        spiking = (best < learned * first) and (not math.isfinite(v) or (v > factor * best and v > floor * first))
         if spiking and not inside:
             events += 1
         inside = spiking
@@ -104,4 +108,4 @@ def spike_events(losses: Sequence[float], factor: float = SPIKE_FACTOR,
 
 
 __all__ = ["curve_area", "log_curve_area", "iterations_to_criterion", "final_window_median",
-           "spike_events", "SPIKE_FACTOR", "SPIKE_LEARNED", "FINAL_FRACTION"]
+           "spike_events", "SPIKE_FACTOR", "SPIKE_FLOOR", "SPIKE_LEARNED", "FINAL_FRACTION"]
