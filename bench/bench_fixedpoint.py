@@ -74,7 +74,7 @@ def main(argv=None):
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
     a = ap.parse_args(argv)
 
-    from localrnn._config import step_blas_limit
+    from localrnn._threads import step_blas_limit
     from localrnn.data import load_mnist
     from localrnn.fixedpoint import compute_update, mnist_problem
 

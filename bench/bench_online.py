@@ -7,7 +7,7 @@ at the end of the session.  Compile time is excluded (``warmup_rounds``).
 import numpy as np
 import pytest
 
-from localrnn._config import step_blas_limit
+from localrnn._threads import step_blas_limit
 from localrnn.benchmarks import floors
 from localrnn.benchmarks.online import TorchOnlineStep, online_problem
 from localrnn.network import feedback_matrix

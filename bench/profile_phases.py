@@ -6,7 +6,7 @@ Each hot path is timed whole through its public driver (``localrnn.gradient``,
 ``trajectory``, ``Trainer.step``, ``lyapunov_spectrum``, ``OnlineLearner.step`` /
 ``.run``), and each of its phases is timed alone as a NumPy re-implementation of the
 same arithmetic at the same sizes (preallocated outputs, one BLAS thread:
-:func:`localrnn._config.step_blas_limit`).  The phases' sum against the driver's
+:func:`localrnn._threads.step_blas_limit`).  The phases' sum against the driver's
 total says how much the kernel adds around the unavoidable work.  Medians after a
 warm-up (compile excluded).  Times per time step unless marked.
 """
@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from localrnn import OnlineLearner, gradient, lyapunov_spectrum, trajectory
-from localrnn._config import step_blas_limit
+from localrnn._threads import step_blas_limit
 from localrnn.benchmarks import floors
 from localrnn.benchmarks._timing import time_call
 from localrnn.benchmarks.engine import problem

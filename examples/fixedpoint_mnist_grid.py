@@ -6,7 +6,7 @@ The same computation as
 
 (N = 300, batch 512, 3 epochs, plain SGD, the original's learning-rate grids,
 float32, converged fixed points), through the API
-(:func:`localrnn.fixedpoint.mnist_grid`), and prints the table of
+(:func:`localrnn.fixedpoint.experiment.mnist_grid`), and prints the table of
 docs/fixedpoint.md: final loss and accuracy on the whole training set, test
 accuracy, max Re eig(W) for each rule and learning rate, with the wall-clock and
 CPU time and the machine's load average (the 2-core development machine is shared).
@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 from localrnn.data import load_mnist
-from localrnn.fixedpoint import grid_runs, mnist_grid, mnist_problem
+from localrnn.fixedpoint import mnist_problem
+from localrnn.fixedpoint.experiment import grid_runs, mnist_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 

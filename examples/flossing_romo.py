@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from localrnn.io import atomic_savefig  # noqa: E402
 from localrnn.plotting import plot_curves  # noqa: E402
-from localrnn.train import TrainConfig, Trainer  # noqa: E402
+from localrnn.training import TrainConfig, Trainer  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("--gain", type=float, default=0.5)

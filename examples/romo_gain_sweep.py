@@ -10,7 +10,7 @@ import time
 
 from localrnn.lyapunov import lyapunov_spectrum
 from localrnn.runs import probe_inputs
-from localrnn.train import TrainConfig, Trainer
+from localrnn.training import TrainConfig, Trainer
 
 p = argparse.ArgumentParser()
 p.add_argument("--iters", type=int, default=None)

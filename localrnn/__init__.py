@@ -15,7 +15,7 @@ from .online import OnlineLearner
 from .optim import SGD, Adam, make_optimizer
 from .runs import RunDir
 from .tasks import Batch, Task, get_task, list_tasks
-from .train import TrainConfig, Trainer, TrainResult, train
+from .training import TrainConfig, Trainer, TrainResult, train
 
 from ._version import __version__
 

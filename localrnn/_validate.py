@@ -10,7 +10,7 @@ from typing import Iterable
 
 import numpy as np
 
-DTYPES = {"float64": np.float64, "float32": np.float32}
+from .names import DTYPES
 
 
 def check_choice(name: str, value, choices: Iterable):
@@ -49,10 +49,10 @@ def check_number(name: str, value, *, lo=None, hi=None, lo_open=False, hi_open=F
 def check_dtype(dtype) -> np.dtype:
     if isinstance(dtype, str):
         check_choice("dtype", dtype, DTYPES)
-        return np.dtype(DTYPES[dtype])
+        return np.dtype(dtype)
     dt = np.dtype(dtype)
-    if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
-        raise ValueError(f"dtype={dtype!r} is not allowed; choose 'float64' or 'float32'")
+    if dt.name not in DTYPES:
+        raise ValueError(f"dtype={dtype!r} is not allowed; choose {' or '.join(map(repr, DTYPES))}")
     return dt
 
 

@@ -33,13 +33,10 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from ._validate import check_choice, check_number
-from .names import FEEDBACKS, PARAM_NAMES, RULES
-
-#: The parameters whose gradient the local rules truncate (the readout's is exact).
-RECURRENT_PARAMS = ("W_in", "W", "b")
+from .names import FEEDBACKS, LOCAL_RULES, PARAM_NAMES, RECURRENT_PARAMS, RULES
 
 #: Random stream of the alignment batch: ``default_rng([seed, ALIGN_STREAM])``
-#: (training uses stream 1, evaluation 2, Lyapunov 3; see ``localrnn.train``).
+#: (training uses stream 1, evaluation 2, Lyapunov 3; see ``localrnn.training``).
 ALIGN_STREAM = 4
 
 
@@ -120,7 +117,7 @@ def gradient_alignment(net, task, rule: str, feedback=None, batch=32, seed: int 
     h0 = None if h0 is None else np.asarray(h0, dtype=np.float64)
     tg = b.targets if task.loss == "mse" else np.asarray(b.targets, dtype=np.int64)
     kw = {}
-    if rule in ("eprop", "rflo"):
+    if rule in LOCAL_RULES:
         kw = dict(feedback=feedback, seed=seed)
     elif feedback is not None and not (isinstance(feedback, str) and feedback == "symmetric"):
         raise ValueError(f"feedback={feedback!r} is only for the local rules (eprop, rflo); "

@@ -11,12 +11,12 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from ._config import step_blas_limit
+from ._threads import step_blas_limit
 from ._validate import check_array, check_choice, check_number
 from .activations import dphi_needs_state, kernel_code
 from .kernels import backward as _bw
 from .kernels import traces as _tr
-from .names import LOSSES, RULES  # noqa: F401  (re-exported)
+from .names import LOCAL_RULES, LOSSES, RULES  # noqa: F401  (RULES: re-exported)
 from .network import Network, feedback_matrix
 from .rtrl import rtrl_gradient
 # Re-exported: these lived here before localrnn.trajectories was their home.
@@ -229,7 +229,7 @@ def gradient(net: Network, inputs, targets, mask=None, loss: str = "mse", rule: 
     tg, m = check_targets(net, targets, mask, loss, T, B)
     s0 = check_state0(net, h0, B)
     nz, has = check_noise(net, noise, T, B)
-    local = rule in ("eprop", "rflo")
+    local = rule in LOCAL_RULES
     if local:
         F = feedback_matrix(net, feedback, rule, seed)
     elif feedback is not None and not (isinstance(feedback, str) and feedback == "symmetric"):

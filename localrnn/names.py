@@ -13,21 +13,33 @@ EXACT_RULES = ("bptt", "rtrl")
 #: Local (truncated) rules; they take a feedback matrix.
 LOCAL_RULES = ("eprop", "rflo")
 #: Rules that run forward in time and so can learn online, per step.
-ONLINE_RULES = ("rtrl", "eprop", "rflo")
+ONLINE_RULES = ("eprop", "rflo", "rtrl")
 #: Feedback of the local rules' learning signal (MODEL.md section 5).
 FEEDBACKS = ("symmetric", "random")
 #: Dynamics forms (MODEL.md section 1).
 FORMS = ("current", "rate")
 #: Activation names -> integer codes of the float64 kernels (see ``activations``).
 ACTIVATIONS = {"tanh": 0, "relu": 1, "softplus": 2, "retanh": 3}
+#: Activations with a float32 variant in the kernels -> its code (``activations.kernel_code``).
+FLOAT32_ACTIVATIONS = {"tanh": 4, "retanh": 5}
 #: Losses (MODEL.md section 3).
 LOSSES = ("mse", "xent")
 #: Optimisers.
 OPTIMIZERS = ("sgd", "adam")
-#: Floating-point types of networks and kernels.
+#: Floating-point types of networks and kernels (``numpy.dtype(name)`` gives the type).
 DTYPES = ("float64", "float32")
-#: Parameters of a network, in the order files store them.
+
+#: Parameters of a network, in the one order the package uses: files, kernel
+#: arguments, and the kernels' per-parameter slots (learning rates, trainable flags,
+#: gradient segments, weight formats), indexed by the ``P_*`` constants below.
 PARAM_NAMES = ("W_in", "W", "b", "W_out", "b_out")
+#: Index of each parameter in ``PARAM_NAMES`` (the kernels' slot offsets).
+P_WIN, P_W, P_B, P_WOUT, P_BOUT = range(len(PARAM_NAMES))
+#: The recurrent-side parameters (the ones eligibility traces and RTRL serve).
+RECURRENT_PARAMS = PARAM_NAMES[:P_WOUT]
+#: The readout's parameters.
+READOUT_PARAMS = PARAM_NAMES[P_WOUT:]
+
 #: A training run's kind of results folder (``localrnn run``; see ``localrnn.runs``).
 TRAIN = "train"
 #: Kinds of results folder (``config.json`` key ``"kind"``) -> what writes them.
@@ -43,5 +55,6 @@ VALUE_KINDS = {"bool": "true or false", "int": "an integer", "float": "a number"
                "names": "a list of names", "table": "a table"}
 
 __all__ = ["RULES", "EXACT_RULES", "LOCAL_RULES", "ONLINE_RULES", "FEEDBACKS", "FORMS",
-           "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "DTYPES", "PARAM_NAMES", "KIND", "VALUE_KINDS",
-           "TRAIN", "RUN_KINDS"]
+           "ACTIVATIONS", "FLOAT32_ACTIVATIONS", "LOSSES", "OPTIMIZERS", "DTYPES", "PARAM_NAMES",
+           "P_WIN", "P_W", "P_B", "P_WOUT", "P_BOUT", "RECURRENT_PARAMS", "READOUT_PARAMS",
+           "KIND", "VALUE_KINDS", "TRAIN", "RUN_KINDS"]

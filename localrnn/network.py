@@ -9,7 +9,7 @@ import numpy as np
 from ._validate import check_array, check_choice, check_dtype, check_number
 from .activations import ACTIVATIONS
 
-from .names import FORMS, PARAM_NAMES  # noqa: E402  (re-exported)
+from .names import FEEDBACKS, FORMS, PARAM_NAMES  # noqa: E402  (FORMS, PARAM_NAMES: re-exported)
 W_INIT = ("normal", "orthogonal")
 W_OUT_INIT = ("unit", "normal")
 
@@ -172,6 +172,12 @@ class Network:
         return net
 
 
+def rule_feedback(rule: str, feedback=None):
+    """The feedback a local rule uses: ``feedback``, or the rule's default when None
+    (symmetric for e-prop, random for RFLO)."""
+    return feedback if feedback is not None else ("random" if rule == "rflo" else "symmetric")
+
+
 def feedback_matrix(net: Network, feedback=None, rule: str = "eprop", seed: int = 0) -> np.ndarray:
     """The feedback matrix F (N, O) of MODEL.md section 5.
 
@@ -180,10 +186,9 @@ def feedback_matrix(net: Network, feedback=None, rule: str = "eprop", seed: int 
     as given.  ``None`` picks the rule's default: symmetric for e-prop, random for RFLO.
     """
     N, O = net.n_rec, net.n_out
-    if feedback is None:
-        feedback = "random" if rule == "rflo" else "symmetric"
+    feedback = rule_feedback(rule, feedback)
     if isinstance(feedback, str):
-        check_choice("feedback", feedback, ("symmetric", "random"))
+        check_choice("feedback", feedback, FEEDBACKS)
         if feedback == "symmetric":
             return np.ascontiguousarray(net.W_out.T)
         check_number("seed", seed, lo=0, integer=True)

@@ -9,26 +9,45 @@ when due, the optimiser update (:mod:`localrnn.kernels.online`).
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, Mapping, Optional, Union
+from typing import Dict, Iterable, Mapping, NamedTuple, Optional, Union
 
 import numpy as np
 
-from ._config import step_blas_limit
+from ._threads import step_blas_limit
 from ._validate import check_array, check_choice, check_labels, check_number
 from .activations import kernel_code
 from .names import LOSSES
 from .trajectories import check_inputs, check_noise, check_targets
+from ._numba_compat import compiled_entry
 from .kernels import online as _k
+from .kernels import online_layout as _L
 from .kernels.common import apply_phi
-from .network import PARAM_NAMES, Network, check_trainable, feedback_matrix
+from .learners import StreamingLearner
+from .names import (ONLINE_RULES, P_B, P_W, P_WIN, PARAM_NAMES, READOUT_PARAMS,
+                    RECURRENT_PARAMS)
+from .network import Network, check_trainable, feedback_matrix, rule_feedback
 from .optim import OPTIMIZERS, check_lr
 
-ONLINE_RULES = ("eprop", "rflo", "rtrl")
 _ndarray = np.ndarray
-_REC = ("W", "W_in", "b")
 
 
-class OnlineLearner:
+class StepHead(NamedTuple):
+    """The step kernel's leading arguments, grouped by role (:mod:`localrnn.kernels.online`):
+    the network's parameters, F^T, the buffer, the gradient rows and the control blocks."""
+
+    W_in: np.ndarray
+    W: np.ndarray
+    b: np.ndarray
+    W_out: np.ndarray
+    b_out: np.ndarray
+    FT: np.ndarray
+    buf: np.ndarray
+    G: np.ndarray
+    ctl: np.ndarray
+    hyp: np.ndarray
+
+
+class OnlineLearner(StreamingLearner):
     r"""Learn online, one time step at a time, over B parallel streams.
 
     Per step t and stream b (all streams share the weights):
@@ -97,6 +116,11 @@ class OnlineLearner:
 
     Notes
     -----
+    A :class:`localrnn.learners.Learner`: ``learn(batch, h0)`` (from
+    :class:`~localrnn.learners.StreamingLearner`) resets to ``h0``, streams the batch's
+    trials through :meth:`run` and returns the mask-weighted trial loss; that is one
+    iteration of an online :class:`localrnn.Trainer` run.
+
     Partial accumulations at :meth:`reset`: kept.  The window counts contributing steps
     across trial boundaries, so ``update_every`` means the same thing whatever the trial
     lengths; call :meth:`flush` to apply a partial window at a trial's end instead.
@@ -113,9 +137,9 @@ class OnlineLearner:
     copies and calls the compiled kernel directly; other arrays are validated); ``run``
     validates everything once for a whole sequence and then streams it through the same
     per-step kernel in one call (identical numbers).  BLAS runs with the project's
-    per-step thread limit inside ``run`` (:mod:`localrnn._config`); ``step`` does not
+    per-step thread limit inside ``run`` (:mod:`localrnn._threads`); ``step`` does not
     touch thread counts, which costs ~40 us: for large N, wrap a ``step`` loop in
-    ``with localrnn._config.step_blas_limit():``.
+    ``with localrnn._threads.step_blas_limit():``.
 
     Examples
     --------
@@ -154,9 +178,8 @@ class OnlineLearner:
         self._ctl, self._psize = self._control()
         self._allocate()
         self._loss_buffers()
-        # the step kernel's leading arguments, grouped by role (see kernels/online.py)
-        self._head = (net.W_in, net.W, net.b, net.W_out, net.b_out, self._FT, self._buf,
-                      self._G, self._ctl, self._hyp)
+        self._head = StepHead(net.W_in, net.W, net.b, net.W_out, net.b_out, self._FT,
+                              self._buf, self._G, self._ctl, self._hyp)
         self._h0 = self._check_h0(h0)
         self.reset()
 
@@ -172,7 +195,7 @@ class OnlineLearner:
                                  "uses W_out^T); choose None or 'symmetric'")
             self._symmetric = True
         else:
-            fb = feedback if feedback is not None else ("random" if rule == "rflo" else "symmetric")
+            fb = rule_feedback(rule, feedback)
             self._symmetric = isinstance(fb, str) and fb == "symmetric"
         if self._symmetric:
             return net.W_out
@@ -180,44 +203,38 @@ class OnlineLearner:
 
     def _hyperparameters(self, betas, eps) -> np.ndarray:
         """``hyp``: alpha and the Adam constants (learning rates: :meth:`set_lr`)."""
-        Hyp = _k.Hyp
-        hyp = np.zeros(_k.N_HYP)
-        hyp[Hyp.ALPHA] = self.net.alpha
+        hyp = np.zeros(_L.N_HYP)
+        hyp[_L.H_ALPHA] = self.net.alpha
         if self.optimizer == "adam":
             if not isinstance(betas, (tuple, list)) or len(betas) != 2:
                 raise ValueError(f"betas={betas!r} must be a pair (beta1, beta2)")
-            hyp[Hyp.B1] = check_number("beta1", betas[0], lo=0.0, hi=1.0, hi_open=True)
-            hyp[Hyp.B2] = check_number("beta2", betas[1], lo=0.0, hi=1.0, hi_open=True)
-            hyp[Hyp.EPS] = check_number("eps", eps, lo=0.0)
+            hyp[_L.H_B1] = check_number("beta1", betas[0], lo=0.0, hi=1.0, hi_open=True)
+            hyp[_L.H_B2] = check_number("beta2", betas[1], lo=0.0, hi=1.0, hi_open=True)
+            hyp[_L.H_EPS] = check_number("eps", eps, lo=0.0)
         return hyp
 
     def _control(self):
-        """``ctl`` (codes and offsets, :class:`localrnn.kernels.online.Ctl`) and the
+        """``ctl`` (codes and offsets, :mod:`localrnn.kernels.online_layout`) and the
         parameter sizes.  RTRL's influence matrix M has columns for the trained
-        recurrent parameters only, in the order W, W_in, b."""
-        Ctl = _k.Ctl
+        recurrent parameters only (``online_layout.influence_columns``)."""
         net = self.net
-        N, I, O = net.n_rec, net.n_in, net.n_out
-        train = {k: (k in self.trainable) for k in PARAM_NAMES}
+        N, I = net.n_rec, net.n_in
         local = self.rule != "rtrl"
-        moff, PM = {}, 0
-        for k, size in (("W", N * N), ("W_in", N * I), ("b", N)):
-            moff[k] = PM if (not local and train[k]) else -1
-            PM += size if moff[k] >= 0 else 0
-        psize = {"W": N * N, "W_in": N * I, "b": N, "W_out": O * N, "b_out": O}
-        ctl = np.zeros(_k.N_CTL, dtype=np.int64)
-        for j, k in enumerate(_k.PARAM_ORDER):
-            ctl[Ctl.TRAIN + j] = 1 if train[k] else 0
-        ctl[Ctl.KEEP] = 1 if self._keeps(net.form) else 0
+        moff, PM = _L.influence_columns(N, I, () if local else self.trainable)
+        psize = {k: getattr(net, k).size for k in PARAM_NAMES}
+        ctl = np.zeros(_L.N_CTL, dtype=np.int64)
+        for j, k in enumerate(PARAM_NAMES):
+            ctl[_L.C_TRAIN + j] = 1 if k in self.trainable else 0
+        ctl[_L.C_KEEP] = 1 if self._keeps(net.form) else 0
         self._gsize = self._segments(ctl, psize)
-        ctl[Ctl.FORM] = 1 if net.form == "rate" else 0
-        ctl[Ctl.RULE] = 0 if local else 1
-        ctl[Ctl.ACT] = kernel_code(net.activation, net.dtype)
-        ctl[Ctl.OPT] = 1 if self.optimizer == "adam" else 0
-        ctl[Ctl.EVERY] = self.update_every
-        ctl[Ctl.PM] = PM
-        ctl[Ctl.MW], ctl[Ctl.MWIN], ctl[Ctl.MB] = moff["W"], moff["W_in"], moff["b"]
-        ctl[Ctl.LOSS] = 0 if self.loss == "mse" else 1
+        ctl[_L.C_FORM] = 1 if net.form == "rate" else 0
+        ctl[_L.C_RULE] = 0 if local else 1
+        ctl[_L.C_ACT] = kernel_code(net.activation, net.dtype)
+        ctl[_L.C_OPT] = 1 if self.optimizer == "adam" else 0
+        ctl[_L.C_EVERY] = self.update_every
+        ctl[_L.C_PM] = PM
+        ctl[_L.C_MW], ctl[_L.C_MWIN], ctl[_L.C_MB] = (moff[PARAM_NAMES[p]] for p in (P_W, P_WIN, P_B))
+        ctl[_L.C_LOSS] = 0 if self.loss == "mse" else 1
         self._PM = PM
         return ctl, psize
 
@@ -230,40 +247,34 @@ class OnlineLearner:
         the streams' contributions are summed in G before the update, so G is kept.)"""
         return (self.rule != "rtrl" and form == "current" and self.optimizer == "sgd"
                 and self.update_every == 1 and self.batch_size == 1
-                and all(self.lr[k] != 0.0 for k in _REC if k in self.trainable))
+                and all(self.lr[k] != 0.0 for k in RECURRENT_PARAMS if k in self.trainable))
 
     @staticmethod
     def _segments(ctl, psize) -> int:
         """Offsets in G of the parameters that accumulate (trained, and not sent straight
-        into the weights under ``Ctl.KEEP``), -1 for the others; returns G's row length."""
-        Ctl = _k.Ctl
+        into the weights under ``C_KEEP``), -1 for the others; returns G's row length."""
         o = 0
-        for j, k in enumerate(_k.PARAM_ORDER):
-            held = ctl[Ctl.TRAIN + j] and not (ctl[Ctl.KEEP] and k in _REC)
-            ctl[Ctl.SEG + j] = o if held else -1
+        for j, k in enumerate(PARAM_NAMES):
+            held = ctl[_L.C_TRAIN + j] and not (ctl[_L.C_KEEP] and k in RECURRENT_PARAMS)
+            ctl[_L.C_SEG + j] = o if held else -1
             o += psize[k] if held else 0
         return o
 
+    def _layout(self) -> "_L.BufferLayout":
+        """The parts of the learner's buffer (:func:`localrnn.kernels.online_layout.buffer_layout`)."""
+        net = self.net
+        return _L.buffer_layout(self.rule, net.form, self.batch_size, net.n_rec, net.n_in,
+                                net.n_out, self._PM, keep=bool(self._ctl[_L.C_KEEP]))
+
     def _allocate(self) -> None:
-        """The learner's whole memory (the layout of :mod:`localrnn.kernels.online`)."""
-        net, B, dt, PM = self.net, self.batch_size, self._dt, self._PM
-        N, I, O = net.n_rec, net.n_in, net.n_out
-        n_ext = N + I + 1  # the extended presynaptic vector [r or a; x; 1]
-        if self.rule == "rtrl":
-            E_shape = (0, 0, 0)
-        else:
-            keep = int(self._ctl[_k.Ctl.KEEP])  # E[:, 1]: traces of the last contribution
-            E_shape = (B, N, n_ext) if net.form == "rate" else (B, 1 + keep, n_ext)
-        # S, Y, E, M, J, aux: consecutive views of one buffer (one kernel argument), cut
-        # by the kernels' own ``state_views`` (one definition of the layout; a wrong
-        # total length fails in its reshape)
-        self._ctl[_k.Ctl.DIMS:_k.Ctl.DIMS + 6] = (B, N, O, *E_shape)
-        size = (_k.N_S * B * N + 2 * B * O + int(np.prod(E_shape))
-                + (2 * B * N * PM + N * N if PM else 0) + N + 2 * PM)
-        self._buf = np.zeros(size, dtype=dt)
+        """The learner's whole memory: the buffer of S, Y, E, M, J, aux (laid out by
+        ``online_layout``, cut by the kernels' ``state_views``) and G."""
+        layout = self._layout()
+        _L.write_views(self._ctl, layout)
+        self._buf = np.zeros(layout.size, dtype=self._dt)
         self._S, self._Y, self._E, self._M, self._J, self._aux = _k.state_views(self._buf,
                                                                                self._ctl)
-        self._G = np.zeros((3 if self.optimizer == "adam" else 1, self._gsize), dtype=dt)
+        self._G = np.zeros((3 if self.optimizer == "adam" else 1, self._gsize), dtype=self._dt)
 
     def _loss_buffers(self) -> None:
         """Shapes and constant buffers of one step's targets and mask."""
@@ -300,17 +311,17 @@ class OnlineLearner:
     def _compile_entry(self):
         """The compiled step's entry point for the fast path's types (compiled or loaded
         from the cache on first use), kept for the next steps."""
-        self._entry = _k.step_entry(self._canonical_args())
+        self._entry = compiled_entry(_k.step, self._canonical_args())
         return self._entry
 
     # ------------------------------------------------------------------ settings
     def set_lr(self, lr: Union[float, Mapping]) -> None:
         """Change the learning rate(s); same forms as the constructor's ``lr``."""
         rates = check_lr(lr, PARAM_NAMES, allow_zero=True)   # lr=0: frozen, grads still kept
-        for j, k in enumerate(_k.PARAM_ORDER):
-            self._hyp[_k.Hyp.LR + j] = rates[k]
+        for j, k in enumerate(PARAM_NAMES):
+            self._hyp[_L.H_LR + j] = rates[k]
         self.lr = rates
-        if getattr(self, "_ctl", None) is not None and self._ctl[_k.Ctl.KEEP] \
+        if getattr(self, "_ctl", None) is not None and self._ctl[_L.C_KEEP] \
                 and not self._keeps(self.net.form):
             self._hold_all()
 
@@ -319,22 +330,22 @@ class OnlineLearner:
         accumulated sums with the last step's direct contributions written in
         (``kernels.online.materialise``).  The learner's own arrays are not changed."""
         ctl = self._ctl.copy()
-        ctl[_k.Ctl.KEEP] = 0
+        ctl[_L.C_KEEP] = 0
         G = np.zeros((self._G.shape[0], self._segments(ctl, self._psize)), dtype=self._dt)
-        for j in range(len(_k.PARAM_ORDER)):
-            o, n = self._ctl[_k.Ctl.SEG + j], self._psize[_k.PARAM_ORDER[j]]
+        for j in range(len(PARAM_NAMES)):
+            o, n = self._ctl[_L.C_SEG + j], self._psize[PARAM_NAMES[j]]
             if o >= 0:
-                G[:, ctl[_k.Ctl.SEG + j]:ctl[_k.Ctl.SEG + j] + n] = self._G[:, o:o + n]
-        ctl[_k.Ctl.KEEP] = self._ctl[_k.Ctl.KEEP]  # materialise reads the kept traces
+                G[:, ctl[_L.C_SEG + j]:ctl[_L.C_SEG + j] + n] = self._G[:, o:o + n]
+        ctl[_L.C_KEEP] = self._ctl[_L.C_KEEP]  # materialise reads the kept traces
         _k.materialise(self._E, self._S, G, ctl)
-        ctl[_k.Ctl.KEEP] = 0
+        ctl[_L.C_KEEP] = 0
         return G, ctl
 
     def _hold_all(self) -> None:
-        """Leave ``Ctl.KEEP``: from now on G holds every trained parameter's sums."""
+        """Leave ``C_KEEP``: from now on G holds every trained parameter's sums."""
         self._G, ctl = self._full_G()
         self._ctl[:] = ctl
-        self._head = self._head[:7] + (self._G,) + self._head[8:]
+        self._head = self._head._replace(G=self._G)
 
     # ---------------------------------------------------------------- stepping
     def step(self, x, target, mask=None, noise=None) -> float:
@@ -437,7 +448,8 @@ class OnlineLearner:
 
     def flush(self) -> bool:
         """Apply the optimiser to a partial window now; True if anything was applied."""
-        return bool(_k.flush(*self._head[:5], self._G, self._ctl, self._hyp))
+        h = self._head
+        return bool(_k.flush(h.W_in, h.W, h.b, h.W_out, h.b_out, h.G, h.ctl, h.hyp))
 
     def state_dict(self) -> Dict[str, np.ndarray]:
         """Optimiser state and counters, for checkpoints (as :meth:`localrnn.optim.Adam.state_dict`).
@@ -448,13 +460,13 @@ class OnlineLearner:
         state and traces are not included: a restored learner starts new trials.
         """
         G, ctl = self._full_G()
-        d = {"step_count": np.array(int(ctl[_k.Ctl.NUPD])),
-             "pending": np.array(int(ctl[_k.Ctl.COUNT])),
-             "n_steps": np.array(int(ctl[_k.Ctl.NSTEP]))}
+        d = {"step_count": np.array(int(ctl[_L.C_NUPD])),
+             "pending": np.array(int(ctl[_L.C_COUNT])),
+             "n_steps": np.array(int(ctl[_L.C_NSTEP]))}
         rows = ("acc", "m", "v") if self.optimizer == "adam" else ("acc",)
-        for j, k in enumerate(_k.PARAM_ORDER):
+        for j, k in enumerate(PARAM_NAMES):
             if k in self.trainable:
-                o = ctl[_k.Ctl.SEG + j]
+                o = ctl[_L.C_SEG + j]
                 shape = getattr(self.net, k).shape
                 for r, name in enumerate(rows):
                     d[f"{name}_{k}"] = G[r, o:o + self._psize[k]].reshape(shape).copy()
@@ -471,23 +483,23 @@ class OnlineLearner:
         if missing:
             raise ValueError(f"state dict is missing {missing}; expected the keys of "
                              "OnlineLearner.state_dict() for this optimiser and trainable set")
-        if self._ctl[_k.Ctl.KEEP]:
+        if self._ctl[_L.C_KEEP]:
             self._hold_all()
         ctl = self._ctl
         rows = ("acc", "m", "v") if self.optimizer == "adam" else ("acc",)
-        for j, k in enumerate(_k.PARAM_ORDER):
+        for j, k in enumerate(PARAM_NAMES):
             if k in self.trainable:
-                o = ctl[_k.Ctl.SEG + j]
+                o = ctl[_L.C_SEG + j]
                 shape = getattr(self.net, k).shape
                 for r, name in enumerate(rows):
                     a = check_array(f"{name}_{k}", d[f"{name}_{k}"], shape, self._dt)
                     self._G[r, o:o + self._psize[k]] = a.reshape(-1)
-        for key, slot in (("step_count", _k.Ctl.NUPD), ("pending", _k.Ctl.COUNT), ("n_steps", _k.Ctl.NSTEP)):
+        for key, slot in (("step_count", _L.C_NUPD), ("pending", _L.C_COUNT), ("n_steps", _L.C_NSTEP)):
             ctl[slot] = check_number(key, np.asarray(d[key]).item(), lo=0, integer=True)
-        if ctl[_k.Ctl.COUNT] >= self.update_every:
-            raise ValueError(f"pending={int(ctl[_k.Ctl.COUNT])} is out of range; allowed 0.."
+        if ctl[_L.C_COUNT] >= self.update_every:
+            raise ValueError(f"pending={int(ctl[_L.C_COUNT])} is out of range; allowed 0.."
                              f"{self.update_every - 1} (update_every={self.update_every})")
-        ctl[_k.Ctl.LAZY] = 0
+        ctl[_L.C_LAZY] = 0
 
     def reset(self, h0=None) -> None:
         """Start new trials: state to ``h0`` (or the constructor's ``h0``, else zeros),
@@ -497,22 +509,22 @@ class OnlineLearner:
         if h is None:
             h = self._h0
         S = self._S
-        if self._ctl[_k.Ctl.KEEP]:   # E[:, 1] keeps the last contribution's traces
+        if self._ctl[_L.C_KEEP]:   # E[:, 1] keeps the last contribution's traces
             self._E[:, 0] = 0.0
         else:
             _k.materialise(self._E, S, self._G, self._ctl)  # before the traces are cleared
             self._E[...] = 0.0
-        S[_k.S_H] = 0.0 if h is None else h
+        S[_L.S_H] = 0.0 if h is None else h
         if self.net.form == "current":
-            apply_phi(S[_k.S_H], kernel_code(self.net.activation, self._dt), S[_k.S_R])
+            apply_phi(S[_L.S_H], kernel_code(self.net.activation, self._dt), S[_L.S_R])
         self._M[...] = 0.0
-        self._ctl[_k.Ctl.PAR] = 0
+        self._ctl[_L.C_PAR] = 0
 
     # ------------------------------------------------------------- inspection
     @property
     def state(self) -> np.ndarray:
         """(B, N) copy of the current state h_t (current form) or a_t (rate form)."""
-        return self._S[_k.S_H].copy()
+        return self._S[_L.S_H].copy()
 
     @property
     def feedback(self) -> np.ndarray:
@@ -525,13 +537,13 @@ class OnlineLearner:
         step contributions of the current window (after an update, of the window just
         applied, until the next contributing step starts a new one)."""
         G, ctl = self._G, self._ctl
-        if ctl[_k.Ctl.LAZY] or ctl[_k.Ctl.KEEP]:  # the last step went straight into the weights
+        if ctl[_L.C_LAZY] or ctl[_L.C_KEEP]:  # the last step went straight into the weights
             G, ctl = self._full_G()
         out = {}
         shapes = {k: getattr(self.net, k).shape for k in PARAM_NAMES}
-        for j, k in enumerate(_k.PARAM_ORDER):
+        for j, k in enumerate(PARAM_NAMES):
             if k in self.trainable:
-                o = ctl[_k.Ctl.SEG + j]
+                o = ctl[_L.C_SEG + j]
                 out[k] = G[0, o:o + self._psize[k]].reshape(shapes[k]).copy()
         return out
 
@@ -540,31 +552,33 @@ class OnlineLearner:
         """Copies of the learning state per stream: ``ebar, xbar, bbar`` (e-prop/RFLO,
         current form), ``p, q, pb`` (rate form) or ``M`` (RTRL, (B, N, P), columns
         W, W_in, b of the trained ones)."""
-        N, I = self.net.n_rec, self.net.n_in
         if self.rule == "rtrl":
             M = self._M
             if not M.size:
-                return {"M": np.zeros((self.batch_size, N, 0), self._dt)}
-            return {"M": M[int(self._ctl[_k.Ctl.PAR])].copy()}
-        E = self._E
-        if self.net.form == "rate":
-            return {"p": E[:, :, :N].copy(), "q": E[:, :, N:N + I].copy(), "pb": E[:, :, N + I].copy()}
-        return {"ebar": E[:, 0, :N].copy(), "xbar": E[:, 0, N:N + I].copy(), "bbar": E[:, 0, N + I].copy()}
+                return {"M": np.zeros((self.batch_size, self.net.n_rec, 0), self._dt)}
+            return {"M": M[int(self._ctl[_L.C_PAR])].copy()}
+        rows = self._E if self.net.form == "rate" else self._E[:, 0]
+        return {name: (rows[..., c0] if c1 - c0 == 1 else rows[..., c0:c1]).copy()
+                for name, _, _, (c0, c1) in self._blocks()}
+
+    def _blocks(self):
+        """This learner's trace blocks (:func:`localrnn.kernels.online_layout.trace_blocks`)."""
+        return _L.trace_blocks(self.rule, self.net.form, self.net.n_rec, self.net.n_in, self._PM)
 
     @property
     def n_steps(self) -> int:
         """Steps taken (every call of the step kernel, contributing or not)."""
-        return int(self._ctl[_k.Ctl.NSTEP])
+        return int(self._ctl[_L.C_NSTEP])
 
     @property
     def n_updates(self) -> int:
         """Optimiser updates applied (Adam's step count)."""
-        return int(self._ctl[_k.Ctl.NUPD])
+        return int(self._ctl[_L.C_NUPD])
 
     @property
     def pending_steps(self) -> int:
         """Contributing steps accumulated since the last update."""
-        return int(self._ctl[_k.Ctl.COUNT])
+        return int(self._ctl[_L.C_COUNT])
 
     def memory(self) -> Dict[str, int]:
         """Floats of memory by role (counts, not bytes), as held now.
@@ -585,23 +599,16 @@ class OnlineLearner:
         workspace`` is every float of the arrays the step kernel works in; the network's
         parameters, a random feedback matrix and a few O(B O) constants come on top.
         """
-        N, I, O, B = self.net.n_rec, self.net.n_in, self.net.n_out, self.batch_size
-        sizes = {"W": N * N, "W_in": N * I, "b": N}
-        syn = sum(sizes[k] for k in _REC if k in self.trainable)
-        rec_trained = [k for k in _REC if k in self.trainable]
-        if self.rule == "rtrl":
-            traces = N * self._PM
-        elif self.net.form == "rate":
-            traces = syn
-        else:
-            traces = (N if "W" in rec_trained else 0) + (I if "W_in" in rec_trained else 0) \
-                + (1 if "b" in rec_trained else 0)
-        ro = sum(self._psize[k] for k in ("W_out", "b_out") if k in self.trainable)
+        N, I, B = self.net.n_rec, self.net.n_in, self.batch_size
+        syn = sum(self._psize[k] for k in RECURRENT_PARAMS if k in self.trainable)
+        traces = sum(int(np.prod(shape)) for _, shape, k, _ in self._blocks()
+                     if k is None or k in self.trainable)
+        ro = sum(self._psize[k] for k in READOUT_PARAMS if k in self.trainable)
         g = self._G.shape[1]
-        keep = B * (N + I + 1) if self._ctl[_k.Ctl.KEEP] else 0
-        live = self._E.size - keep          # live traces, all columns
-        work = (6 * B * N + 2 * B * O + self._aux.size + self._J.size + self._M.size // 2
-                + live - (0 if self.rule == "rtrl" else B * traces))
+        keep = B * (N + I + 1) if self._ctl[_L.C_KEEP] else 0
+        # the buffer holds the state h (B N, the first row of S), the traces of trained
+        # parameters, the kept traces; everything else in it is workspace
+        work = self._layout().size - B * N - B * traces - keep
         return {"state_per_stream": N, "traces_per_stream": traces, "synapses": syn,
                 "readout": ro, "accumulator": g + keep,
                 "optimizer": 2 * g if self.optimizer == "adam" else 0, "workspace": work}

@@ -30,7 +30,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from ._config import step_blas_limit
+from ._threads import step_blas_limit
 from .activations import kernel_code
 from .kernels.rtrl import rtrl_trajectory
 from .network import Network
@@ -72,7 +72,7 @@ def rtrl_gradient(net: Network, x: np.ndarray, tg: np.ndarray, m: np.ndarray, lo
     N, I = net.n_rec, net.n_in
     g = np.zeros(N * N + N * I + N, dtype=net.dtype)
     rate_form = net.form == "rate"
-    with step_blas_limit():  # per-step GEMMs: see localrnn._config
+    with step_blas_limit():  # per-step GEMMs: see localrnn._threads
         rtrl_trajectory(delta, tr.states, tr.act, tr.s0, tr.prev0, tr.inputs, net.W, net.W_out,
                         net.alpha, kernel_code(net.activation, net.dtype), rate_form, g)
     grads = {

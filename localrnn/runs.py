@@ -1,6 +1,6 @@
 """A run folder: the one place that knows its layout.
 
-``localrnn run`` (through :class:`localrnn.train.Trainer`), ``localrnn lyapunov
+``localrnn run`` (through :class:`localrnn.training.Trainer`), ``localrnn lyapunov
 RUN_DIR``, ``localrnn plot`` and sweeps read and write a run's files through
 :class:`RunDir` and nothing else:
 
@@ -58,7 +58,7 @@ from .names import PARAM_NAMES, RUN_KINDS, TRAIN
 #: Columns of ``metrics.csv``, in order.  ``train_accuracy`` is the score of the
 #: network on the iteration's training batch, recorded at evaluation iterations only
 #: (one extra forward pass there); ``accuracy`` is the score on the held-out batch.
-METRIC_FIELDS = ("iteration", "loss", "eval_loss", "accuracy", "seconds", "train_accuracy")
+METRIC_FIELDS = ("iteration", "loss", "eval_loss", "accuracy", "seconds", "train_accuracy", "lambda_max")
 #: Trials of the Lyapunov probe batch of a run.
 PROBE_TRIALS = 8
 #: Stream of the probe batch: ``default_rng([seed, PROBE_STREAM, 0])`` (1: training

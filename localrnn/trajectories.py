@@ -25,7 +25,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from ._config import step_blas_limit
+from ._threads import step_blas_limit
 from ._validate import check_array, check_choice, check_labels
 from .activations import kernel_code
 from .kernels import backward as _bw

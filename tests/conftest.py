@@ -1,6 +1,10 @@
 """Fixtures; named tolerances and helpers live in ``helpers.py``."""
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+from helpers import SHARED_MNIST, shared_file
 
 
 @pytest.fixture
@@ -24,3 +28,9 @@ def _torch_single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture
+def shared_mnist() -> Path:
+    """The path of ``../shared/data/mnist.npz`` (:func:`helpers.shared_file`)."""
+    return shared_file(SHARED_MNIST)

@@ -1,6 +1,12 @@
-"""The package's import graph: no cycles, no private names across modules.
+"""The package's import graph: layers, no cycles, no private names across modules.
 
 Walks every ``localrnn/**/*.py`` with :mod:`ast` (nothing is imported) and checks
+
+* **layers** (:data:`LAYERS`, the table of docs/ARCHITECTURE.md): every module is in
+  one layer and imports only from its own layer or the layers below, with
+  module-level and lazy (in-function) imports alike.  Optional dependencies
+  (torch, neurogym, dask, nir) are not localrnn modules and so are outside the map:
+  importing them lazily is how a module keeps them optional.
 
 * **no import cycle** among localrnn's modules.  Module-level imports (including
   class bodies and ``if``/``try`` blocks at module level) are edges.  Lazy imports
@@ -23,6 +29,7 @@ gone (so the list only shrinks).
 from __future__ import annotations
 
 import ast
+import fnmatch
 from pathlib import Path
 
 import pytest
@@ -31,6 +38,55 @@ ROOT = Path(__file__).resolve().parents[1] / "localrnn"
 
 #: Known violations, to be resolved by their modules' owners (issue 9).
 KNOWN: set = set()
+
+#: The layers, lowest first (docs/ARCHITECTURE.md): module names or fnmatch patterns;
+#: an exact name wins over a pattern (``localrnn.fixedpoint.experiment`` and
+#: ``localrnn.neuromorphic.quantsweep`` are experiments, grids of runs on the sweep
+#: executors; the rest of their packages are below).
+LAYERS = {
+    0: ("localrnn.names", "localrnn._validate", "localrnn._config", "localrnn._kernel_cache",
+        "localrnn._numba_compat", "localrnn._threads", "localrnn._version", "localrnn.activations",
+        "localrnn.io"),
+    1: ("localrnn.kernels", "localrnn.kernels.*"),
+    2: ("localrnn.network", "localrnn.trajectories", "localrnn.engine", "localrnn.rtrl",
+        "localrnn.online", "localrnn.optim", "localrnn.learners", "localrnn.lyapunov",
+        "localrnn.lyapunov.*", "localrnn.fixedpoint", "localrnn.fixedpoint.*"),
+    3: ("localrnn.training", "localrnn.tasks", "localrnn.tasks.*", "localrnn.data", "localrnn.runs",
+        "localrnn.plotting", "localrnn.plotting.*", "localrnn.analysis", "localrnn.alignment",
+        "localrnn.benchmarks", "localrnn.benchmarks.*", "localrnn.neuromorphic",
+        "localrnn.neuromorphic.*"),
+    4: ("localrnn.sweep", "localrnn.sweep.*", "localrnn.reproduce", "localrnn.reproduce.*",
+        "localrnn.fixedpoint.experiment", "localrnn.neuromorphic.quantsweep"),
+    5: ("localrnn", "localrnn.cli", "localrnn.cli.*", "localrnn.__main__"),
+}
+
+
+def layer_of(module: str, layers=None):
+    """The layer of ``module`` in ``layers`` (default :data:`LAYERS`), None if unmapped."""
+    layers = LAYERS if layers is None else layers
+    for lay, names in layers.items():
+        if module in names:
+            return lay
+    for lay, names in layers.items():
+        if any(fnmatch.fnmatchcase(module, p) for p in names if "*" in p):
+            return lay
+    return None
+
+
+def upward_imports(root: Path, layers=None):
+    """``(unmapped modules, upward edges)``; an edge is (importer, its layer, imported,
+    its layer, "module" or "lazy")."""
+    edges, lazy, _ = scan(root)
+    unmapped = sorted(m for m in edges if layer_of(m, layers) is None)
+    up = []
+    for kind, graph in (("module", edges), ("lazy", lazy)):
+        for m in sorted(graph):
+            lm = layer_of(m, layers)
+            for d in sorted(graph[m]):
+                ld = layer_of(d, layers)
+                if lm is not None and ld is not None and ld > lm:
+                    up.append((m, lm, d, ld, kind))
+    return unmapped, up
 
 
 # --------------------------------------------------------------------------- the walker
@@ -162,6 +218,12 @@ def violations(root: Path):
 
 # --------------------------------------------------------------------------- the package
 
+def test_every_module_imports_only_from_its_layer_or_below():
+    unmapped, up = upward_imports(ROOT)
+    assert not unmapped, f"modules in no layer (add them to LAYERS and docs/ARCHITECTURE.md): {unmapped}"
+    assert not up, "upward imports (importer, layer, imported, layer, kind):\n" + "\n".join(map(str, up))
+
+
 def test_no_new_cycle_or_private_import():
     found = violations(ROOT)
     new = sorted(found - KNOWN)
@@ -224,6 +286,17 @@ def test_checker_ignores_the_parent_package_and_accepts_a_tree(tmp_path):
                                "sub/m.py": "from .._util import h\nfrom ..a import f\nfrom . import _p\n",
                                "sub/_p.py": ""})
     assert violations(root) == set()
+
+
+def test_checker_finds_an_upward_import_module_level_or_lazy(tmp_path):
+    root = _package(tmp_path, {"__init__.py": "", "low.py": "def f():\n    from .high import g\n",
+                               "high.py": "from .low import f\ndef g():\n    pass\n",
+                               "mid.py": "from . import high\n"})
+    layers = {0: ("pkg.low",), 1: ("pkg.mid", "pkg"), 2: ("pkg.high",)}
+    unmapped, up = upward_imports(root, layers)
+    assert unmapped == []
+    assert up == [("pkg.mid", 1, "pkg.high", 2, "module"), ("pkg.low", 0, "pkg.high", 2, "lazy")]
+    assert upward_imports(root, {0: ("pkg.low",)})[0] == ["pkg", "pkg.high", "pkg.mid"]
 
 
 @pytest.mark.parametrize("text,name", [

@@ -43,9 +43,11 @@ def test_bench_quick_engine_json_ratios():
         assert r["ours_over_floor"] == pytest.approx(r["ours_s"] / r["floor_s"], rel=1e-12)
         assert r["peer_over_ours"] == pytest.approx(r["peer_s"] / r["ours_s"], rel=1e-12)
         assert r["peer_over_floor"] == pytest.approx(r["peer_s"] / r["floor_s"], rel=1e-12)
-    # BPTT's floor has one more step GEMM than the local rules' (same sizes, same run)
-    bptt, local = rows[0]["floor_s"], rows[1]["floor_s"]
-    assert bptt > local
+    # BPTT's floor has one more step GEMM than the local rules' (its structure, as printed;
+    # the measured times are not compared: they are not a test on a shared machine)
+    assert rows[0]["floor"].startswith("2 step GEMMs (BxN)(NxN) + dW GEMM")
+    assert rows[1]["floor"].startswith("1 step GEMM (BxN)(NxN) + dW GEMM")
+    assert [r["name"].split(" (")[1] for r in rows[:2]] == ["N=128 B=16 T=56 float32)"] * 2
 
 
 def test_bench_table_columns_and_arithmetic():

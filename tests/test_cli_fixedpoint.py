@@ -11,7 +11,6 @@ from localrnn.cli import main
 from localrnn.data import load_mnist
 from localrnn.fixedpoint import linear_problem, mnist_problem, train_linear, train_mnist
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist.npz"
 SMALL = ["--n-rec", "16", "--batch", "32", "--epochs", "2", "--n-train", "96", "--n-test", "40",
          "--eig-every", "2", "--jobs", "1"]
 
@@ -144,10 +143,9 @@ def test_mnist_relax_solver_and_bptt(tmp_path, fake_npz):
     assert int(rows[0]["solver_iter"]) == 30
 
 
-@pytest.mark.skipif(not SHARED.is_file(), reason="../shared/data/mnist.npz is not present")
-def test_mnist_real_data_learns(tmp_path):
+def test_mnist_real_data_learns(tmp_path, shared_mnist):
     """dW3 on a 3072-image subset, N = 48, 48 iterations: well above chance (10%) on held-out images."""
-    res = invoke(["fixedpoint", "mnist", "--data", str(SHARED), "--rule", "dW3", "--lr", "0.25",
+    res = invoke(["fixedpoint", "mnist", "--data", str(shared_mnist), "--rule", "dW3", "--lr", "0.25",
                   "--n-rec", "48", "--batch", "128", "--epochs", "2", "--n-train", "3072",
                   "--n-test", "1000", "--out", str(tmp_path / "real"), "--json"])
     assert res.exit_code == 0, res.output

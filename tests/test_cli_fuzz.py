@@ -292,7 +292,7 @@ def options_of(path):
 @pytest.fixture(scope="module")
 def places(tmp_path_factory):
     """Paths the strategies refer to: a finished run, a folder, a file, tiny MNIST."""
-    from localrnn.train import TrainConfig, Trainer
+    from localrnn.training import TrainConfig, Trainer
 
     root = tmp_path_factory.mktemp("fuzz")
     Trainer(TrainConfig(task="romo", rule="rflo", gain=0.5, n_rec=4, batch=2, iters=2, eval_batch=2),

@@ -6,7 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from localrnn.cli import main
-from localrnn.train import TrainConfig, Trainer, evaluate, read_metrics
+from localrnn.runs import read_metrics
+from localrnn.training import TrainConfig, Trainer, evaluate
 
 SMALL = ["--n-rec", "12", "--batch", "4", "--iters", "6", "--eval-every", "3", "--eval-batch", "8"]
 
@@ -91,6 +92,9 @@ def test_resume_is_bit_identical(tmp_path, rule, online):
     (["run", "romo", "--lr", "inf"], "lr=inf must be finite"),
     (["run", "romo", "--batch", "abc"], "'abc' is not a valid integer"),
     (["run", "romo", "--rule", "bptt", "--online"], "online=True needs"),
+    (["run", "romo", "--rule", "eprop", "--online", "--clip", "0.1"], "clip=0.1 is for the batched rules"),
+    (["run", "romo", "--clip", "0"], "clip=0.0 is out of range"),
+    (["run", "romo", "--lyap-every", "0"], "lyap_every=0 is out of range"),
     (["run", "--resume", "/nonexistent/dir"], "no config.json"),
     (["run"], "missing TASK"),
 ])
@@ -139,17 +143,17 @@ def test_symmetric_feedback_follows_the_readout():
     t = Trainer(cfg)
     t.run()
     net = t.net.copy()
-    state = {k: np.array(v, copy=True) for k, v in t.opt.state_dict().items()}
+    state = {k: np.array(v, copy=True) for k, v in t.learner.state_dict().items()}
     b = t.task.batch(3, np.random.default_rng([0, 1, 3]))     # the batch of iteration 4
     _, g = localrnn.gradient(net, b.inputs, b.targets, b.mask, rule="eprop", feedback="symmetric")
     _, g_init = localrnn.gradient(net, b.inputs, b.targets, b.mask, rule="eprop",
                                   feedback=t.init_net.W_out.T)
     assert not np.allclose(g["W"], g_init["W"])               # W_out has moved: F matters
-    opt = localrnn.Adam({k: getattr(net, k) for k in t.trainable}, t.config.lr)
+    opt = localrnn.Adam({k: getattr(net, k) for k in t.config.trainable}, t.config.lr)
     opt.load_state_dict(state)
-    opt.step({k: g[k] for k in t.trainable})
+    opt.step({k: g[k] for k in t.config.trainable})
     t.step(3)
-    for k in t.trainable:
+    for k in t.config.trainable:
         np.testing.assert_array_equal(getattr(t.net, k), getattr(net, k))
 
 
@@ -163,8 +167,8 @@ def test_online_iteration_is_the_learner_over_the_batch():
     t = Trainer(cfg)
     r = t.run()
     net = t.init_net.copy()
-    lr = {k: (t.config.lr if k in t.trainable else 0.0) for k in ("W_in", "W", "b", "W_out", "b_out")}
-    learner = localrnn.OnlineLearner(net, rule="rflo", lr=lr, optimizer="adam", feedback=t.F,
+    lr = {k: (t.config.lr if k in t.config.trainable else 0.0) for k in ("W_in", "W", "b", "W_out", "b_out")}
+    learner = localrnn.OnlineLearner(net, rule="rflo", lr=lr, optimizer="adam", feedback=t.learner.feedback,
                                      batch_size=3, seed=0)
     for i in range(2):
         b = t.task.batch(3, np.random.default_rng([0, 1, i]))
@@ -240,7 +244,7 @@ def test_unwritable_out_is_refused_before_any_computation(tmp_path, monkeypatch,
     (["--rule", "rtrl", "--n-rec", "20000"], "n_rec=20000"),
 ])
 def test_runs_that_cannot_fit_in_memory_are_refused(tmp_path, args, needle):
-    from localrnn.train import physical_memory
+    from localrnn._validate import physical_memory
 
     if physical_memory() == 0:
         pytest.skip("physical memory unknown")

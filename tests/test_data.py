@@ -8,7 +8,6 @@ import pytest
 
 from localrnn.data import load_mnist, read_idx
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist.npz"
 IDX = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
        "t10k-labels-idx1-ubyte")
 
@@ -87,9 +86,8 @@ def test_explicit_idx_paths_mixed_gzip(tmp_path, rng):
     np.testing.assert_array_equal(read_idx(paths[0]), d["x_train"])
 
 
-@pytest.mark.skipif(not SHARED.is_file(), reason="../shared/data/mnist.npz is not present")
-def test_real_mnist():
-    out = load_mnist(SHARED)
+def test_real_mnist(shared_mnist):
+    out = load_mnist(shared_mnist)
     assert out["x_train"].shape == (60000, 784) and out["x_test"].shape == (10000, 784)
     assert out["x_train"].max() == 1.0 and out["x_train"].min() == 0.0
     assert set(np.unique(out["y_test"])) == set(range(10))
@@ -173,3 +171,17 @@ def test_missing_paths(tmp_path):
         load_mnist([tmp_path / "a", tmp_path / "b"])
     with pytest.raises(ValueError, match="dtype='float16' is not allowed"):
         load_mnist(tmp_path, dtype="float16")
+
+
+def test_a_missing_shared_file_skips_here_and_fails_under_ci(tmp_path, monkeypatch):
+    from helpers import shared_file
+
+    missing = tmp_path / "mnist.npz"
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="is not present"):
+        shared_file(missing)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        shared_file(missing)
+    missing.write_bytes(b"")
+    assert shared_file(missing) == missing

@@ -344,7 +344,7 @@ def test_a_gain_whose_weights_overflow_is_refused():
 def test_step_blas_limit_is_reentrant_and_restores_the_outer_count():
     """Nested limits keep the outermost one; the last exit restores the original count."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    from localrnn._config import step_blas_limit, step_blas_threads
+    from localrnn._threads import step_blas_limit, step_blas_threads
 
     if step_blas_threads() <= 0:
         pytest.skip("LOCALRNN_STEP_BLAS_THREADS=0: the limit is a no-op")

@@ -292,7 +292,7 @@ def test_run_romo_quantized_writes_integer_weights(tmp_path):
 
 
 def test_quantize_needs_online_local_sgd():
-    from localrnn.train import TrainConfig
+    from localrnn.training import TrainConfig
 
     with pytest.raises(ValueError, match="needs online=True"):
         TrainConfig(task="romo", rule="rflo", quantize="w8,s16").resolved()
@@ -304,7 +304,8 @@ def test_quantize_needs_online_local_sgd():
 def test_quantized_run_resumes_bit_identical(tmp_path):
     """Ctrl-C and --resume give the same integers as one uninterrupted run (the integer
     weights and the rounding stream are in the checkpoint)."""
-    from localrnn.train import TrainConfig, Trainer, read_metrics
+    from localrnn.runs import read_metrics
+    from localrnn.training import TrainConfig, Trainer
 
     cfg = dict(task="romo", rule="eprop", gain=0.8, n_rec=6, batch=2, iters=4, eval_every=2,
                eval_batch=4, online=True, quantize="w10,s14,t10,l12,acc24,round=stochastic")

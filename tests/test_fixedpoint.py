@@ -86,7 +86,7 @@ def test_converge_reaches_the_fixed_point(rng, memory):
 def test_relax_is_the_original_euler_scheme(rng):
     W, U, _, _ = problem(rng)
     eta, n = 0.05, 37
-    from localrnn._config import step_blas_limit
+    from localrnn._threads import step_blas_limit
 
     r = np.zeros_like(U)
     with step_blas_limit():    # the solver's BLAS thread limit, so the GEMMs below are its GEMMs

@@ -6,8 +6,9 @@ import re
 import numpy as np
 import pytest
 
-from localrnn.fixedpoint import (PAPER_LRS_LINEAR, PAPER_LRS_MNIST, grid_runs, linear_grid,
-                                 linear_problem, mnist_grid, mnist_problem, train_linear, train_mnist)
+from localrnn.fixedpoint import linear_problem, mnist_problem, train_linear, train_mnist
+from localrnn.fixedpoint.experiment import (PAPER_LRS_LINEAR, PAPER_LRS_MNIST, grid_runs, linear_grid,
+                                            mnist_grid)
 
 
 def fake_data(rng, n_train=64, n_test=20):
@@ -142,7 +143,7 @@ def test_runs_too_large_for_the_machine_are_refused_before_allocating(rng):
 
 
 def test_the_grid_figure_lives_in_plotting():
-    import localrnn.fixedpoint as fp
+    import localrnn.fixedpoint.experiment as fp
     import localrnn.plotting as plotting
 
     assert fp.plot_fixedpoint_grid is plotting.plot_fixedpoint_grid

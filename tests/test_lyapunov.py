@@ -8,7 +8,7 @@ from localrnn.engine import trajectory
 from localrnn.lyapunov import (default_warmup, flossing_gradient, lambda_max_vs_gain,
                                lyapunov_spectrum)
 
-from helpers import RTOL_EXACT
+from helpers import ATOL_UNIT_EXACT, RTOL_EXACT
 
 FORMS = ["current", "rate"]
 ACTS = ["tanh", "relu", "softplus", "retanh"]
@@ -107,9 +107,9 @@ import torch_lyapunov_ref as ref  # noqa: E402
 
 def _compare(res, lam_ref, Q_ref):
     order = np.argsort(-lam_ref.mean(axis=0), kind="stable")
-    np.testing.assert_allclose(res.exponents, lam_ref.mean(axis=0)[order], rtol=0, atol=RTOL_EXACT)
-    np.testing.assert_allclose(res.per_trial, lam_ref[:, order], rtol=0, atol=RTOL_EXACT)
-    np.testing.assert_allclose(res.Q, Q_ref, rtol=0, atol=RTOL_EXACT)
+    np.testing.assert_allclose(res.exponents, lam_ref.mean(axis=0)[order], rtol=0, atol=ATOL_UNIT_EXACT)
+    np.testing.assert_allclose(res.per_trial, lam_ref[:, order], rtol=0, atol=ATOL_UNIT_EXACT)
+    np.testing.assert_allclose(res.Q, Q_ref, rtol=0, atol=ATOL_UNIT_EXACT)
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -223,24 +223,11 @@ def test_plots_draw(rng):
     plt.close(fig)
 
 
-def test_moved_plot_functions_warn_and_delegate(rng):
-    """localrnn.lyapunov.plot_* moved to localrnn.plotting (issue 9): the old names
-    still work, with a DeprecationWarning naming the new home."""
-    matplotlib = pytest.importorskip("matplotlib")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def test_the_plot_functions_live_in_plotting_only():
+    """localrnn.lyapunov (a driver) draws nothing: the figures are localrnn.plotting's."""
     from localrnn import lyapunov as L
 
-    fig, ax = plt.subplots()
-    res = lyapunov_spectrum(net_for(), rng.standard_normal((20, 2, 2)), 3)
-    with pytest.warns(DeprecationWarning, match="localrnn.plotting.plot_spectrum"):
-        assert L.plot_spectrum(res, ax=ax, per_time=True) is ax
-    assert len(ax.lines) == 2
-    sw = lambda_max_vs_gain([0.5, 1.5], np.zeros((20, 1, 1)), n_rec=6, alpha=0.5)
-    with pytest.warns(DeprecationWarning, match="localrnn.plotting.plot_lambda_vs_gain"):
-        assert L.plot_lambda_vs_gain(sw, ax=ax) is ax
-    plt.close(fig)
+    assert not hasattr(L, "plot_spectrum") and not hasattr(L, "plot_lambda_vs_gain")
 
 
 # ------------------------------------------------------------------ bad arguments

@@ -15,7 +15,8 @@ import localrnn.io as lio
 from localrnn.cli import main
 from localrnn.runs import METRIC_FIELDS, RunDir, check_writable_dir, metrics_csv, probe_inputs, read_metrics
 from localrnn.tasks import get_task
-from localrnn.train import TrainConfig, Trainer, estimate_memory, physical_memory
+from localrnn._validate import physical_memory
+from localrnn.training import TrainConfig, Trainer, estimate_memory
 
 CFG = dict(task="romo", rule="rflo", gain=0.8, n_rec=10, batch=3, iters=9, eval_every=2,
            eval_batch=4, checkpoint_every=3)
@@ -27,7 +28,8 @@ class Crash(BaseException):
 
 def _rows(n):
     return [{"iteration": i + 1, "loss": 0.5 / (i + 1), "eval_loss": None if i % 2 else 0.25,
-             "accuracy": None if i % 2 else 0.5, "seconds": 0.001, "train_accuracy": None}
+             "accuracy": None if i % 2 else 0.5, "seconds": 0.001, "train_accuracy": None,
+             "lambda_max": None}
             for i in range(n)]
 
 
@@ -272,7 +274,6 @@ def test_curve_png_has_loss_and_accuracy_panels(tmp_path):
     import matplotlib.pyplot as plt
 
     from localrnn.plotting import plot_run
-    from localrnn.train import plot_curves as old_home  # still importable from train
 
     r = Trainer(TrainConfig(**CFG), tmp_path).run()
     assert (tmp_path / "curve.png").stat().st_size > 1000
@@ -284,7 +285,6 @@ def test_curve_png_has_loss_and_accuracy_panels(tmp_path):
     ev = [(m["iteration"], m["accuracy"]) for m in r.metrics if m["accuracy"] is not None]
     np.testing.assert_array_equal(acc_ax.lines[0].get_xydata(), np.array(ev, dtype=float))
     plt.close(fig)
-    plt.close(old_home([("x", r.metrics)]))
 
 
 def test_ctrl_c_while_rows_are_appended_writes_each_row_once(tmp_path, monkeypatch):
@@ -364,7 +364,7 @@ def test_one_memory_check_for_runs_and_fixed_point_grids(monkeypatch):
     with pytest.raises(ValueError, match="x=3 would need about inf bytes"):
         v.check_memory_bytes(10 ** 400, "x=3")
     # both callers go through it: a tiny run and a tiny linear grid are refused on a 1000-byte machine
-    from localrnn.fixedpoint import linear_grid
+    from localrnn.fixedpoint.experiment import linear_grid
 
     with pytest.raises(ValueError, match=r"n_rec=16: the run would need about .* \(80% of 1e\+03"):
         TrainConfig(task="romo", n_rec=16, batch=2, iters=2).resolved()

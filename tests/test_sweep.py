@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from localrnn import sweep as sw
 from localrnn.cli import main
 from localrnn.sweep import Grid, load_grid, make_cells, read_summary, run_sweep
-from localrnn.train import TrainConfig, Trainer
+from localrnn.training import TrainConfig, Trainer
 
 TINY = dict(task="romo", n_rec=8, batch=4, iters=3, eval_batch=8)
 GRID = dict(TINY, rule=["rflo", "bptt"], gain=[0.5, 1.5], seed=[0, 1], align=True, lyapunov=True)

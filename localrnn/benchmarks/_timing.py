@@ -38,7 +38,7 @@ class torch_threads:
     """
 
     def __init__(self, n=None):
-        from .._config import step_blas_threads
+        from .._threads import step_blas_threads
 
         self.n = n if n is not None else max(step_blas_threads(), 1)
 

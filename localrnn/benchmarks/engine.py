@@ -26,9 +26,10 @@ from contextlib import nullcontext
 
 import numpy as np
 
-from .._config import step_blas_limit
+from .._threads import step_blas_limit
 
 from ..engine import gradient
+from ..names import PARAM_NAMES
 from ..network import Network
 from . import floors
 from ._timing import case, interleaved, torch_or_none, torch_threads
@@ -47,7 +48,7 @@ def torch_gradient(net, x, y, m, truncate):
     """The PyTorch peer: autograd through the loop (detached recurrent input if ``truncate``)."""
     import torch
 
-    p = {k: torch.tensor(getattr(net, k), requires_grad=True) for k in ("W_in", "W", "b", "W_out", "b_out")}
+    p = {k: torch.tensor(getattr(net, k), requires_grad=True) for k in PARAM_NAMES}
     x = torch.from_numpy(x)
     y = torch.from_numpy(y)
     m = torch.from_numpy(m)

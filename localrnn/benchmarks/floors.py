@@ -1,7 +1,7 @@
 """Floors: the BLAS/LAPACK work a computation cannot avoid, timed with NumPy.
 
 Each function returns seconds (best of repeats, after a warm-up call), timed
-inside :func:`localrnn._config.step_blas_limit` -- the same BLAS thread limit
+inside :func:`localrnn._threads.step_blas_limit` -- the same BLAS thread limit
 (threadpoolctl, ``LOCALRNN_STEP_BLAS_THREADS``, default one thread) our
 time-stepping kernels run under -- with preallocated outputs (``out=``), so that
 what is timed is the BLAS call and nothing else.  Why each piece of work is
@@ -24,7 +24,8 @@ import time
 
 import numpy as np
 
-from .._config import njit, step_blas_limit
+from .._config import njit
+from .._threads import step_blas_limit
 from ._timing import time_call
 
 _CACHE = {}

@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Dict, List
 
 from . import floors
-from .._config import step_blas_limit
+from .._threads import step_blas_limit
 from ._timing import case, interleaved
 
 RULES = ("bptt", "eprop", "rflo")
@@ -37,7 +37,7 @@ RULES = ("bptt", "eprop", "rflo")
 def romo_trainer(rule: str, dtype: str, n_rec=None, batch=None):
     """A :class:`localrnn.Trainer` on the Romo task's defaults (nothing written to disk)."""
     from ..tasks import get_task
-    from ..train import TrainConfig, Trainer
+    from ..training import TrainConfig, Trainer
 
     gain = get_task("romo").defaults.get("gain", 1.0)
     return Trainer(TrainConfig(task="romo", rule=rule, gain=gain, dtype=dtype, n_rec=n_rec,

@@ -28,7 +28,7 @@ MODEL.md section 6).  For the full spectrum k = N.  Element-wise work (phi',
 the leak, log|diag R|) is left out.
 
 Every timing uses the same number of threads: ``LOCALRNN_STEP_BLAS_THREADS``
-(default 1; see :mod:`localrnn._config`) limits our kernels' BLAS, NumPy's BLAS
+(default 1; see :mod:`localrnn._threads`) limits our kernels' BLAS, NumPy's BLAS
 during the floor, and ``torch.set_num_threads`` during the peers.
 
 ``python -m localrnn.benchmarks.lyapunov [--quick]`` prints the table.
@@ -40,9 +40,8 @@ from typing import Dict, List
 
 import numpy as np
 
-from .._config import step_blas_limit, step_blas_threads
-from .. import lyapunov_spectrum
-from ..lyapunov import random_q0
+from .._threads import step_blas_limit, step_blas_threads
+from ..lyapunov import lyapunov_spectrum, random_q0
 from ..network import Network
 from . import floors
 from ._timing import case, interleaved, torch_or_none

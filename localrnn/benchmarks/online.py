@@ -38,7 +38,7 @@ import time
 
 import numpy as np
 
-from .._config import step_blas_limit
+from .._threads import step_blas_limit
 from ..network import Network, feedback_matrix
 from ..online import OnlineLearner
 from . import floors

@@ -48,7 +48,7 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 
 from .. import io as lio
-from .._config import step_blas_limit
+from .._threads import step_blas_limit
 from ..plotting import plot_scaling, save_figure
 from ..plotting.scaling import QUANTITIES
 from ._timing import time_call

@@ -22,10 +22,11 @@ import os
 import time
 from typing import Callable, Dict, List, Optional
 
+from .._threads import worker_env
 
 
 def _worker(jobs, results, ready, start, iters, n_rec, batch):
-    from localrnn.train import TrainConfig, Trainer
+    from localrnn.training import TrainConfig, Trainer
 
     def trainer(rule, seed, dtype):
         return Trainer(TrainConfig(task="romo", rule=rule, seed=seed, dtype=dtype, gain=1.0,
@@ -66,8 +67,6 @@ def measure(workers: int, quick: bool = False) -> Dict:
     pts = grid(quick)
     for p in pts:
         jobs.put(p)
-    from ..sweep import worker_env
-
     with worker_env():  # single-threaded BLAS/Numba in the children, as sweep workers are
         procs = [ctx.Process(target=_worker, args=(jobs, results, ready, start, iters, n_rec, batch))
                  for _ in range(workers)]

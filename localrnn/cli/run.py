@@ -21,6 +21,8 @@ from ._common import emit_summary, progress
 @click.option("--iters", type=int, default=None, help="Training iterations [task default].")
 @click.option("--lr", type=float, default=None, help="Learning rate [task default].")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=None, help="[task default]")
+@click.option("--clip", type=float, default=None,
+              help="Clip the gradients' global L2 norm to this value before each update (batched rules).")
 @click.option("--form", type=click.Choice(FORMS), default=None, help="Dynamics form [task default].")
 @click.option("--activation", type=click.Choice(list(ACTIVATIONS)), default=None, help="[task default]")
 @click.option("--dtype", type=click.Choice(DTYPES), default="float64", show_default=True)
@@ -39,13 +41,14 @@ from ._common import emit_summary, progress
 @click.option("--floss-exact", is_flag=True, help="Exact flossing gradient instead of the local one.")
 @click.option("--floss-lr", type=float, default=None, help="Flossing learning rate (Adam).")
 @click.option("--lyapunov", "lyap", is_flag=True, help="Record Lyapunov exponents before and after training.")
+@click.option("--lyap-every", type=int, default=None, metavar="K",
+              help="Every K iterations, lambda_max of the current network into metrics.csv.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Results folder [new folder under runs/].")
 @click.option("--resume", type=click.Path(file_okay=False), default=None, help="Continue the run saved in this folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def run(task, rule, gain, n_rec, batch, iters, lr, optimizer, form, activation, dtype, feedback,
+def run(task, rule, gain, n_rec, batch, iters, lr, optimizer, clip, form, activation, dtype, feedback,
         online, quantize, seed, eval_every, eval_batch, checkpoint_every, floss_iters, floss_k, floss_exact,
-        floss_lr, lyap,
-        out, resume, as_json):
+        floss_lr, lyap, lyap_every, out, resume, as_json):
     """Train an RNN on TASK (romo, 2af, dms, sine, neurogym:<id>) and save the learning curve.
 
     Options marked [task default] take the task's value (its gain, size,
@@ -57,7 +60,7 @@ def run(task, rule, gain, n_rec, batch, iters, lr, optimizer, form, activation, 
     the previous checkpoint stays intact), 130 interrupted.
     """
     from ..runs import check_writable_dir, new_run_dir
-    from ..train import TrainConfig, Trainer
+    from ..training import TrainConfig, Trainer
 
     if resume is not None:
         if task is not None:
@@ -71,11 +74,12 @@ def run(task, rule, gain, n_rec, batch, iters, lr, optimizer, form, activation, 
                                    "see 'localrnn tasks'")
         check_writable_dir("runs" if out is None else out, "out")
         cfg = TrainConfig(task=task, rule=rule, gain=gain, n_rec=n_rec, batch=batch, iters=iters,
-                          lr=lr, optimizer=optimizer, form=form, activation=activation, dtype=dtype,
+                          lr=lr, optimizer=optimizer, clip=clip, form=form, activation=activation, dtype=dtype,
                           feedback=feedback, online=online, quantize=quantize, seed=seed,
                           eval_every=eval_every, eval_batch=eval_batch, checkpoint_every=checkpoint_every,
                           floss_iters=floss_iters, floss_k=floss_k,
-                          floss_exact=floss_exact, floss_lr=floss_lr, lyapunov=lyap)
+                          floss_exact=floss_exact, floss_lr=floss_lr, lyapunov=lyap,
+                          lyap_every=lyap_every)
         trainer = Trainer(cfg)  # validates everything before a folder is made
         c = trainer.config
         out_dir = new_run_dir("runs", prefix=f"{task.replace(':', '_')}-{c.rule}-g{c.gain:g}") if out is None else out

@@ -10,11 +10,12 @@ evaluated there.  This subpackage has
   :func:`rule_dW3`, :func:`rule_dW4` (reparameterised) and :func:`rule_bptt`
   (through the unrolled relaxation), with :func:`compute_update` to run one;
 * the linear example (:func:`linear_problem`, :func:`train_linear`; rules dW1,
-  dW2, dW3) and MNIST training (:func:`mnist_problem`, :func:`train_mnist`);
-* grids of runs (:mod:`.experiment`): :func:`grid_runs`, :func:`linear_grid`,
-  :func:`mnist_grid` returning a result that writes its folder, table and figure,
-  and the original's learning-rate grids :data:`PAPER_LRS_LINEAR`,
-  :data:`PAPER_LRS_MNIST`.
+  dW2, dW3) and MNIST training (:func:`mnist_problem`, :func:`train_mnist`).
+
+Grids of runs are an experiment, a layer above these drivers, and are imported from
+:mod:`localrnn.fixedpoint.experiment`: ``grid_runs``, ``linear_grid``, ``mnist_grid``
+(returning a result that writes its folder, table and figure) and the original's
+learning-rate grids ``PAPER_LRS_LINEAR``, ``PAPER_LRS_MNIST``.
 """
 from .linear import (LINEAR_RULES, LinearProblem, LinearRun, linear_loss, linear_problem,
                      linear_step, train_linear)
@@ -22,8 +23,6 @@ from .rules import (RULES, Update, check_rule_solver, compute_update, cross_entr
                     rule_dW1, rule_dW3, rule_dW4)
 from .solver import (SOLVERS, FixedPoint, FixedPointWarning, fixed_point_residual,
                      solve_fixed_point)
-from .experiment import (PAPER_LRS_LINEAR, PAPER_LRS_MNIST, LinearGrid, MNISTGrid, grid_runs,
-                         linear_grid, mnist_grid, plot_fixedpoint_grid)
 from .train import (FixedPointRun, MNISTProblem, check_train_args, evaluate, max_re_eig, mnist_problem,
                     train_mnist)
 
@@ -35,6 +34,4 @@ __all__ = [
     "LINEAR_RULES",
     "mnist_problem", "train_mnist", "evaluate", "max_re_eig", "MNISTProblem", "FixedPointRun",
     "check_train_args",
-    "grid_runs", "linear_grid", "mnist_grid", "LinearGrid", "MNISTGrid", "PAPER_LRS_LINEAR",
-    "PAPER_LRS_MNIST", "plot_fixedpoint_grid",
 ]

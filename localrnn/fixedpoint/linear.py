@@ -22,7 +22,7 @@ from typing import Callable, Optional
 import numpy as np
 import scipy.linalg as sla
 
-from .._config import step_blas_limit
+from .._threads import step_blas_limit
 from .._validate import check_array, check_choice, check_number
 
 LINEAR_RULES = ("dW1", "dW2", "dW3")

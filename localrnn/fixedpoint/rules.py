@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._config import step_blas_limit
+from .._threads import step_blas_limit
 from .._validate import check_array, check_choice, check_labels, check_number
 from ..kernels.common import xent_delta
 from .solver import (DEFAULT_TOL, RIDGE, SOLVERS, FixedPoint, anderson_solve, check_W,

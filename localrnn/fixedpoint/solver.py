@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._config import step_blas_limit
+from .._threads import step_blas_limit
 from .._validate import check_array, check_choice, check_dtype, check_number
 from ..kernels.fixedpoint import PLAIN, anderson_mix, row_max_abs_diff
 

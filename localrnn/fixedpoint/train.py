@@ -18,7 +18,7 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from .._config import step_blas_limit
+from .._threads import step_blas_limit
 from .._validate import (check_array, check_choice, check_dtype, check_labels, check_memory_bytes,
                          check_number)
 from ..optim import OPTIMIZERS, make_optimizer

@@ -15,8 +15,8 @@ no jitted functions passed as arguments).  Every kernel compares with these
 names, never with bare numbers; Numba freezes module-level integers as
 compile-time constants, so the names cost nothing.  ``TANH32`` and ``RETANH32``
 are the float32 variants of tanh and retanh, chosen by
-:func:`localrnn.activations.kernel_code` for float32 networks; the first four
-equal ``localrnn.names.ACTIVATIONS`` (tests/test_architecture.py checks it).
+:func:`localrnn.activations.kernel_code` for float32 networks.  The numbers come from
+``localrnn.names`` (``ACTIVATIONS``, ``FLOAT32_ACTIVATIONS``): one definition.
 """
 import math
 
@@ -26,19 +26,20 @@ from numba.core import types as _types
 from numba.extending import intrinsic
 
 from .._config import njit
+from ..names import ACTIVATIONS, FLOAT32_ACTIVATIONS
 
 #: tanh(x), float64 arithmetic
-TANH = 0
+TANH = ACTIVATIONS["tanh"]
 #: max(x, 0)
-RELU = 1
+RELU = ACTIVATIONS["relu"]
 #: log(1 + e^x)
-SOFTPLUS = 2
+SOFTPLUS = ACTIVATIONS["softplus"]
 #: max(tanh(x), 0), float64 arithmetic
-RETANH = 3
+RETANH = ACTIVATIONS["retanh"]
 #: tanh(x), float32 arithmetic (float32 networks)
-TANH32 = 4
+TANH32 = FLOAT32_ACTIVATIONS["tanh"]
 #: max(tanh(x), 0), float32 arithmetic (float32 networks)
-RETANH32 = 5
+RETANH32 = FLOAT32_ACTIVATIONS["retanh"]
 #: every code a kernel may be called with
 ACTIVATION_CODES = (TANH, RELU, SOFTPLUS, RETANH, TANH32, RETANH32)
 

@@ -57,13 +57,16 @@ One step (the order of the loops is the order of the random draws):
 import numpy as np
 
 from .._config import njit
+from ..names import P_B, P_BOUT, P_W, P_WIN, P_WOUT, PARAM_NAMES
 
 #: fractional bits of the leak constants Aq, Kq (alpha in 1.15, as ReckOn's leak)
 ALPHA_FRAC = 15
 #: fractional bits of the learning-rate multiplier eta_q = round(lr * 2**LR_FRAC)
 LR_FRAC = 30
 
-# ctl slots (int64)
+# ctl slots (int64); the convention of kernels/online_layout.py: plain module-level
+# integers, one name per slot for the kernels and the driver; per-parameter blocks in
+# localrnn.names.PARAM_NAMES order (then F), indexed by names.P_WIN ... P_BOUT and P_F
 C_FORM = 0          # 0 current, 1 rate
 C_ROUND = 1         # 0 nearest, 1 stochastic
 C_SB, C_SF = 2, 3   # state format
@@ -71,16 +74,16 @@ C_TB, C_TF = 4, 5   # trace format
 C_LB, C_LF = 6, 7   # learning-signal format
 C_AB, C_AF = 8, 9   # accumulator format
 C_WB = 10           # weight bits (all weight arrays)
-C_WF = 11           # 6 fractional bits: W_in, W, b, W_out, b_out, F (PARAM_ORDER + F)
+C_WF = 11           # 6 fractional bits: W_in, W, b, W_out, b_out, F (PARAM_NAMES + F)
 C_AQ = 17           # round(alpha * 2**15)
-C_ETA = 18          # 5 learning-rate multipliers (0: not trained), PARAM_ORDER
+C_ETA = 18          # 5 learning-rate multipliers (0: not trained), PARAM_NAMES
 C_LUTSH = 23        # LUT segment shift
 C_NSTEP = 24        # steps taken
 C_NUPD = 25         # contributing steps (= SGD updates)
 N_CTL = 26
 
-P_WIN, P_W, P_B, P_WOUT, P_BOUT, P_F = 0, 1, 2, 3, 4, 5
-PARAM_ORDER = ("W_in", "W", "b", "W_out", "b_out")
+#: the feedback matrix's slot, after the five parameters
+P_F = len(PARAM_NAMES)
 
 # rows of S (7, B, N)
 S_H, S_R, S_HN, S_RN, S_U, S_L, S_D = 0, 1, 2, 3, 4, 5, 6

@@ -10,14 +10,16 @@ A step does, for B parallel streams sharing one set of weights:
 5. optimiser: every ``update_every`` contributing steps, SGD or Adam on the
               accumulated sum (the shared element-wise kernels of ``optim.py``).
 
-All memory lives in arrays owned by the Python learner (listed under "layout"
-below), with ``ctl`` (int64: codes, counters, offsets) and ``hyp`` (float64: alpha,
-learning rates, Adam constants).  Nothing is allocated per step.  ``step`` does one
+All memory lives in arrays owned by the Python learner, laid out by
+:mod:`localrnn.kernels.online_layout`: ``ctl`` (int64: codes, counters, offsets),
+``hyp`` (float64: alpha, learning rates, Adam constants), the gradient rows ``G`` and
+one buffer ``buf``.  Nothing is allocated per step.  ``step`` does one
 step and ``run`` streams a whole sequence through the very same function; both losses
 share one signature (half the kernels to compile).  Arrays are grouped by role rather
 than passed one by one (~45 ns of unboxing per array argument): the learner's working
 arrays (S, Y, E, M, J, aux) travel as one flat buffer cut into its six views inside
-the kernel (``state_views``; a tuple of 35 views passed in took ~25 s to compile).
+the kernel (``state_views``, by the table in ``ctl``; a tuple of 35 views passed in took ~25 s
+to compile).
 
 With SGD due at a step, the update is applied inside the accumulation loops; with
 one-step windows (``update_every=1``) and a local rule the W, W_in, b contributions go
@@ -28,118 +30,47 @@ The trace updates (``trace_step_current`` with ``accumulate_current``, and
 extended layout E (ebar, xbar, bbar side by side): the offline trace kernels
 (``traces.py``) call them once per step of a stored trajectory.
 """
-from enum import IntEnum
-
-import numba
 import numpy as np
 
 from .._config import njit
+from ..names import P_B, P_BOUT, P_W, P_WIN, P_WOUT
 from .common import apply_phi, as_float_of, dphi_from, leak_coefs, mse_delta, xent_delta
+from .online_layout import (C_ACT, C_COUNT, C_EVERY, C_FORM, C_KEEP, C_LAZY, C_LOSS, C_MB, C_MW,
+                            C_MWIN, C_NSTEP, C_NUPD, C_OPT, C_PAR, C_PM, C_RULE, C_SEG, C_TRAIN,
+                            C_VIEW, H_ALPHA, H_B1, H_B2, H_EPS, H_LR, S_L, S_DRV, S_H, S_HN, S_PRE,
+                            S_R, S_RN, V_AUX, V_E, V_J, V_M, V_S, V_Y, VIEW_SLOTS)
 from .optim import adam_update, sgd_update
 from .rtrl import propagate_current, propagate_rate
 
-# ----------------------------------------------------------------------------- layout
-# Parameter order of the accumulators, learning rates and trainable flags.
-P_W, P_WIN, P_B, P_WOUT, P_BOUT = 0, 1, 2, 3, 4
-PARAM_ORDER = ("W", "W_in", "b", "W_out", "b_out")
+# The layout (ctl and hyp slots, S rows, the parts of ``buf``) is defined once, in
+# ``online_layout``; the learner fills ``ctl[C_VIEW:]`` from it and ``state_views``
+# cuts ``buf`` by that table alone.
 
 
-class Ctl(IntEnum):
-    """Slots of ``ctl`` (int64): codes, counters and offsets of a learner."""
-    FORM = 0      # 0 current, 1 rate
-    RULE = 1      # 0 local traces (e-prop / RFLO), 1 RTRL
-    ACT = 2       # activation code (kernels.common.TANH ...)
-    OPT = 3       # 0 SGD, 1 Adam
-    EVERY = 4     # contributing steps per optimiser update
-    COUNT = 5     # contributing steps in the current window
-    NUPD = 6      # optimiser updates applied so far (Adam's step count)
-    PAR = 7       # which of the two RTRL buffers holds M_t
-    PM = 8        # columns of M
-    MW = 9        # column offset of the W block in M (-1: absent)
-    MWIN = 10     # column offset of the W_in block in M (-1: absent)
-    MB = 11       # column offset of the b block in M (-1: absent)
-    TRAIN = 12    # first of 5 trainable flags, PARAM_ORDER
-    SEG = 17      # first of 5 offsets of the parameters in G's rows, PARAM_ORDER
-    NSTEP = 22    # steps taken (all, contributing or not)
-    LAZY = 23     # bits (1 W, 2 W_in, 4 b): the last step's contribution went straight
-                  # into the weights and is not in G; ``materialise`` puts it there
-    LOSS = 24     # 0 MSE, 1 cross-entropy
-    KEEP = 25     # 1: current form, SGD every step: G has no W, W_in, b rows (offsets -1);
-                  # E[:, 1] keeps the traces of the last contribution, for ``materialise``
-    DIMS = 26     # first of 6 dimensions of the arrays in ``buf``: B, N, O and E's shape
-
-
-class Hyp(IntEnum):
-    """Slots of ``hyp`` (float64): alpha, learning rates, Adam constants."""
-    ALPHA = 0
-    LR = 1        # first of 5 learning rates, PARAM_ORDER
-    B1 = 6
-    B2 = 7
-    EPS = 8
-
-
-N_CTL = 32
-N_HYP = 9
-# The kernels index with plain module-level ints (Numba freezes them as constants):
-C_FORM, C_RULE, C_ACT, C_OPT, C_EVERY = (int(Ctl.FORM), int(Ctl.RULE), int(Ctl.ACT),
-                                         int(Ctl.OPT), int(Ctl.EVERY))
-C_COUNT, C_NUPD, C_PAR, C_PM = int(Ctl.COUNT), int(Ctl.NUPD), int(Ctl.PAR), int(Ctl.PM)
-C_MW, C_MWIN, C_MB = int(Ctl.MW), int(Ctl.MWIN), int(Ctl.MB)
-C_TRAIN, C_SEG, C_NSTEP, C_LAZY, C_LOSS = (int(Ctl.TRAIN), int(Ctl.SEG), int(Ctl.NSTEP),
-                                           int(Ctl.LAZY), int(Ctl.LOSS))
-C_KEEP, C_DIMS = int(Ctl.KEEP), int(Ctl.DIMS)
-H_ALPHA, H_LR, H_B1, H_B2, H_EPS = (int(Hyp.ALPHA), int(Hyp.LR), int(Hyp.B1), int(Hyp.B2),
-                                    int(Hyp.EPS))
-
-# Rows of ``S`` (7, B, N), per-stream vectors.
-S_H, S_R, S_HN, S_RN, S_DRV, S_PRE, S_L = 0, 1, 2, 3, 4, 5, 6
-N_S = 7
-
-# The arrays of a learner (all preallocated by the driver).  S, Y, E, M, J and aux are
-# consecutive views of one flat buffer ``buf`` (in that order; ``state_views`` cuts them
-# from the dimensions in ctl[C_DIMS:]): each array argument of the compiled step costs
-# ~45 ns to unbox, and these six are one argument.
-#   S (7, B, N)    h_{t-1} (a_{t-1}), r_{t-1}, h_t (a_t), r_t (phi(u_t) in the rate form),
-#                  input drive W_in x_t, W r_{t-1} (u_t in the rate form), learning signal L_t
-#   Y (2, B, O)    y_t, delta_t
-#   E              eligibility traces over the extended presynaptic vector z = [r; x; 1]
-#                  (current form, (B, 1, N+I+1): ebar, xbar, bbar; (B, 2, N+I+1) with
-#                  ``ctl[C_KEEP]``, E[:, 1] the traces of the last contribution) or
-#                  z = [a; x; 1] (rate form, (B, N, N+I+1): p, q, pb); (0, 0, 0) for RTRL
-#   M (2, B, N, P) RTRL influence matrices (two buffers used in turn); J (N, N) scratch
-#   aux            d (N), gv (P), gt (P): scratch (phi' of the rate form; RTRL products)
-#   G (1 or 3, P)  gradient accumulators, then Adam's m and v; each row holds the
-#                  parameters that accumulate flat at the offsets ctl[C_SEG + k] (-1: not
-#                  held -- untrained, or sent straight into the weights with ``C_KEEP``)
+@njit
+def _part(buf, ctl, v):
+    """Part ``v`` of ``buf``, flat, and the slot of its dimensions in ``ctl``."""
+    s = C_VIEW + VIEW_SLOTS * v
+    o = ctl[s]
+    return buf[o:o + ctl[s + 1] * ctl[s + 2] * ctl[s + 3] * ctl[s + 4]], s + 1
 
 
 @njit
 def state_views(buf, ctl):
-    """(S, Y, E, M, J, aux): the learner's arrays as consecutive C-ordered views of ``buf``.
-
-    Dimensions from ``ctl``: B, N, O, E's three (ctl[C_DIMS:]) and RTRL's P = ctl[C_PM]
-    (M is (2, B, N, P) and J (N, N) when P > 0, empty otherwise); aux is what is left,
-    N + 2 P.  ``OnlineLearner`` lays the buffer out the same way (``_allocate``).
-    """
-    B, N, O = ctl[C_DIMS], ctl[C_DIMS + 1], ctl[C_DIMS + 2]
-    e0, e1, e2 = ctl[C_DIMS + 3], ctl[C_DIMS + 4], ctl[C_DIMS + 5]
-    PM = ctl[C_PM]
-    o = 0
-    S = buf[o:o + N_S * B * N].reshape((N_S, B, N))
-    o += N_S * B * N
-    Y = buf[o:o + 2 * B * O].reshape((2, B, O))
-    o += 2 * B * O
-    E = buf[o:o + e0 * e1 * e2].reshape((e0, e1, e2))
-    o += e0 * e1 * e2
-    if PM > 0:
-        M = buf[o:o + 2 * B * N * PM].reshape((2, B, N, PM))
-        o += 2 * B * N * PM
-        J = buf[o:o + N * N].reshape((N, N))
-        o += N * N
-    else:
-        M = buf[o:o].reshape((0, 0, 0, 0))
-        J = buf[o:o].reshape((0, 0))
-    aux = buf[o:o + N + 2 * PM]
+    """(S, Y, E, M, J, aux): the learner's arrays as C-ordered views of ``buf``, at the
+    offsets and with the shapes of the table ``ctl[C_VIEW:]``
+    (``online_layout.buffer_layout``, written by ``online_layout.write_views``)."""
+    a, d = _part(buf, ctl, V_S)
+    S = a.reshape((ctl[d], ctl[d + 1], ctl[d + 2]))
+    a, d = _part(buf, ctl, V_Y)
+    Y = a.reshape((ctl[d], ctl[d + 1], ctl[d + 2]))
+    a, d = _part(buf, ctl, V_E)
+    E = a.reshape((ctl[d], ctl[d + 1], ctl[d + 2]))
+    a, d = _part(buf, ctl, V_M)
+    M = a.reshape((ctl[d], ctl[d + 1], ctl[d + 2], ctl[d + 3]))
+    a, d = _part(buf, ctl, V_J)
+    J = a.reshape((ctl[d], ctl[d + 1]))
+    aux, d = _part(buf, ctl, V_AUX)
     return S, Y, E, M, J, aux
 
 
@@ -676,19 +607,6 @@ def step(W_in, W, b, W_out, b_out, FT, buf, G, ctl, hyp, x, target, labels, mask
     S, Y, E, M, J, aux = state_views(buf, ctl)
     return _step(W_in, W, b, W_out, b_out, FT, S, Y, E, M, J, aux, G, ctl, hyp, x, target, labels,
                  mask, noise)
-
-
-def step_entry(args):
-    """The compiled ``step`` for the types of ``args`` (compiled, or loaded from the
-    cache, on first use), callable with the same arguments.
-
-    Calling it directly skips the dispatcher's type resolution of the 15 arguments
-    (~0.9 us of a ~10 us step at N = 128).  The caller must then pass arrays of exactly
-    these types (dtype, dimensions, C order, alignment): nothing checks them.
-    """
-    sig = tuple(numba.typeof(a) for a in args)
-    step.compile(sig)
-    return step.overloads[sig].entry_point
 
 
 @njit

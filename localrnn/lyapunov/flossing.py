@@ -11,7 +11,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from .._config import step_blas_limit
+from .._threads import step_blas_limit
 from .._validate import check_number
 from ..activations import activation_code
 from ..kernels import lyapunov as _ly

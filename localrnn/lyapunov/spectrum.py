@@ -14,7 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-from .._config import step_blas_limit
+from .._threads import step_blas_limit
 from .._validate import check_array, check_number
 from ..activations import activation_code
 from ..kernels import lyapunov as _ly
@@ -60,7 +60,7 @@ def random_q0(N: int, k: int, seed, dtype) -> np.ndarray:
     """Q of a standard-normal N x k matrix (positive diag(R)), from ``default_rng(seed)``."""
     check_number("seed", seed, lo=0, integer=True)
     gauss = np.random.default_rng(seed).standard_normal((N, k))
-    with step_blas_limit():  # a 2-thread BLAS stalls on a loaded machine (see _config)
+    with step_blas_limit():  # a 2-thread BLAS stalls on a loaded machine (see _threads)
         q, r = np.linalg.qr(gauss)
     return (q * np.where(np.diag(r) < 0, -1.0, 1.0)).astype(dtype)
 

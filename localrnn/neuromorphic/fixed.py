@@ -41,6 +41,10 @@ Constants
 
 Only the MSE loss with a 0/1 mask, SGD, one update per contributing step and no
 state noise are supported.
+
+The learner is a :class:`localrnn.learners.Learner` (``learn`` from
+:class:`~localrnn.learners.StreamingLearner`); :meth:`QuantizedOnlineLearner.saved_arrays`
+gives the integer weights and their scales, which a run saves in ``weights.npz``.
 """
 from __future__ import annotations
 
@@ -52,10 +56,11 @@ from .._validate import check_choice, check_number
 from ..activations import dphi as _dphi_np, phi as _phi_np
 from ..engine import check_inputs, check_state0, check_targets
 from ..kernels import fixed_online as _k
-from ..network import PARAM_NAMES, Network, check_trainable, feedback_matrix
+from ..learners import StreamingLearner
+from ..names import LOCAL_RULES, PARAM_NAMES
+from ..network import Network, check_trainable, feedback_matrix, rule_feedback
 from .quantspec import QuantSpec, default_frac
 
-LOCAL_RULES = ("eprop", "rflo")
 #: Widest word the integer engine supports.
 MAX_ENGINE_BITS = 32
 
@@ -112,7 +117,7 @@ def pcg_seed(seed: int, stream: int = 0) -> np.ndarray:
     return np.array([state, inc], dtype=np.uint64)
 
 
-class QuantizedOnlineLearner:
+class QuantizedOnlineLearner(StreamingLearner):
     r"""Integer (fixed-point) online learner: e-prop or RFLO, SGD, B parallel streams.
 
     The float :class:`localrnn.OnlineLearner` step with ``optimizer="sgd"``,
@@ -144,8 +149,6 @@ class QuantizedOnlineLearner:
     batch_size : int
     trainable : iterable of names, optional
         Default all five parameters.
-    optimizer : {"sgd"}
-        Accepted for :class:`localrnn.train.Trainer`; only SGD exists in integers here.
     h0 : array, optional
         Initial state (rounded into the state format).
     weight_frac : dict, optional
@@ -158,13 +161,12 @@ class QuantizedOnlineLearner:
     def __init__(self, net: Network, rule: str = "eprop", lr: Union[float, Mapping] = 1e-3,
                  spec: Union[str, QuantSpec] = "w16,s16,t16,l16,acc32", feedback=None,
                  loss: str = "mse", seed: int = 0, batch_size: int = 1,
-                 trainable: Optional[Iterable[str]] = None, optimizer: str = "sgd", h0=None,
+                 trainable: Optional[Iterable[str]] = None, h0=None,
                  weight_frac: Optional[Mapping[str, int]] = None, lut_bits: int = 8):
         if not isinstance(net, Network):
             raise ValueError(f"net is a {type(net).__name__}; expected a localrnn.Network")
         check_choice("rule", rule, LOCAL_RULES)
         check_choice("loss", loss, ("mse",))
-        check_choice("optimizer", optimizer, ("sgd",))
         self.seed = check_number("seed", seed, lo=0, integer=True)
         B = self.batch_size = check_number("batch_size", batch_size, lo=1, integer=True)
         self.spec = QuantSpec.parse(spec)
@@ -173,23 +175,23 @@ class QuantizedOnlineLearner:
                              "such as w8,s16,t12,acc32 (or use localrnn.OnlineLearner)")
         fm = self.formats = engine_formats(self.spec)
         self.trainable = check_trainable(trainable)
-        self.net, self.rule, self.loss, self.optimizer = net, rule, loss, optimizer
+        self.net, self.rule, self.loss = net, rule, loss
         self.lut_bits = lut_bits
         N, I, O = net.n_rec, net.n_in, net.n_out
         wb, wf = fm["w"]
-        wfrac = {k: wf for k in _k.PARAM_ORDER + ("F",)}
+        wfrac = {k: wf for k in PARAM_NAMES + ("F",)}
         if weight_frac is not None:
             for k, v in dict(weight_frac).items():
-                check_choice("weight_frac key", k, _k.PARAM_ORDER + ("F",))
+                check_choice("weight_frac key", k, PARAM_NAMES + ("F",))
                 wfrac[k] = check_number(f"weight_frac[{k!r}]", v, lo=0, hi=wb - 1, integer=True)
-        fb = feedback if feedback is not None else ("random" if rule == "rflo" else "symmetric")
+        fb = rule_feedback(rule, feedback)
         self._symmetric = isinstance(fb, str) and fb == "symmetric"
         if self._symmetric:
             wfrac["F"] = wfrac["W_out"]
         self.weight_frac = wfrac
 
         # ---- integer weights
-        self._w = {k: quantize_array(getattr(net, k), wfrac[k], wb) for k in _k.PARAM_ORDER}
+        self._w = {k: quantize_array(getattr(net, k), wfrac[k], wb) for k in PARAM_NAMES}
         if self._symmetric:
             self._FT = self._w["W_out"]
         else:
@@ -203,7 +205,7 @@ class QuantizedOnlineLearner:
         (ctl[_k.C_SB], ctl[_k.C_SF]), (ctl[_k.C_TB], ctl[_k.C_TF]) = fm["s"], fm["t"]
         (ctl[_k.C_LB], ctl[_k.C_LF]), (ctl[_k.C_AB], ctl[_k.C_AF]) = fm["l"], fm["acc"]
         ctl[_k.C_WB] = wb
-        for j, k in enumerate(_k.PARAM_ORDER + ("F",)):
+        for j, k in enumerate(PARAM_NAMES + ("F",)):
             ctl[_k.C_WF + j] = wfrac[k]
         aq = int(np.floor(net.alpha * 2 ** _k.ALPHA_FRAC + 0.5))
         ctl[_k.C_AQ] = aq
@@ -239,7 +241,7 @@ class QuantizedOnlineLearner:
         else:
             v = check_number("lr", lr, lo=0.0, hi=2.0, hi_open=True)
             rates = {k: v for k in PARAM_NAMES}
-        for j, k in enumerate(_k.PARAM_ORDER):
+        for j, k in enumerate(PARAM_NAMES):
             q = int(np.floor(rates[k] * 2.0 ** _k.LR_FRAC + 0.5)) if k in self.trainable else 0
             if rates[k] > 0 and k in self.trainable and q == 0:
                 raise ValueError(f"lr[{k!r}]={rates[k]!r} is below the multiplier's step "
@@ -289,10 +291,6 @@ class QuantizedOnlineLearner:
         self._sync()
         return losses
 
-    def flush(self) -> bool:
-        """Nothing is ever pending (one update per contributing step); False."""
-        return False
-
     def reset(self, h0=None) -> None:
         """Start new trials: state to ``h0`` (or the constructor's, else zeros) rounded into
         the state format, traces to zero.  Weights and the random stream are kept."""
@@ -309,13 +307,21 @@ class QuantizedOnlineLearner:
 
     # ------------------------------------------------------------- weights
     def _sync(self):
-        for k in _k.PARAM_ORDER:
+        for k in PARAM_NAMES:
             getattr(self.net, k)[...] = self._w[k] * 2.0 ** (-self.weight_frac[k])
 
     def weights_int(self) -> Dict[str, Tuple[np.ndarray, float]]:
         """``{name: (int64 copy, scale)}``; the real weight is ``int * scale``,
         ``scale = 2**-frac``."""
         return {k: (self._w[k].copy(), 2.0 ** (-self.weight_frac[k])) for k in PARAM_NAMES}
+
+    def saved_arrays(self) -> Dict[str, np.ndarray]:
+        """What a run saves with its float weights: ``int_<name>`` (int64) and
+        ``scale_<name>`` (the real weight is ``int * scale``) per parameter."""
+        out = {}
+        for k, (v, scale) in self.weights_int().items():
+            out["int_" + k], out["scale_" + k] = v, np.array(scale)
+        return out
 
     def to_network(self) -> Network:
         """A float copy of the network with the current (integer) weights."""

@@ -11,7 +11,7 @@ Measures, per run: ``final_loss`` (mean per-iteration training loss over the las
 ``tail`` iterations), ``learns`` (``final_loss <= 0.5 * untrained_loss``, the loss of the
 initial network on the first ``tail`` trials with learning off), ``vs_float``
 (``final_loss`` / the float64 run's) and ``near_float`` (``vs_float <= 2``).  The
-per-iteration loss is the trial's MSE as :class:`localrnn.train.Trainer` reports it for
+per-iteration loss is the trial's MSE as :func:`localrnn.learners.trial_loss` gives it for
 online runs (per-step losses weighted by their mask sums).
 """
 from __future__ import annotations
@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import io as lio
 from .._validate import check_choice, check_number
+from ..learners import trial_loss
 from ..names import LOCAL_RULES
 from ..online import OnlineLearner
 from ..plotting import plot_quantize_sweep, save_figure
@@ -61,8 +62,7 @@ def _train(learner, task, batches, h0) -> np.ndarray:
         learner.reset(h0)
         with np.errstate(over="ignore", invalid="ignore"):
             losses = learner.run(b.inputs, b.targets, b.mask)
-        s = np.asarray(b.mask, dtype=np.float64).reshape(b.mask.shape[0], -1).sum(axis=1)
-        hist[i] = float((s * losses).sum() / s.sum()) if s.sum() > 0 else 0.0
+        hist[i] = trial_loss(losses, b.mask)
         if not np.isfinite(hist[i]):
             hist[i:] = np.nan
             break

@@ -1,6 +1,6 @@
 """Sweeps: a grid of training runs, run serially, in local processes or on Dask.
 
-A grid file (TOML) gives :class:`localrnn.train.TrainConfig` fields; a list is an
+A grid file (TOML) gives :class:`localrnn.training.TrainConfig` fields; a list is an
 axis, anything else a fixed value, and the cells are the Cartesian product::
 
     task = "romo"

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from .._validate import check_number
 from ..alignment import gradient_alignment
 from ..runs import RunDir
-from ..train import TrainConfig, Trainer
+from ..training import TrainConfig, Trainer
 from .executors import WORKER_ENV, TaskContext, one_line
 from .summary import FINISHED, PRESENTATION_FIELDS, read_cell_row, train_fields
 
@@ -48,7 +48,7 @@ class Cell:
     align_batch: Optional[int] = None
 
     def config(self) -> TrainConfig:
-        """The cell's :class:`~localrnn.train.TrainConfig` (not resolved), with
+        """The cell's :class:`~localrnn.training.TrainConfig` (not resolved), with
         :data:`CELL_DEFAULTS` where the grid gives no value."""
         return TrainConfig(**{**CELL_DEFAULTS, **self.params})
 

@@ -24,19 +24,12 @@ the tasks not yet started.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import queue as queue_mod
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional
 
+from .._threads import WORKER_ENV, worker_env
 from .._validate import check_number
-
-#: Environment of a worker process: one thread for BLAS, OpenMP and Numba.  Set
-#: before the worker imports NumPy (spawned processes, Dask nannies).
-WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-              "NUMBA_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1",
-              "LOCALRNN_STEP_BLAS_THREADS": "1"}
 
 #: How a grid reports its progress: ``progress(done, total, text)``, with ``done = 0``
 #: once before the first task and then after each finished task (or step); ``text``
@@ -51,21 +44,6 @@ def one_line(e: BaseException) -> str:
     """``"TypeName: first line of the message"`` (what a failed task records)."""
     msg = str(e).strip().splitlines()
     return f"{type(e).__name__}: {msg[0] if msg else ''}".rstrip(": ")
-
-
-@contextmanager
-def worker_env():
-    """Set WORKER_ENV in os.environ while worker processes start (restored after)."""
-    old = {k: os.environ.get(k) for k in WORKER_ENV}
-    os.environ.update(WORKER_ENV)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 class TaskContext(NamedTuple):

@@ -1,4 +1,4 @@
-"""A sweep's grid: axes and fixed values of :class:`~localrnn.train.TrainConfig` fields,
+"""A sweep's grid: axes and fixed values of :class:`~localrnn.training.TrainConfig` fields,
 from a TOML file or a dict.
 
 A list is an axis, anything else a fixed value; the cells are the Cartesian

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Mapping, Sequence
 from .. import io as lio
 from ..names import KIND, LOCAL_RULES
 from ..runs import METRICS, RunDir
-from ..train import TrainConfig
+from ..training import TrainConfig
 
 try:  # POSIX
     import fcntl
@@ -54,7 +54,7 @@ SUMMARY, CELLS, LOCK = "summary.csv", "cells", ".lock"
 
 
 def train_fields() -> Dict[str, Any]:
-    """``{name: dataclasses.Field}`` of :class:`~localrnn.train.TrainConfig`."""
+    """``{name: dataclasses.Field}`` of :class:`~localrnn.training.TrainConfig`."""
     return {f.name: f for f in fields(TrainConfig)}
 
 

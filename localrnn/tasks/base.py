@@ -19,9 +19,9 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from .._validate import check_array, check_choice, check_number
-from ..network import PARAM_NAMES, Network
+from ..names import LOSSES, OPTIMIZERS, PARAM_NAMES  # LOSSES: re-exported
+from ..network import Network
 
-from ..names import LOSSES  # noqa: E402  (re-exported)
 TIME_UNITS = ("tau", "ms")
 
 
@@ -220,7 +220,7 @@ class Task:
 def make_defaults(*, n_rec: int, batch: int, optimizer: str, lr, iters: int, eval_every: int,
                   form: str, activation: str, trainable: Tuple[str, ...], gain: float) -> Dict:
     """A defaults dict with its keys checked once, where a task is defined."""
-    check_choice("optimizer", optimizer, ("sgd", "adam"))
+    check_choice("optimizer", optimizer, OPTIMIZERS)
     for p in trainable:
         check_choice("trainable", p, PARAM_NAMES)
     return dict(n_rec=n_rec, batch=batch, optimizer=optimizer, lr=lr, iters=iters,

@@ -30,6 +30,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from .._validate import check_number
+from ..names import PARAM_NAMES
 from .base import Batch, Task, check_dt, fixed_periods_info, make_defaults, steps_of
 
 TAU_MS = 200.0
@@ -91,7 +92,7 @@ class _DecisionTask(Task):
         self.n_in, self.n_out = 3, 3
         self.defaults = make_defaults(n_rec=n_rec, batch=32, optimizer="adam", lr=3e-3, iters=iters,
                                       eval_every=25, form="current", activation="tanh",
-                                      trainable=("W_in", "W", "b", "W_out", "b_out"), gain=1.0)
+                                      trainable=PARAM_NAMES, gain=1.0)
 
     def _fixation_channel(self, B: int) -> np.ndarray:
         """Channel 0: 1 at every step before the decision period, 0 during it."""

@@ -28,6 +28,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from .._validate import check_number
+from ..names import PARAM_NAMES
 from .base import Batch, Task, check_dt, make_defaults
 
 INSTALL_HINT = 'neurogym tasks need the optional neurogym package: pip install "localrnn[neurogym]"'
@@ -141,7 +142,7 @@ class NeurogymTask(Task):
         self.period_names = tuple(self.env.start_ind)
         self.defaults = make_defaults(n_rec=128, batch=32, optimizer="adam", lr=3e-3, iters=500,
                                       eval_every=25, form="current", activation="tanh",
-                                      trainable=("W_in", "W", "b", "W_out", "b_out"), gain=1.0)
+                                      trainable=PARAM_NAMES, gain=1.0)
 
     def _batch(self, B: int, rng: np.random.Generator) -> Batch:
         env = self.env

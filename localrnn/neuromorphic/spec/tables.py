@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Tuple
 
+from ...kernels.online_layout import trace_blocks
 from ...names import LOCAL_RULES
 from .poly import I, N, O, T, Poly
 
@@ -255,6 +256,17 @@ def _bptt(form) -> Tuple[List[Equation], List[Equation]]:
     return step, trial
 
 
+#: scope, quantity, kept, meaning of each trace block (``online_layout.trace_blocks``)
+_TRACE_DOC = {
+    "ebar": ("per neuron (presynaptic)", "t", True, "filtered presynaptic rate; e_ij = ebar_j"),
+    "xbar": ("per input", "t", True, "filtered input"),
+    "bbar": ("global", "t", True, "filtered constant 1"),
+    "p": ("per synapse", "t", True, "eligibility trace of W"),
+    "q": ("per synapse", "t", True, "eligibility trace of W_in"),
+    "pb": ("per neuron", "t", True, "eligibility trace of b"),
+}
+
+
 def _variables(rule, form, feedback) -> List[Variable]:
     s = "h" if form == "current" else "a"
     v = [Variable("W_in", (N, I), "per synapse", "w", True, "input weights"),
@@ -284,22 +296,18 @@ def _variables(rule, form, feedback) -> List[Variable]:
         v.append(Variable("L", (N,), "per neuron", "l", False,
                           "learning signal L_t" + (" (c_t of RTRL)" if rule == "rtrl" else "")))
     if rule in LOCAL_RULES:
-        if form == "current":
-            v += [Variable("ebar", (N,), "per neuron (presynaptic)", "t", True,
-                           "filtered presynaptic rate; e_ij = ebar_j"),
-                  Variable("xbar", (I,), "per input", "t", True, "filtered input"),
-                  Variable("bbar", (1,), "global", "t", True, "filtered constant 1")]
-        else:
-            v += [Variable("d", (N,), "per neuron", "s", False, "alpha phi'(u_t)"),
-                  Variable("p", (N, N), "per synapse", "t", True, "eligibility trace of W"),
-                  Variable("q", (N, I), "per synapse", "t", True, "eligibility trace of W_in"),
-                  Variable("pb", (N,), "per neuron", "t", True, "eligibility trace of b")]
+        if form == "rate":
+            v.append(Variable("d", (N,), "per neuron", "s", False, "alpha phi'(u_t)"))
+        # the traces as the learner lays them out (kernels/online_layout.py)
+        v += [Variable(name, shape, *_TRACE_DOC[name])
+              for name, shape, _, _ in trace_blocks(rule, form, N, I, 0)]
         v.append(Variable("grad readout", (O * N + O,), "per readout synapse", "acc", False,
                           "gradient delta s^T, delta (formed, then applied)"))
     elif rule == "rtrl":
-        v += [Variable("M", (N, P), "per neuron x parameter", "t", True,
+        (_, shape, _, _), = trace_blocks(rule, form, N, I, P)
+        v += [Variable("M", shape, "per neuron x parameter", "t", True,
                        "influence matrix dh_t/dtheta (the code double-buffers it: 2 N P)"),
-              Variable("M (second buffer)", (N, P), "per neuron x parameter", "t", False,
+              Variable("M (second buffer)", shape, "per neuron x parameter", "t", False,
                        "M_{t-1} while M_t is formed"),
               Variable("J", (N, N), "per synapse", "acc", False, "Jacobian J_t"),
               Variable("d", (N,), "per neuron", "s", False, "alpha phi'"),

@@ -1,0 +1,191 @@
+"""The learner contract: what a training run asks of a learning rule.
+
+A :class:`localrnn.Trainer` run owns one **learner** (the :class:`Learner` protocol)
+and asks it for nothing else:
+
+``learn(batch, h0) -> float``
+    One training iteration on a batch of trials (``batch.inputs`` (T, B, I),
+    ``batch.targets``, ``batch.mask``; ``h0`` (B, N) or None), the weights of
+    ``learner.net`` updated in place; returns the batch's loss (MODEL.md section 3).
+    Raises :class:`TrainingDiverged` on a non-finite loss or gradient.
+``state_dict() -> dict of arrays`` / ``load_state_dict(d)``
+    Everything besides the network's weights that a bit-identical resume needs
+    (optimiser moments, counters, a random stream), for ``checkpoint.npz``.
+``saved_arrays() -> dict of arrays``
+    Extra arrays the run saves with its weights in ``weights.npz`` (the integer weights
+    and scales of :class:`~localrnn.neuromorphic.fixed.QuantizedOnlineLearner`; empty
+    otherwise).
+
+Three families implement it:
+
+* :class:`BatchLearner` -- the batched rules (BPTT, RTRL, e-prop, RFLO): one gradient
+  per batch (:func:`localrnn.engine.gradient`), optionally clipped to a global L2 norm,
+  then one optimiser step;
+* :class:`localrnn.OnlineLearner` -- per-step updates while the batch's trials stream
+  through (e-prop, RFLO, RTRL), and
+* :class:`localrnn.neuromorphic.fixed.QuantizedOnlineLearner` -- the same in integer
+  arithmetic.
+
+The two streaming learners get ``learn`` and ``saved_arrays`` from
+:class:`StreamingLearner`, which needs only their ``reset(h0)`` and
+``run(inputs, targets, mask) -> per-step losses``: a new streaming learner (e.g. a
+spiking one with :class:`~localrnn.OnlineLearner`'s public interface) inherits it and
+is a Learner.  The batch loss of a streamed batch is :func:`trial_loss`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Mapping, Optional, Protocol, Union, runtime_checkable
+
+import numpy as np
+
+from ._validate import check_choice, check_number
+from .engine import gradient
+from .names import LOCAL_RULES, LOSSES, RULES
+from .network import Network, check_trainable, feedback_matrix, rule_feedback
+from .optim import make_optimizer
+
+
+class TrainingDiverged(RuntimeError):
+    """NaN or Inf appeared in the loss, the gradient or the weights."""
+
+
+@runtime_checkable
+class Learner(Protocol):
+    """One run's learning rule and optimiser state (see the module notes)."""
+
+    net: Network
+
+    def learn(self, batch, h0=None) -> float: ...
+
+    def state_dict(self) -> Dict[str, np.ndarray]: ...
+
+    def load_state_dict(self, d: Mapping[str, np.ndarray]) -> None: ...
+
+    def saved_arrays(self) -> Dict[str, np.ndarray]: ...
+
+
+def trial_loss(losses, mask) -> float:
+    """The loss of a batch streamed step by step: MODEL.md section 3 over the trial, that
+    is the per-step losses ``l_t`` (each normalised by its step's mask sum ``s_t``)
+    weighted by ``s_t``: ``sum_t s_t l_t / sum_t s_t`` (0 for an all-zero mask).
+
+    ``losses`` (T,); ``mask`` (T, B, O) or (T, B).
+    """
+    s = np.asarray(mask, dtype=np.float64).reshape(np.shape(mask)[0], -1).sum(axis=1)
+    return float((s * np.asarray(losses)).sum() / s.sum()) if s.sum() > 0 else 0.0
+
+
+def grad_norm(grads: Mapping[str, np.ndarray]) -> float:
+    """Global L2 norm of the gradients, summed in float64 in the order of ``grads``."""
+    sq = 0.0
+    for v in grads.values():
+        f = np.asarray(v, dtype=np.float64).reshape(-1)
+        sq += float(np.dot(f, f))
+    return math.sqrt(sq)
+
+
+def clip_grad_norm(grads: Mapping[str, np.ndarray], max_norm: float):
+    """``(grads, norm)``: the gradients scaled by ``max_norm / norm`` if their global L2
+    norm exceeds ``max_norm`` (new arrays, in their own dtype), else the same arrays
+    untouched; ``norm`` is the norm before clipping (:func:`grad_norm`)."""
+    norm = grad_norm(grads)
+    if norm <= max_norm:
+        return dict(grads), norm
+    scale = max_norm / norm
+    return {k: v * v.dtype.type(scale) for k, v in grads.items()}, norm
+
+
+class StreamingLearner:
+    """``learn`` and ``saved_arrays`` for a learner that streams trials step by step.
+
+    The subclass provides ``reset(h0)`` (start new trials) and
+    ``run(inputs, targets, mask) -> (T,) per-step losses`` (weights updated while the
+    trials run).  ``learn`` resets to ``h0``, streams the batch's B trials and returns
+    :func:`trial_loss`.
+    """
+
+    def learn(self, batch, h0=None) -> float:
+        self.reset(h0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            losses = self.run(batch.inputs, batch.targets, batch.mask)
+        if not np.all(np.isfinite(losses)):
+            raise TrainingDiverged("non-finite loss while streaming the batch")
+        return trial_loss(losses, batch.mask)
+
+    def saved_arrays(self) -> Dict[str, np.ndarray]:
+        return {}
+
+
+class BatchLearner:
+    """A batched rule with an optimiser: one gradient and one update per batch.
+
+    Parameters
+    ----------
+    net : Network
+        Trained in place.
+    rule : {"bptt", "rtrl", "eprop", "rflo"}
+    lr : float or dict
+        As :func:`localrnn.optim.make_optimizer` (a dict covers the trained names).
+    optimizer : {"sgd", "adam"}
+    feedback : None, "symmetric", "random" or (N, O) array
+        F of the local rules; None picks the rule's default (e-prop symmetric, RFLO
+        random, drawn once from ``seed``).  The exact rules take only None or
+        "symmetric".
+    loss : {"mse", "xent"}
+    seed : int
+        Seed of a random feedback matrix.
+    trainable : iterable of names, optional
+        Default all five parameters.
+    clip : float, optional
+        Global L2 norm of the trained parameters' gradients above which they are
+        scaled down to it, before the optimiser (None: no clipping).
+        :attr:`last_norm` is the norm before clipping of the last batch.
+    """
+
+    def __init__(self, net: Network, rule: str = "bptt", lr: Union[float, Mapping] = 1e-3,
+                 optimizer: str = "adam", feedback=None, loss: str = "mse", seed: int = 0,
+                 trainable=None, clip: Optional[float] = None):
+        if not isinstance(net, Network):
+            raise ValueError(f"net is a {type(net).__name__}; expected a localrnn.Network")
+        self.net = net
+        self.rule = check_choice("rule", rule, RULES)
+        self.loss = check_choice("loss", loss, LOSSES)
+        self.trainable = check_trainable(trainable)
+        self.clip = None if clip is None else check_number("clip", clip, lo=0.0, lo_open=True)
+        self.last_norm = float("nan")
+        # a random F is drawn once, here; symmetric feedback stays the string, so that
+        # engine.gradient reads the current W_out at every batch (the exact rules'
+        # feedback goes through as given: engine.gradient checks it)
+        self.feedback = feedback
+        if rule in LOCAL_RULES:
+            fb = rule_feedback(rule, feedback)
+            symmetric = isinstance(fb, str) and fb == "symmetric"
+            self.feedback = "symmetric" if symmetric else feedback_matrix(net, fb, rule, seed)
+        self.opt = make_optimizer(optimizer, {k: getattr(net, k) for k in self.trainable}, lr)
+
+    def learn(self, batch, h0=None) -> float:
+        kw = {} if self.feedback is None else {"feedback": self.feedback}
+        L, g = gradient(self.net, batch.inputs, batch.targets, batch.mask, loss=self.loss,
+                        rule=self.rule, h0=h0, **kw)
+        grads = {k: g[k] for k in self.trainable}
+        if not (math.isfinite(L) and all(np.all(np.isfinite(v)) for v in grads.values())):
+            raise TrainingDiverged(f"non-finite loss or gradient (loss={L!r})")
+        if self.clip is not None:
+            grads, self.last_norm = clip_grad_norm(grads, self.clip)
+        self.opt.step(grads)
+        return L
+
+    def state_dict(self) -> Dict[str, np.ndarray]:
+        """The optimiser's state (:meth:`localrnn.optim.Adam.state_dict`)."""
+        return self.opt.state_dict()
+
+    def load_state_dict(self, d: Mapping[str, np.ndarray]) -> None:
+        self.opt.load_state_dict(d)
+
+    def saved_arrays(self) -> Dict[str, np.ndarray]:
+        return {}
+
+
+__all__ = ["Learner", "BatchLearner", "StreamingLearner", "TrainingDiverged", "trial_loss",
+           "grad_norm", "clip_grad_norm"]
