@@ -106,12 +106,15 @@ def lr_bound(searches: Mapping[Tuple, Dict], *keys) -> str:
 
 
 def contrast(groups, key_a, key_b, fn, what: str, expected: int, min_rel=0.0, min_abs=0.0,
-             st: Optional[S.Setting] = None, searches=None, learning: bool = True) -> PairedEffect:
+             st: Optional[S.Setting] = None, searches=None, learning: bool = True,
+             measure: str = "") -> PairedEffect:
     """The paired contrast ``fn(a) - fn(b)``, marked untestable by a floor, a ceiling
-    (``learning`` measures only) or a rate at its search bound."""
+    (``learning`` measures only) or a rate at its search bound.  ``measure`` names
+    ``fn`` in the contrast's ``meta`` (with the two groups), for recomputation."""
     a, b = groups.get(tuple(key_a), {}), groups.get(tuple(key_b), {})
     e = paired(values(a, fn), values(b, fn), what, expected=expected, min_rel=min_rel,
                min_abs=min_abs)
+    e.meta = {"a": list(key_a), "b": list(key_b), "measure": measure}
     why = []
     if learning and st is not None:
         fc = floor_or_ceiling(a, b, st)
@@ -150,14 +153,15 @@ def group_row(key, g: Mapping[int, Run], st: S.Setting, lr: float) -> Dict:
 
 
 def _measures(st: S.Setting):
-    """(name, fn, min_rel, min_abs) of the learning measures: the first decides."""
+    """(code, name, fn, min_rel, min_abs) of the learning measures: the first decides."""
     m = st.measure
-    return [("learning-curve area (mean eval loss)" if m == "eval_loss"
+    return [("area", "learning-curve area (mean eval loss)" if m == "eval_loss"
              else "learning-curve area of the decision-period loss", lambda r: r.area(m), MIN_REL_PERF, 0.0),
-            ("log10 curve area", lambda r: r.log_area(m), 0.0, MIN_ABS_LOG),
-            (f"iterations to accuracy {st.criterion:g} (censored at the run's length)",
+            ("log_area", "log10 curve area", lambda r: r.log_area(m), 0.0, MIN_ABS_LOG),
+            ("to_criterion", f"iterations to accuracy {st.criterion:g} (censored at the run's length)",
              lambda r: r.to_criterion(st.criterion)[0], MIN_REL_PERF, 0.0),
-            ("median eval loss over the last 10% of training", lambda r: r.final_median(m), MIN_REL_PERF, 0.0)]
+            ("final_median", "median eval loss over the last 10% of training", lambda r: r.final_median(m),
+             MIN_REL_PERF, 0.0)]
 
 
 def gain_contrasts(sc: S.Scale, groups, searches, setting: str, rule: str, variant=S.PLAIN,
@@ -168,9 +172,9 @@ def gain_contrasts(sc: S.Scale, groups, searches, setting: str, rule: str, varia
     ka = (setting, rule, sc.low_gain, low_variant or variant)
     kb = (setting, rule, sc.ref_gain, variant)
     out = []
-    for name, fn, mr, ma in _measures(st):
-        what = f"{st.label} {label(ka, sc.ref_gain)} minus gain {sc.ref_gain:g}, {name}"
-        out.append(contrast(groups, ka, kb, fn, what, +1, mr, ma, st, searches))
+    for code, name, fn, mr, ma in _measures(st):
+        what = f"{st.label}: {label(ka, sc.ref_gain)} minus {label(kb, sc.ref_gain)}, {name}"
+        out.append(contrast(groups, ka, kb, fn, what, +1, mr, ma, st, searches, measure=code))
     return out
 
 
@@ -269,7 +273,7 @@ def claim4(sc, groups, searches) -> Claim:
     k = lambda g, v: ("romo", "eprop", g, v)  # noqa: E731
     c.contrasts.append(contrast(groups, k(lo, S.PLAIN), k(lo, S.FLOSS), area,
                                 f"e-prop at gain {lo:g}: without minus with flossing, learning-curve area",
-                                +1, MIN_REL_FLOSS, 0.0, st, searches))
+                                +1, MIN_REL_FLOSS, 0.0, st, searches, measure="area"))
     # improvement at the low gain minus improvement at the reference gain, paired by seed
     imp = {}
     for g in (lo, ref):

@@ -193,7 +193,7 @@ def setup_lines(study: Study, wall: float) -> List[str]:
         L += ["### Flossing rate", ""]
         for name, s in study.floss_search.items():
             tried = ", ".join(f"{x:.3g}: {v:.3g}" for x, v in zip(s["tried"], s["scores"]))
-            who = "shared (all flossed gains)" if name == "shared" else f"gain {name:g} alone"
+            who = "shared (all flossed gains)" if name == "shared" else f"gain {name} alone"
             L.append(f"- {who}: Σλ² after flossing per rate: {tried} → {s['best']:.3g} ({s['status']})")
         L.append("")
     L += ["### Learning rates chosen", ""]

@@ -19,7 +19,7 @@ written into every report (:data:`VERDICT_RULE`).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Dict, Iterable, List, Mapping, Sequence
 
 import numpy as np
@@ -261,6 +261,8 @@ class PairedEffect:
         Empty, or why the contrast cannot test the claim (a floor, a ceiling, a learning
         rate at its search bound); then ``supports`` is False and the contrast does not
         count in the verdict.
+    meta : dict
+        What was compared, for tools that recompute it (e.g. the groups and the measure).
     """
 
     label: str
@@ -284,6 +286,7 @@ class PairedEffect:
     large: bool
     supports: bool
     untestable: str = ""
+    meta: Dict = field(default_factory=dict)
 
     @property
     def n(self) -> int:

@@ -121,7 +121,8 @@ def prep(study: Study) -> Study:
             common = set.intersection(*(set(rates[g]) for g in gs))
             scores = {lr: _mean_or_inf(v for g in gs for v in loss.get((g, lr), [])) for lr in common}
             st = LS.next_rates(grid, scores)
-            study.floss_search[name] = dict(LS.search_summary(grid, scores), gains=gs)
+            study.floss_search["shared" if name == "shared" else f"{name:g}"] = dict(
+                LS.search_summary(grid, scores), gains=gs)
             if st.status == LS.EXTEND:
                 extend = True
                 for g in gs:
