@@ -16,7 +16,7 @@ from ._validate import check_array, check_choice, check_number
 from .activations import dphi_needs_state, kernel_code
 from .kernels import backward as _bw
 from .kernels import traces as _tr
-from .names import LOCAL_RULES, LOSSES, RULES  # noqa: F401  (RULES: re-exported)
+from .names import LOCAL_RULES, LOSSES, RULES, TRUNCATIONS  # noqa: F401  (RULES: re-exported)
 from .network import Network, feedback_matrix
 from .rtrl import rtrl_gradient
 # Re-exported: these lived here before localrnn.trajectories was their home.
@@ -129,12 +129,18 @@ def _grads_from_drive(net: Network, tr: Trajectory, G: np.ndarray, gb: np.ndarra
     return grads
 
 
-def backward(net: Network, tr: Trajectory, delta: np.ndarray, F: np.ndarray, truncate: bool,
+#: ``truncate`` codes of the backward kernels (:mod:`localrnn.kernels.backward`)
+EXACT_CODE = 0
+TRUNCATE_CODE = {"recurrent": 1, "state": 2}
+
+
+def backward(net: Network, tr: Trajectory, delta: np.ndarray, F: np.ndarray, truncate: int,
              out=None, want_g0: bool = True):
     """``(G, dL/ds_0, dL/db)``: G (T, B, N) the gradient with respect to the recurrent
     drive at each step (the kernels' ``Z``, see :mod:`localrnn.kernels.backward`), the
     initial state's gradient (None unless ``want_g0``: it costs one more step GEMM)
-    and the bias gradient ``sum_k G_k``."""
+    and the bias gradient ``sum_k G_k``.  ``truncate``: :data:`EXACT_CODE` (BPTT) or a
+    value of :data:`TRUNCATE_CODE`."""
     code = kernel_code(net.activation, net.dtype)
     G = np.empty_like(tr.presyn) if out is None else out
     g0 = np.empty_like(tr.s0) if want_g0 else np.empty((0, 0), dtype=net.dtype)
@@ -148,9 +154,9 @@ def backward(net: Network, tr: Trajectory, delta: np.ndarray, F: np.ndarray, tru
             # without states (phi' from the rates) the kernel never reads H: pass the rates
             H = tr.states if tr.states is not None else tr.rates
             _bw.backward_current(delta, H, tr.rates, tr.s0, net.W, FT, net.alpha, code,
-                                 truncate, want_g0, G, g0, gb)
+                                 int(truncate), want_g0, G, g0, gb)
         else:
-            _bw.backward_rate(delta, tr.preacts, net.W, FT, net.alpha, code, truncate, want_g0,
+            _bw.backward_rate(delta, tr.preacts, net.W, FT, net.alpha, code, int(truncate), want_g0,
                               G, g0, gb)
     return G, (g0 if want_g0 else None), gb
 
@@ -175,7 +181,8 @@ def _local_traces(net: Network, tr: Trajectory, delta: np.ndarray, F: np.ndarray
 
 def gradient(net: Network, inputs, targets, mask=None, loss: str = "mse", rule: str = "bptt",
              feedback=None, seed: int = 0, h0=None, noise=None, method: str = "gemm",
-             return_h0: bool = False, return_trajectory: bool = False):
+             return_h0: bool = False, return_trajectory: bool = False,
+             truncation: str = "recurrent"):
     """Loss and its gradient (exact or local) over a batch of trials.
 
     Parameters
@@ -205,6 +212,12 @@ def gradient(net: Network, inputs, targets, mask=None, loss: str = "mse", rule: 
         Add ``grads["h0"] = dL/dh_0`` (B, N) (exact rules only).
     return_trajectory : bool
         Also return the :class:`Trajectory` (states, outputs).
+    truncation : {"recurrent", "state"}
+        What the local rules drop (:data:`localrnn.names.TRUNCATIONS`): the recurrent
+        term of the Jacobian (e-prop, RFLO: the default), or the whole previous state
+        (``"state"``: each step's own gradient, the one-step reading of a
+        ``h.detach()`` implementation; ``method="gemm"`` only).  The exact rules take
+        only the default.
 
     Returns
     -------
@@ -224,6 +237,14 @@ def gradient(net: Network, inputs, targets, mask=None, loss: str = "mse", rule: 
     check_choice("rule", rule, RULES)
     check_choice("method", method, METHODS)
     check_choice("loss", loss, LOSSES)
+    check_choice("truncation", truncation, TRUNCATIONS)
+    if truncation != "recurrent":
+        if rule not in LOCAL_RULES:
+            raise ValueError(f"truncation={truncation!r} is only for the local rules (eprop, rflo); "
+                             f"rule={rule!r} is exact")
+        if method != "gemm":
+            raise ValueError(f"truncation={truncation!r} is computed by method='gemm', not "
+                             f"method={method!r}")
     x = check_inputs(net, inputs)
     T, B, _ = x.shape
     tg, m = check_targets(net, targets, mask, loss, T, B)
@@ -239,17 +260,17 @@ def gradient(net: Network, inputs, targets, mask=None, loss: str = "mse", rule: 
         raise ValueError(f"return_h0=True is only for the exact rules (bptt, rtrl), not rule={rule!r}")
     with step_blas_limit():
         return _gradient(net, x, tg, m, loss, rule, local, F if local else None, s0, nz, has,
-                         method, return_h0, return_trajectory)
+                         method, return_h0, return_trajectory, truncation)
 
 
 def _gradient(net, x, tg, m, loss, rule, local, F, s0, nz, has, method, return_h0,
-              return_trajectory):
+              return_trajectory, truncation="recurrent"):
     if rule == "rtrl":
         L, grads, tr = rtrl_gradient(net, x, tg, m, loss, s0, nz, has)
         if return_h0:
             # RTRL's sensitivities do not carry h_0; the adjoint gives it exactly.
             _, delta = loss_and_delta(tr.outputs, tg, m, loss)
-            grads["h0"] = backward(net, tr, delta, np.ascontiguousarray(net.W_out.T), False)[1]
+            grads["h0"] = backward(net, tr, delta, np.ascontiguousarray(net.W_out.T), EXACT_CODE)[1]
         return (L, grads, tr) if return_trajectory else (L, grads)
 
     T, B, _ = x.shape
@@ -264,7 +285,8 @@ def _gradient(net, x, tg, m, loss, rule, local, F, s0, nz, has, method, return_h
     else:
         if not local:
             F = np.ascontiguousarray(net.W_out.T)
-        G, g0, gb = backward(net, tr, delta, F, truncate=local, out=ws["G"], want_g0=return_h0)
+        code = TRUNCATE_CODE[truncation] if local else EXACT_CODE
+        G, g0, gb = backward(net, tr, delta, F, truncate=code, out=ws["G"], want_g0=return_h0)
         grads = _grads_from_drive(net, tr, G, gb, delta)
         if return_h0:
             grads["h0"] = g0

@@ -41,7 +41,7 @@ import numpy as np
 
 from ._validate import check_choice, check_number
 from .engine import gradient
-from .names import LOCAL_RULES, LOSSES, RULES
+from .names import LOCAL_RULES, LOSSES, RULES, TRUNCATIONS
 from .network import Network, check_trainable, feedback_matrix, rule_feedback
 from .optim import make_optimizer
 
@@ -141,11 +141,13 @@ class BatchLearner:
         Global L2 norm of the trained parameters' gradients above which they are
         scaled down to it, before the optimiser (None: no clipping).
         :attr:`last_norm` is the norm before clipping of the last batch.
+    truncation : {"recurrent", "state"}
+        What a local rule drops (:func:`localrnn.engine.gradient`).
     """
 
     def __init__(self, net: Network, rule: str = "bptt", lr: Union[float, Mapping] = 1e-3,
                  optimizer: str = "adam", feedback=None, loss: str = "mse", seed: int = 0,
-                 trainable=None, clip: Optional[float] = None):
+                 trainable=None, clip: Optional[float] = None, truncation: str = "recurrent"):
         if not isinstance(net, Network):
             raise ValueError(f"net is a {type(net).__name__}; expected a localrnn.Network")
         self.net = net
@@ -153,6 +155,7 @@ class BatchLearner:
         self.loss = check_choice("loss", loss, LOSSES)
         self.trainable = check_trainable(trainable)
         self.clip = None if clip is None else check_number("clip", clip, lo=0.0, lo_open=True)
+        self.truncation = check_choice("truncation", truncation, TRUNCATIONS)
         self.last_norm = float("nan")
         # a random F is drawn once, here; symmetric feedback stays the string, so that
         # engine.gradient reads the current W_out at every batch (the exact rules'
@@ -166,6 +169,8 @@ class BatchLearner:
 
     def learn(self, batch, h0=None) -> float:
         kw = {} if self.feedback is None else {"feedback": self.feedback}
+        if self.truncation != "recurrent":
+            kw["truncation"] = self.truncation
         L, g = gradient(self.net, batch.inputs, batch.targets, batch.mask, loss=self.loss,
                         rule=self.rule, h0=h0, **kw)
         grads = {k: g[k] for k in self.trainable}

@@ -14,6 +14,14 @@ EXACT_RULES = ("bptt", "rtrl")
 LOCAL_RULES = ("eprop", "rflo")
 #: Rules that run forward in time and so can learn online, per step.
 ONLINE_RULES = ("eprop", "rflo", "rtrl")
+#: What the local rules truncate (MODEL.md section 5): ``"recurrent"`` drops the
+#: recurrent term of the Jacobian, J ~ (1 - alpha) I (e-prop as Bellec et al. 2020, RFLO;
+#: the default); ``"state"`` detaches the whole previous state, J ~ 0 (the one-step
+#: reading of an implementation that calls ``h.detach()`` on the hidden state).
+TRUNCATIONS = ("recurrent", "state")
+#: Gradients of flossing pretraining (MODEL.md section 7): the paper's local one (state
+#: and Q_{t-1} held fixed), the local one with Q_{t-1} not held, the exact one.
+FLOSS_MODES = ("local", "local-keep-q", "exact")
 #: Feedback of the local rules' learning signal (MODEL.md section 5).
 FEEDBACKS = ("symmetric", "random")
 #: Dynamics forms (MODEL.md section 1).
@@ -63,7 +71,8 @@ RESETS = ("subtract", "set")
 #: Learning rules of the spiking networks (MODEL.md section 9).
 SPIKING_RULES = ("bptt", "eprop")
 
-__all__ = ["RULES", "EXACT_RULES", "LOCAL_RULES", "ONLINE_RULES", "FEEDBACKS", "FORMS",
+__all__ = ["RULES", "EXACT_RULES", "LOCAL_RULES", "ONLINE_RULES", "TRUNCATIONS", "FLOSS_MODES",
+           "FEEDBACKS", "FORMS",
            "ACTIVATIONS", "FLOAT32_ACTIVATIONS", "LOSSES", "OPTIMIZERS", "DTYPES", "PARAM_NAMES",
            "P_WIN", "P_W", "P_B", "P_WOUT", "P_BOUT", "RECURRENT_PARAMS", "READOUT_PARAMS",
            "KIND", "VALUE_KINDS", "TRAIN", "RUN_KINDS", "SPIKING_MODELS", "RESETS", "SPIKING_RULES"]

@@ -58,7 +58,8 @@ from .names import PARAM_NAMES, RUN_KINDS, TRAIN
 #: Columns of ``metrics.csv``, in order.  ``train_accuracy`` is the score of the
 #: network on the iteration's training batch, recorded at evaluation iterations only
 #: (one extra forward pass there); ``accuracy`` is the score on the held-out batch.
-METRIC_FIELDS = ("iteration", "loss", "eval_loss", "accuracy", "seconds", "train_accuracy", "lambda_max")
+METRIC_FIELDS = ("iteration", "loss", "eval_loss", "accuracy", "seconds", "train_accuracy", "lambda_max",
+                 "eval_decision_loss")
 #: Trials of the Lyapunov probe batch of a run.
 PROBE_TRIALS = 8
 #: Stream of the probe batch: ``default_rng([seed, PROBE_STREAM, 0])`` (1: training

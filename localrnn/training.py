@@ -26,7 +26,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -34,8 +34,8 @@ from ._validate import check_choice, check_dtype, check_memory_bytes, check_numb
 from .engine import loss_and_delta, trajectory
 from .kernels.online_layout import buffer_layout, influence_columns
 from .learners import BatchLearner, Learner, TrainingDiverged
-from .names import (ACTIVATIONS, EXACT_RULES, FEEDBACKS, FORMS, KIND, LOCAL_RULES, OPTIMIZERS,
-                    PARAM_NAMES, RULES)
+from .names import (ACTIVATIONS, EXACT_RULES, FEEDBACKS, FLOSS_MODES, FORMS, KIND, LOCAL_RULES,
+                    OPTIMIZERS, PARAM_NAMES, RULES, TRUNCATIONS)
 from .network import Network
 from .neuromorphic.fixed import QuantizedOnlineLearner
 from .online import OnlineLearner
@@ -56,7 +56,13 @@ class TrainConfig:
     into the ``lambda_max`` column of metrics.csv (None: never).  It is the exponent of
     one direction (k = 1): lyapunov.json's first exponent (k = min(N, 10)) starts from
     other random directions and, over the probe's few trials, differed from it by up to
-    0.02 per step on Romo networks at N = 64 and 256.  ``plot=False`` skips drawing
+    0.02 per step on Romo networks at N = 64 and 256.  ``floss_mode``: the flossing
+    gradient of the pretraining (:data:`localrnn.names.FLOSS_MODES`: ``local``, the
+    paper's; ``local-keep-q``, the state held fixed but not Q_{t-1}; ``exact``).
+    ``rescale_to=x``: before training, W is multiplied by the scalar that brings
+    lambda_max (k = 1, the probe inputs) to x (:func:`localrnn.lyapunov.rescale_to_lambda`;
+    the control for flossing).  ``truncation`` (local rules): what they drop,
+    ``recurrent`` (default) or ``state`` (:data:`localrnn.names.TRUNCATIONS`).  ``plot=False`` skips drawing
     ``curve.png`` (a sweep's cells: drawing it costs more than a tiny run); it changes no
     number of the run.  Each field's metadata names the kind of value it takes
     (:data:`localrnn.names.KIND`).
@@ -83,8 +89,10 @@ class TrainConfig:
     checkpoint_every: int = field(default=50, metadata={KIND: "int"})
     floss_iters: int = field(default=0, metadata={KIND: "int"})
     floss_k: Optional[int] = field(default=None, metadata={KIND: "int"})
-    floss_exact: bool = field(default=False, metadata={KIND: "bool"})
+    floss_mode: str = field(default="local", metadata={KIND: "str"})
     floss_lr: Optional[float] = field(default=None, metadata={KIND: "float"})
+    rescale_to: Optional[float] = field(default=None, metadata={KIND: "float"})
+    truncation: Optional[str] = field(default=None, metadata={KIND: "str"})
     lyapunov: bool = field(default=False, metadata={KIND: "bool"})
     lyap_every: Optional[int] = field(default=None, metadata={KIND: "int"})
     trainable: Optional[List[str]] = field(default=None, metadata={KIND: "names"})
@@ -139,6 +147,14 @@ class TrainConfig:
         if c.online and c.rule == "bptt":
             raise ValueError("online=True needs a rule that runs forward in time: rtrl, eprop or rflo, "
                              "not rule='bptt'")
+        if c.rule in LOCAL_RULES:
+            c.truncation = check_choice("truncation", c.truncation or "recurrent", TRUNCATIONS)
+            if c.truncation != "recurrent" and c.online:
+                raise ValueError(f"truncation={c.truncation!r} is for the batched rules (online=False); "
+                                 "the online learners keep the eligibility traces of MODEL.md section 5")
+        elif c.truncation is not None:
+            raise ValueError(f"truncation={c.truncation!r} is only for the local rules (eprop, rflo); "
+                             f"rule={c.rule!r} is exact")
         if c.clip is not None:
             c.clip = check_number("clip", c.clip, lo=0.0, lo_open=True)
             if c.online:
@@ -156,6 +172,12 @@ class TrainConfig:
             c.floss_k = check_number("floss_k", c.floss_k, lo=1, hi=c.n_rec, integer=True)
         if c.floss_lr is not None:
             c.floss_lr = check_number("floss_lr", c.floss_lr, lo=0.0, lo_open=True)
+        c.floss_mode = check_choice("floss_mode", c.floss_mode, FLOSS_MODES)
+        if c.rescale_to is not None:
+            c.rescale_to = check_number("rescale_to", c.rescale_to)
+            if c.floss_iters > 0:
+                raise ValueError(f"rescale_to={c.rescale_to!r} and floss_iters={c.floss_iters!r}: give one "
+                                 "pretraining, the rescaling (a control) or flossing")
         c.task_kwargs = dict(c.task_kwargs)
         tr = list(c.trainable if c.trainable is not None else d.get("trainable", PARAM_NAMES))
         for k in tr:
@@ -172,6 +194,9 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, d: Dict) -> "TrainConfig":
+        d = dict(d)
+        if "floss_exact" in d:   # a config.json written before floss_mode (0.1.0 development)
+            d.setdefault("floss_mode", "exact" if d.pop("floss_exact") else "local")
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
@@ -307,7 +332,8 @@ def make_learner(config: TrainConfig, net: Network, loss: str) -> Learner:
         return QuantizedOnlineLearner(net, spec=c.quantize, batch_size=c.batch, **common)
     if c.online:
         return OnlineLearner(net, optimizer=c.optimizer, batch_size=c.batch, **common)
-    return BatchLearner(net, optimizer=c.optimizer, clip=c.clip, **common)
+    return BatchLearner(net, optimizer=c.optimizer, clip=c.clip, truncation=c.truncation or "recurrent",
+                        **common)
 
 
 def _batch(task, B: int, seed: int, stream: int, i: int = 0):
@@ -318,8 +344,18 @@ def _all_finite(arrays) -> bool:
     return all(np.all(np.isfinite(a)) for a in arrays)
 
 
-def evaluate(net: Network, task, batch, h0=None) -> Tuple[float, float]:
-    """(loss, accuracy) of ``net`` on a batch."""
+class Scores(NamedTuple):
+    """What :func:`evaluate` measures on a batch."""
+
+    loss: float
+    accuracy: float
+    #: the loss of the decision period alone (``Task.decision_mask``); None when the task
+    #: marks none
+    decision_loss: Optional[float]
+
+
+def evaluate(net: Network, task, batch, h0=None) -> Scores:
+    """(loss, accuracy, decision-period loss) of ``net`` on a batch (one forward pass)."""
     tr = trajectory(net, batch.inputs, h0=h0)
     tg = batch.targets if task.loss == "mse" else np.ascontiguousarray(batch.targets, dtype=np.int64)
     m = np.ascontiguousarray(batch.mask, dtype=net.dtype)
@@ -327,7 +363,11 @@ def evaluate(net: Network, task, batch, h0=None) -> Tuple[float, float]:
         tg = np.ascontiguousarray(tg, dtype=net.dtype)
     L, _ = loss_and_delta(tr.outputs, tg, m, task.loss)
     acc = float(task.accuracy(tr.outputs, batch)) if np.all(np.isfinite(tr.outputs)) else float("nan")
-    return L, acc
+    dm = task.decision_mask(batch)
+    dL = None
+    if dm is not None and dm.sum() > 0:
+        dL = loss_and_delta(tr.outputs, tg, np.ascontiguousarray(dm, dtype=net.dtype), task.loss)[0]
+    return Scores(L, acc, dL)
 
 
 # ---------------------------------------------------------------------------- trainer
@@ -459,7 +499,8 @@ class Trainer:
             else:
                 rd.truncate_metrics(self.start_iter)
             self._rows_written = self.start_iter
-        if self.start_iter == 0 and (c.floss_iters > 0 or c.lyapunov) and self.lyapunov is None:
+        if self.start_iter == 0 and (c.floss_iters > 0 or c.lyapunov or c.rescale_to is not None) \
+                and self.lyapunov is None:
             self._flossing_pretraining()
         self._write("running", final=False)
         status, message = "done", ""
@@ -478,14 +519,15 @@ class Trainer:
                     raise TrainingDiverged(f"non-finite loss or weights at iteration {i + 1} (loss={L!r})")
                 row = {"iteration": i + 1, "loss": L, "eval_loss": None, "accuracy": None,
                        "seconds": time.perf_counter() - ti, "train_accuracy": None,
-                       "lambda_max": None}
+                       "lambda_max": None, "eval_decision_loss": None}
                 if (i + 1) % c.eval_every == 0 or i + 1 == c.iters:
-                    row["eval_loss"], row["accuracy"] = evaluate(self.net, self.task, self.eval_data,
-                                                                 self._h0(c.eval_batch))
+                    ev = evaluate(self.net, self.task, self.eval_data, self._h0(c.eval_batch))
+                    row["eval_loss"], row["accuracy"] = ev.loss, ev.accuracy
+                    row["eval_decision_loss"] = ev.decision_loss
                     # the training batch's score, with the weights after this update (as
                     # the held-out score): one forward of the batch at eval iterations only
                     row["train_accuracy"] = evaluate(self.net, self.task, self._train_batch,
-                                                     self._h0(c.batch))[1]
+                                                     self._h0(c.batch)).accuracy
                 if c.lyap_every is not None and (i + 1) % c.lyap_every == 0:
                     row["lambda_max"] = self._exponents(1)[0]
                 self.metrics.append(row)
@@ -532,12 +574,22 @@ class Trainer:
         c = self.config
         k = c.floss_k or min(c.n_rec, 10)
         self.lyapunov = {"k": k, "before_flossing": self._exponents(k)}
+        if c.rescale_to is not None:
+            from .lyapunov import rescale_to_lambda
+
+            B = self.LYAP_TRIALS
+            r = rescale_to_lambda(self.net, probe_inputs(self.task, c.seed, B), c.rescale_to,
+                                  seed=c.seed, h0=self._h0(B))
+            self.lyapunov.update(rescale_factor=r.factor, rescale_lambda_max=r.lambda_max,
+                                 rescale_reached=r.reached, after_rescale=self._exponents(k))
+            self.init_net = self.net.copy()  # training starts from the rescaled weights
+            self.lyapunov["note"] = "init_* in weights.npz are the weights after rescaling"
         if c.floss_iters > 0:
             kw = {} if c.floss_lr is None else {"lr": c.floss_lr}
-            hist = floss(self.net, self.task, iters=c.floss_iters, k=k, local=not c.floss_exact,
-                         seed=c.seed, **kw)
+            hist = floss(self.net, self.task, iters=c.floss_iters, k=k, local=c.floss_mode != "exact",
+                         keep_q=c.floss_mode == "local-keep-q", seed=c.seed, **kw)
             self.lyapunov["floss_iters"] = c.floss_iters
-            self.lyapunov["floss_local"] = not c.floss_exact
+            self.lyapunov["floss_mode"] = c.floss_mode
             self.lyapunov["after_flossing"] = self._exponents(k)
             self.lyapunov["floss_history_lambda_max"] = [float(v) for v in _lambda_max_history(hist)]
             self.init_net = self.net.copy()  # training starts from the flossed weights

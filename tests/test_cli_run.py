@@ -39,9 +39,10 @@ def test_run_writes_results_with_consistent_numbers(tmp_path):
         assert not np.array_equal(w["final_W"], w["init_W"])
         # init W has the requested gain: std * sqrt(N) ~ g (12 units: loose)
         assert 0.2 < w["init_W"].std() * np.sqrt(12) < 0.8
-    L, acc = evaluate(r.net, t.task, t.eval_data)
+    L, acc, dL = evaluate(r.net, t.task, t.eval_data)
     assert L == pytest.approx(rows[-1]["eval_loss"], rel=1e-12)
     assert acc == pytest.approx(rows[-1]["accuracy"], rel=1e-12)
+    assert dL == pytest.approx(rows[-1]["eval_decision_loss"], rel=1e-12)
     # summary line
     assert "final_loss" in res.output and "accuracy" in res.output
 

@@ -118,6 +118,36 @@ def test_eprop_symmetric_matches_detached_autograd(loss, act, rng):
 
 @pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("loss", ["mse", "xent"])
+@pytest.mark.parametrize("rule", ["eprop", "rflo"])
+def test_whole_state_truncation_matches_autograd_with_the_state_detached(form, loss, rule, rng):
+    """truncation="state" == autograd with h_{t-1} (a_{t-1}) detached in the leak and the
+    recurrent input alike (the one-step reading of ``h.detach()``), either feedback."""
+    net = net_for(form)
+    x, y, m = make_problem(rng, loss=loss)
+    F = feedback_matrix(net, "random" if rule == "rflo" else "symmetric", rule, seed=3)
+    L, g = gradient(net, x, y, m, loss=loss, rule=rule, feedback=F, truncation="state")
+    L_ref, g_ref = torch_ref.grads(net, x, y, m, kind=loss, truncate="state", F=F)
+    assert abs(L - L_ref) <= RTOL_EXACT * abs(L_ref)
+    assert_grads_close(g, g_ref)
+    # and it is another gradient than the recurrent truncation's (the leak matters)
+    _, g_rec = gradient(net, x, y, m, loss=loss, rule=rule, feedback=F)
+    assert not np.allclose(g_rec["W"], g["W"])
+    np.testing.assert_array_equal(g_rec["W_out"], g["W_out"])   # the readout is the same computation
+
+
+def test_truncation_is_checked(rng):
+    net = net_for("current")
+    x, y, m = make_problem(rng)
+    with pytest.raises(ValueError, match="truncation='state' is only for the local rules"):
+        gradient(net, x, y, m, rule="bptt", truncation="state")
+    with pytest.raises(ValueError, match="method='gemm'"):
+        gradient(net, x, y, m, rule="eprop", truncation="state", method="trace")
+    with pytest.raises(ValueError, match="truncation='full' is not allowed"):
+        gradient(net, x, y, m, rule="eprop", truncation="full")
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("loss", ["mse", "xent"])
 def test_rflo_random_feedback_matches_swapped_backward(form, loss, rng):
     net = net_for(form)
     x, y, m = make_problem(rng, loss=loss)

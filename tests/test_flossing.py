@@ -61,6 +61,23 @@ def test_exact_gradient_matches_torch_full_autograd(form, act, k, rng):
     assert_grads_close(g, g_ref, rtol=RTOL_EXACT, keys=("W", "W_in", "b"))
 
 
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("act", ["tanh", "softplus"])
+def test_local_keep_q_matches_torch_with_only_the_state_detached(form, act, rng):
+    net = net_for(form, act)
+    x, h0, q0 = problem(rng, k=3)
+    L, g = flossing_gradient(net, x, 3, local=True, keep_q=True, target=-0.1, warmup=4, q0=q0, h0=h0)
+    L_ref, g_ref = ref.flossing(net, x, q0, 4, target=-0.1, detach=True, detach_q=False, h0=h0)
+    assert sorted(g) == ["W"]
+    np.testing.assert_allclose(L, L_ref, rtol=RTOL_EXACT)
+    assert_grads_close(g, g_ref, rtol=RTOL_EXACT, keys=("W",))
+    # a third gradient: neither the local one nor the exact one
+    gl = flossing_gradient(net, x, 3, local=True, warmup=4, q0=q0, h0=h0, target=-0.1)[1]["W"]
+    ge = flossing_gradient(net, x, 3, local=False, warmup=4, q0=q0, h0=h0, target=-0.1)[1]["W"]
+    for other in (gl, ge):
+        assert np.max(np.abs(g["W"] - other)) > 1e-3 * np.max(np.abs(other))
+
+
 def test_local_and_exact_differ(rng):
     # the local rule drops the paths through the state and Q_{t-1}: a real approximation
     net = net_for()
@@ -192,6 +209,8 @@ def test_floss_with_fixed_inputs_and_callback(rng):
     (dict(k=0), r"k=0 is out of range"),
     (dict(k=2, warmup=10), r"warmup=10 is out of range; allowed 0 <= warmup < T = 10"),
     (dict(k=2, local="yes"), r"local='yes' must be True or False"),
+    (dict(k=2, keep_q=1), r"keep_q=1 must be True or False"),
+    (dict(k=2, local=False, keep_q=True), r"keep_q=True is a variant of the local gradient"),
     (dict(k=2, target=float("nan")), r"target=nan must be finite"),
     (dict(k=2, q0=np.ones((7, 2))), r"q0 has columns that are not orthonormal"),
 ])
@@ -222,3 +241,24 @@ def test_floss_float32_network_updates_in_place(rng):
     hist = floss(net, rng.standard_normal((20, 2, 2)), iters=3, k=2)
     assert net.W is W and W.dtype == np.float32 and not np.array_equal(W, W0)
     assert hist.exponents.dtype == np.float64
+
+
+# ------------------------------------------------------------------ rescaling W (the control)
+
+def test_rescale_to_lambda_hits_the_target_or_says_it_cannot(rng):
+    from localrnn.lyapunov import lyapunov_spectrum, rescale_to_lambda
+
+    x = rng.standard_normal((60, 4, 2))
+    net = Network.init(2, 24, 1, gain=0.5, alpha=0.5, seed=1)
+    W0 = net.W.copy()
+    r = rescale_to_lambda(net, x, target=-0.05, tol=1e-3, seed=2)
+    assert r.reached and r.factor > 1 and abs(r.lambda_max + 0.05) <= 1e-3
+    assert r.lambda_max_before < -0.05
+    # W is exactly c W0, and its lambda_max is the one reported (same seed, same inputs)
+    np.testing.assert_array_equal(net.W, W0 * r.factor)
+    assert lyapunov_spectrum(net, x, 1, seed=2).exponents[0] == r.lambda_max
+    # out of reach within the bounds: W left at the nearest bound, reached False
+    net2 = Network.init(2, 24, 1, gain=0.5, alpha=0.5, seed=1)
+    r2 = rescale_to_lambda(net2, x, target=5.0, max_factor=2.0, seed=2)
+    assert not r2.reached and r2.factor == 2.0
+    np.testing.assert_array_equal(net2.W, W0 * 2.0)

@@ -1,192 +1,184 @@
-"""``localrnn reproduce liu2024``: statistics and verdicts on known numbers, the tiny study end to end."""
-import re
+"""The study pipeline (localrnn.reproduce): claims from runs, the whole tiny study, scales."""
+import json
+import math
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from scipy import stats as st
 
-from localrnn.cli import main
+from localrnn.cli import main as cli
+from localrnn.reproduce import SCALES, claims as C, plan as P, scales as S
+from localrnn.reproduce.liu2024 import reproduce_liu2024
+from localrnn.reproduce.results import Run
+from localrnn.reproduce.stats import HOLDS, NOT, UNTESTABLE
 from localrnn.runs import RunDir
-from localrnn.reproduce import VERDICT_RULE, get_scale, reproduce_liu2024, verdict, welch
-from localrnn.reproduce.liu2024 import FIGURES, Cell, choose_lr, claim1, claim3, claim4, claim5, group
-from localrnn.reproduce.stats import HOLDS, NOT, PARTLY, VERDICTS
+from localrnn.sweep import SweepDir
 
-A = np.array([1.00, 1.04, 0.97, 1.02, 0.99])      # five seeds around 1.0
-B = np.array([0.50, 0.47, 0.52, 0.49, 0.53])      # five seeds around 0.5
+SC = SCALES["tiny"]
 
 
-# ---------------------------------------------------------------------------- statistics
-
-def test_welch_matches_scipy_and_the_textbook_interval():
-    e = welch(A, B, "a - b", expected=+1)
-    assert e.diff == pytest.approx(A.mean() - B.mean(), rel=1e-14)
-    assert e.p == pytest.approx(st.ttest_ind(A, B, equal_var=False).pvalue, rel=1e-10)
-    va, vb = A.var(ddof=1) / 5, B.var(ddof=1) / 5
-    df = (va + vb) ** 2 / (va ** 2 / 4 + vb ** 2 / 4)
-    half = st.t.ppf(0.975, df) * np.sqrt(va + vb)
-    assert (e.ci_low, e.ci_high) == pytest.approx((e.diff - half, e.diff + half), rel=1e-12)
-    assert (e.n_a, e.n_b) == (5, 5) and e.sd_a == pytest.approx(A.std(ddof=1))
-
-
-def test_clear_effect_holds_and_no_effect_does_not():
-    clear = welch(A, B, "clear", expected=+1, min_rel=0.25)
-    assert clear.significant and clear.large and clear.supports
-    assert verdict([clear]) == HOLDS
-    none = welch(A, A[::-1], "none", expected=+1, min_rel=0.25)   # same numbers, other order
-    assert none.diff == pytest.approx(0.0, abs=1e-15) and not none.supports
-    assert verdict([none]) == NOT
-    assert verdict([clear, none]) == PARTLY
-    assert verdict([]) == NOT
+def fake_run(key, seed, loss, acc, lam=(0.0, 0.0), align=(0.5, 0.5)):
+    """A finished run whose eval curve is ``loss`` at every point and whose accuracy rises
+    from chance to ``acc``."""
+    it = np.arange(1, 6, dtype=float)
+    r = Run(tag=P.Tag(P.MAIN, "main", key, seed, 1e-3), name=f"{key}-{seed}", status="done", iters=5,
+            eval_it=it, eval_loss=np.full(5, loss), decision_loss=np.full(5, loss),
+            accuracy=np.linspace(0.5, acc, 5))
+    r.lyapunov = {"before_flossing": [lam[0]], "after_training": [lam[1]]}
+    r.align_init, r.align_final = align
+    return r
 
 
-def test_wrong_direction_and_small_effects_do_not_support():
-    assert not welch(B, A, "reversed", expected=+1).supports          # significant the other way
-    assert welch(B, A, "reversed", expected=-1).supports
-    eps = np.array([0.0, 1e-4, -1e-4, 2e-4, -2e-4])
-    tiny = welch(1.0 + eps, 0.99 + eps, "1% apart, tight", expected=+1, min_rel=0.25)
-    assert tiny.significant and not tiny.large and not tiny.supports
-    few = welch([1.0], [0.0, 0.1], "one seed")
-    assert np.isnan(few.ci_low) and not few.supports
+def groups_of(spec, seeds=range(6)):
+    """``{key: {seed: Run}}`` from ``{key: (loss, acc)}``, a little seed-to-seed noise."""
+    rng = np.random.default_rng(0)
+    return {k: {s: fake_run(k, s, loss * (1 + 0.02 * rng.standard_normal()), acc) for s in seeds}
+            for k, (loss, acc) in spec.items()}
 
 
-def test_nonfinite_seeds_are_dropped_and_counted():
-    e = welch([1.0, np.nan, 1.1, 0.9], B, "with a diverged seed", expected=+1)
-    assert e.n_a == 3 and e.mean_a == pytest.approx(1.0)
+def romo(rule, gain, variant=S.PLAIN):
+    return ("romo", rule, float(gain), variant)
 
 
-def test_bad_arguments_are_one_clear_error():
-    with pytest.raises(ValueError, match="expected=0"):
-        welch(A, B, expected=0)
-    with pytest.raises(ValueError, match="level=1.5"):
-        welch(A, B, level=1.5)
-    with pytest.raises(ValueError, match="scale='huge'"):
-        get_scale("huge")
+# ------------------------------------------------------------------ claims follow the numbers
+def test_claim1_holds_when_the_small_gain_learns_worse_and_is_untestable_at_a_floor():
+    g = groups_of({romo("bptt", 0.5): (0.02, 0.9), romo("bptt", 1.5): (0.005, 1.0),
+                   romo("eprop", 0.5): (0.03, 0.7), romo("eprop", 1.5): (0.01, 0.95)})
+    c = C.claim1(SC, g, {})
+    assert c.verdict == HOLDS and all(e.supports for e in c.contrasts)
+    # the same losses with both groups at chance: a floor, not a finding
+    g = groups_of({romo("bptt", 0.5): (0.02, 0.5), romo("bptt", 1.5): (0.005, 0.52),
+                   romo("eprop", 0.5): (0.03, 0.48), romo("eprop", 1.5): (0.01, 0.5)})
+    c = C.claim1(SC, g, {})
+    assert c.verdict == UNTESTABLE
+    assert all("a floor" in e.untestable for e in c.contrasts)
+    # a rate at its search bound also makes the contrast untestable
+    g = groups_of({romo("bptt", 0.5): (0.02, 0.9), romo("bptt", 1.5): (0.005, 1.0),
+                   romo("eprop", 0.5): (0.03, 0.7), romo("eprop", 1.5): (0.01, 0.95)})
+    c = C.claim1(SC, g, {romo("eprop", 0.5): {"status": "bound", "side": "low"}})
+    assert c.contrasts[0].supports and c.contrasts[1].untestable and c.verdict == HOLDS
 
 
-# ---------------------------------------------------------------------------- claims on known cells
-
-def _cell(rule, gain, seed, loss, lr=1e-3, floss=False, task="romo", status="done"):
-    it = np.array([1, 2, 3])
-    return Cell(name=f"{rule}-{gain}-{seed}-{lr}-{floss}", task=task, rule=rule, gain=gain, lr=lr,
-                seed=seed, floss=floss, dtype="float64", n_rec=8, iters=3, status=status,
-                eval_it=it, eval_loss=np.array([2 * loss, 1.5 * loss, loss]),
-                accuracy=np.array([0.5, 0.6, 0.7]))
+def test_claim1_does_not_hold_when_the_gains_learn_alike():
+    g = groups_of({romo("bptt", 0.5): (0.01, 0.9), romo("bptt", 1.5): (0.01, 0.9),
+                   romo("eprop", 0.5): (0.01, 0.9), romo("eprop", 1.5): (0.0101, 0.9)})
+    assert C.claim1(SC, g, {}).verdict == NOT
 
 
-def test_claim1_verdict_follows_the_numbers():
-    sc = get_scale("tiny")
-    strong = [_cell(r, g, s, (0.02 if g == 0.5 else 0.002) * (1 + 0.05 * s))
-              for r in ("bptt", "eprop", "rflo") for g in (0.5, 1.5) for s in range(5)]
-    assert claim1(sc, group(strong), {}).verdict == HOLDS
-    flat = [_cell(r, g, s, 0.01 * (1 + 0.05 * s)) for r in ("bptt", "eprop", "rflo")
-            for g in (0.5, 1.5) for s in range(5)]
-    c = claim1(sc, group(flat), {})
-    assert c.verdict == NOT and c.notes  # and it says what was investigated
-    only_bptt = [x for x in strong if x.rule == "bptt"] + [x for x in flat if x.rule != "bptt"]
-    assert claim1(sc, group(only_bptt), {}).verdict == PARTLY
+def test_claim4_needs_the_improvement_largest_at_the_poor_gain():
+    spec = {romo("eprop", 0.5): (0.03, 0.7), romo("eprop", 0.5, S.FLOSS): (0.015, 0.9),
+            romo("eprop", 1.5): (0.01, 0.95), romo("eprop", 1.5, S.FLOSS): (0.0099, 0.95)}
+    assert C.claim4(SC, groups_of(spec), {}).verdict == HOLDS
+    spec[romo("eprop", 1.5, S.FLOSS)] = (0.005, 0.99)   # helps as much at the good gain: not 'most'
+    spec[romo("eprop", 1.5)] = (0.02, 0.9)
+    c = C.claim4(SC, groups_of(spec), {})
+    assert c.contrasts[0].supports and not c.contrasts[1].supports
 
 
-def test_claim4_needs_improvement_most_at_the_poor_gain():
-    sc = get_scale("tiny")
-    cells = []
-    for s in range(5):
-        cells += [_cell("eprop", 0.5, s, 0.020 + 1e-4 * s), _cell("eprop", 0.5, s, 0.010 + 1e-4 * s, floss=True),
-                  _cell("eprop", 1.5, s, 0.004 + 1e-4 * s), _cell("eprop", 1.5, s, 0.004 + 1e-4 * s, floss=True)]
-    assert claim4(sc, group(cells), {}, {}).verdict == HOLDS
-    same = [c for c in cells if not c.floss] + [_cell(c.rule, c.gain, c.seed, c.final_eval_loss, floss=True)
-                                                 for c in cells if not c.floss]
-    assert claim4(sc, group(same), {}, {}).verdict == NOT
+def test_claim3_pairs_the_exponents_of_each_seed():
+    g = {}
+    for rule in ("bptt", "eprop"):
+        g[romo(rule, 0.5)] = {s: fake_run(romo(rule, 0.5), s, 0.01, 0.9, lam=(-0.3 - 0.01 * s, -0.02))
+                              for s in range(5)}
+        g[romo(rule, 1.5)] = {s: fake_run(romo(rule, 1.5), s, 0.01, 0.9, lam=(0.01, 0.0)) for s in range(5)}
+    c = C.claim3(SC, g, {})
+    assert c.verdict == HOLDS
+    assert c.contrasts[0].diff == pytest.approx(np.mean([0.3 + 0.01 * s for s in range(5)]) - 0.01)
 
 
-def test_claim3_and_claim5_verdicts_follow_the_numbers():
-    sc = get_scale("tiny")
-    cells = []
-    for r in ("bptt", "eprop", "rflo"):
-        for g in (0.5, 1.5):
-            for s in range(4):
-                c = _cell(r, g, s, 0.01)
-                c.lam_init = (-0.32 if g == 0.5 else 0.02) + 0.01 * s      # far from 0 at the small gain
-                c.lam_trained = 0.01 * (s - 1.5)                            # near 0 after training
-                c.align = {"init": (0.9 if g == 0.5 else 0.4) + 0.01 * s, "final": 0.3 + 0.01 * s}
-                cells.append(c)
-    assert claim3(sc, group(cells)).verdict == HOLDS
-    c5 = claim5(sc, group(cells))
-    assert c5.verdict == PARTLY                       # higher cosine at 0.5 at init, not after training
-    assert [e.supports for e in c5.effects] == [True, False]
-    for c in cells:
-        c.lam_trained = c.lam_init                   # training did not move lambda_max
-        c.align = {}
-    c3 = claim3(sc, group(cells))
-    assert c3.verdict == PARTLY and [e.supports for e in c3.effects] == [True, False, False]
-    assert claim5(sc, group(cells)).verdict == NOT
+# ------------------------------------------------------------------ the whole study, tiny
+def _metric(run_dir: RunDir, column: str):
+    rows = [r for r in run_dir.read_metrics() if r["eval_loss"] is not None]
+    return np.array([r[column] for r in rows], dtype=float)
 
 
-def test_choose_lr_takes_the_lowest_mean_and_counts_divergence_as_worst():
-    sc = get_scale("quick")
-    lrs = sc.tasks["romo"].lrs
-    key = ("romo", "bptt", 0.5, False)
-    cells = [_cell("bptt", 0.5, 100, 0.01, lr=lrs[0]), _cell("bptt", 0.5, 100, 0.001, lr=lrs[1],
-                                                             status="diverged"),
-             _cell("bptt", 0.5, 100, 0.005, lr=lrs[2])]
-    best = choose_lr(cells, sc)[key]
-    assert best["lr"] == lrs[2] and best["edge"]
-    assert [v for _, v in best["table"]][1] == np.inf
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny")
+    rep = reproduce_liu2024(out, scale="tiny", workers=1)
+    return out, rep
 
 
-# ---------------------------------------------------------------------------- end to end
+def test_tiny_study_writes_every_figure_a_verdict_per_claim_and_its_data(tiny):
+    out, rep = tiny
+    text = (out / "report.md").read_text()
+    for c in rep.claims:
+        assert f"**Verdict (claim {c.number}): {c.verdict}.**" in text
+    for name in rep.figures.values():
+        assert (out / name).stat().st_size > 1000 and f"]({name})" in text
+    data = json.loads((out / "claims.json").read_text())
+    assert [c["verdict"] for c in data["claims"]] == [c.verdict for c in rep.claims]
+    # every stage wrote its plan: each cell folder is explained
+    for stage in ("prep", "tune", "main", "checks"):
+        plan = json.loads((out / stage / "plan.json").read_text())
+        assert {p["name"] for p in plan} == {r["name"] for r in SweepDir(out / stage).rows()}
 
-def test_tiny_reproduction_writes_every_figure_and_a_verdict_per_claim(tmp_path):
-    out = tmp_path / "liu"
-    rep = reproduce_liu2024(out, scale="tiny")
-    for name in FIGURES.values():
-        data = (out / name).read_bytes()
-        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000, name
-    text = rep.path.read_text()
-    found = re.findall(r"\*\*Verdict \(claim (\d)\): (.+?)\.\*\*", text)
-    assert [int(k) for k, _ in found] == [1, 2, 3, 4, 5]
-    assert all(v in VERDICTS for _, v in found)
-    assert [c.verdict for c in rep.claims] == [v for _, v in found]
-    assert VERDICT_RULE in text
-    # every reported group has the scale's seeds, each a finished run folder
-    sc = get_scale("tiny")
-    main_cells = sorted((out / "main" / "cells").iterdir())
-    assert len(main_cells) == 3 * 2 * 2 + 2 * 2 + 2 * 2 * 2 * 2
-    cfgs = [RunDir(c).read_config() for c in main_cells]
-    assert {c["seed"] for c in cfgs} == set(sc.seeds) and {c["status"] for c in cfgs} == {"done"}
-    # claim 3 and 5 numbers came from the runs: lambda_max and alignment are recorded
-    assert "nan ± nan" not in text.split("## Claim 3")[1].split("## Claim 4")[0]
-    assert "nan ± nan" not in text.split("## Claim 5")[1].split("## For the main")[0]
-    # a rerun resumes: nothing is trained again, the report is the same
-    w = main_cells[0] / "weights.npz"
-    before = w.stat().st_mtime_ns
-    rep2 = reproduce_liu2024(out, scale="tiny")
-    assert w.stat().st_mtime_ns == before
+
+def test_tiny_study_numbers_are_those_of_the_run_folders(tiny):
+    """Every contrast of the report recomputed from metrics.csv by hand (RunDir only)."""
+    out, rep = tiny
+    data = json.loads((out / "claims.json").read_text())
+    text = (out / "report.md").read_text()
+    plan = json.loads((out / "main" / "plan.json").read_text())
+    lr = {tuple(k[:2]) + (float(k[2]), k[3]): v for k, v in data["lr"]}
+    folders = {}
+    for p in plan:
+        key = (p["group"][0], p["group"][1], float(p["group"][2]), p["group"][3])
+        if math.isclose(p["lr"], lr[key], rel_tol=1e-12):
+            folders.setdefault(key, {})[p["seed"]] = SweepDir(out / "main").run_dir(p["name"])
+    checked = 0
+    for claim in data["claims"]:
+        for e in claim["contrasts"] + claim["side"]:
+            meta = e.get("meta") or {}
+            if meta.get("measure") != "area":
+                continue
+            ka, kb = (tuple(meta[x][:2]) + (float(meta[x][2]), meta[x][3]) for x in ("a", "b"))
+            col = "eval_loss" if ka[0] == "romo" else "eval_decision_loss"
+            va, vb = {}, {}
+            for key, dest in ((ka, va), (kb, vb)):
+                for s, rd in folders[key].items():
+                    if rd.status == "done":
+                        dest[s] = float(np.mean(_metric(rd, col)))
+            seeds = sorted(set(va) & set(vb))
+            assert seeds == e["seeds"]
+            assert e["mean_a"] == pytest.approx(np.mean([va[s] for s in seeds]), rel=1e-12)
+            assert e["diff"] == pytest.approx(np.mean([va[s] - vb[s] for s in seeds]), rel=1e-9, abs=1e-15)
+            assert format(e["diff"], ".3g") in text
+            checked += 1
+    assert checked >= 8
+
+
+def test_tiny_study_reruns_nothing_and_reports_the_same(tiny, tmp_path):
+    out, rep = tiny
+    before = {st: SweepDir(out / st).rows() for st in ("tune", "main")}
+    rep2 = reproduce_liu2024(out, scale="tiny", workers=1)
     assert [c.verdict for c in rep2.claims] == [c.verdict for c in rep.claims]
+    for st, rows in before.items():
+        assert [(r["name"], r["seconds"]) for r in SweepDir(out / st).rows()] == \
+               [(r["name"], r["seconds"]) for r in rows]   # no cell ran again
+
+
+# ------------------------------------------------------------------ scales and the CLI
+@pytest.mark.parametrize("name", sorted(SCALES))
+def test_every_scale_plans_valid_uniquely_named_cells(name):
+    sc = SCALES[name]
+    pairs = []
+    for g in sc.groups:
+        st = sc.settings[g.setting]
+        fl = 0.01 if g.variant in (S.FLOSS, S.FLOSS_PER_GAIN, S.FLOSS_KEEP_Q) else None
+        if g.tuned:
+            pairs += P.tune_cells(sc, g, st.grid.initial(), fl)
+        pairs += P.main_cells(sc, g, st.grid.base, fl)
+    pairs += P.check_cells(sc)
+    P.check_unique(pairs)                 # every cell's config resolves; names unique
+    assert len({c.name for _, c in pairs}) == len(pairs)
+    keys = [g.key for g in sc.groups]
+    assert len(set(keys)) == len(keys)
+    for g in sc.groups:
+        if not g.tuned:
+            assert tuple(g.lr_from) in keys
 
 
 def test_cli_rejects_conflicting_scales():
-    res = CliRunner().invoke(main, ["reproduce", "liu2024", "--quick", "--scale", "paper"])
-    assert res.exit_code == 2 and "Error:" in res.output and "--quick" in res.output
-
-
-@pytest.mark.parametrize("name", ["quick", "default", "paper"])
-def test_every_scale_builds_valid_uniquely_named_cells(name):
-    from localrnn.reproduce.liu2024 import _combos, main_specs, prep_specs, tune_specs
-    from localrnn.sweep import make_cells
-
-    sc = get_scale(name)
-    floss_lr = {g: 0.1 / sc.tasks["romo"].n_rec for g in sc.floss_gains}
-    stages = [prep_specs(sc), tune_specs(sc, floss_lr),
-              main_specs(sc, {k: sc.tasks[k[0]].lr_base for k in _combos(sc)}, floss_lr)]
-    for specs in stages:
-        cells = make_cells([{k: v for k, v in d.items() if k != "align"} for d in specs])  # validates
-        assert len({c.name for c in cells}) == len(specs)
-    main = stages[2]
-    # the paper's protocol: reported seeds only in main, tuning seeds only in tune
-    assert {d["seed"] for d in main} == set(sc.seeds)
-    assert {d["seed"] for d in stages[1]} == set(sc.tune_seeds)
-    assert not set(sc.seeds) & set(sc.tune_seeds)
-    # alignment and Lyapunov exponents are recorded for every Romo cell of the study
-    assert all(d["align"] and d["lyapunov"] for d in main if d["task"] == "romo")
-    assert sum(d["floss_iters"] > 0 for d in main) == len(sc.floss_gains) * len(sc.seeds)
+    r = CliRunner().invoke(cli, ["reproduce", "liu2024", "--quick", "--scale", "paper"])
+    assert r.exit_code == 2 and "disagree" in r.output

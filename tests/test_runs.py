@@ -29,7 +29,7 @@ class Crash(BaseException):
 def _rows(n):
     return [{"iteration": i + 1, "loss": 0.5 / (i + 1), "eval_loss": None if i % 2 else 0.25,
              "accuracy": None if i % 2 else 0.5, "seconds": 0.001, "train_accuracy": None,
-             "lambda_max": None}
+             "lambda_max": None, "eval_decision_loss": None if i % 2 else 0.125}
             for i in range(n)]
 
 

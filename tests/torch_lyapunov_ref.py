@@ -49,7 +49,7 @@ def _params(net, requires_grad):
             for k in ("W", "W_in", "b")}
 
 
-def _log_r_steps(net, p, inputs, q0, warmup, qr_every, detach, h0=None):
+def _log_r_steps(net, p, inputs, q0, warmup, qr_every, detach, h0=None, detach_q=None):
     """Per trial, per counted QR: log diag(R) (list over trials of (k,) sums) and Q_T."""
     T, B, _ = inputs.shape
     N = net.n_rec
@@ -75,7 +75,7 @@ def _log_r_steps(net, p, inputs, q0, warmup, qr_every, detach, h0=None):
                 up = u.detach() if detach else u
                 J = (1 - a) * eye + a * _dphi(net.activation, up)[:, None] * p["W"]
                 h = (1 - a) * h + a * phi(u)
-            Qp = Q.detach() if detach else Q
+            Qp = Q.detach() if (detach if detach_q is None else detach_q) else Q
             A = J @ Qp
             if (t - warmup) % qr_every == 0 or t == T:
                 Q, R = torch.linalg.qr(A)
@@ -100,11 +100,12 @@ def spectrum(net, inputs, q0, warmup, qr_every=1, h0=None):
     return np.array([s.numpy() for s in sums]) / (T - warmup), QT
 
 
-def flossing(net, inputs, q0, warmup, target=0.0, detach=True, h0=None):
-    """(L_floss, {"W", "W_in", "b"} gradients by autograd)."""
+def flossing(net, inputs, q0, warmup, target=0.0, detach=True, h0=None, detach_q=None):
+    """(L_floss, {"W", "W_in", "b"} gradients by autograd); ``detach`` holds the state
+    (and, unless ``detach_q`` says otherwise, Q_{t-1}) fixed."""
     p = _params(net, True)
     with _one_thread():
-        sums, _ = _log_r_steps(net, p, inputs, q0, warmup, 1, detach, h0)
+        sums, _ = _log_r_steps(net, p, inputs, q0, warmup, 1, detach, h0, detach_q)
         T = inputs.shape[0]
         lam = torch.stack(sums).mean(dim=0) / (T - warmup)
         L = torch.sum((lam - target) ** 2)

@@ -46,7 +46,11 @@ def to_torch(net, requires_grad=True):
 
 
 def run(net, params, x, h0=None, noise=None, truncate=False, F=None):
-    """Outputs (T, B, O) and states (T, B, N) in torch, building the autograd graph."""
+    """Outputs (T, B, O) and states (T, B, N) in torch, building the autograd graph.
+
+    ``truncate``: False (exact), True (the recurrent input from a detached presynaptic
+    activity: e-prop / RFLO) or ``"state"`` (the whole previous state detached, leak
+    included: ``truncation="state"``)."""
     act = ACT[net.activation]
     alpha = net.alpha
     x = torch.as_tensor(x)
@@ -57,6 +61,8 @@ def run(net, params, x, h0=None, noise=None, truncate=False, F=None):
         F = torch.as_tensor(F)
     ys, ss = [], []
     for k in range(T):
+        if truncate == "state":
+            s = s.detach()
         if net.form == "current":
             r_prev = act(s)
             rec = (r_prev.detach() if truncate else r_prev) @ params["W"].T

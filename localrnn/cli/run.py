@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..names import ACTIVATIONS, DTYPES, FEEDBACKS, FORMS, OPTIMIZERS, RULES
+from ..names import ACTIVATIONS, DTYPES, FEEDBACKS, FLOSS_MODES, FORMS, OPTIMIZERS, RULES, TRUNCATIONS
 from ._common import emit_summary, progress
 
 
@@ -38,8 +38,13 @@ from ._common import emit_summary, progress
               help="Save metrics rows, weights and checkpoint every K iterations.")
 @click.option("--floss-iters", type=int, default=0, show_default=True, help="Gradient-flossing pretraining iterations.")
 @click.option("--floss-k", type=int, default=None, help="Exponents flossed [min(N, 10)].")
-@click.option("--floss-exact", is_flag=True, help="Exact flossing gradient instead of the local one.")
+@click.option("--floss-mode", type=click.Choice(FLOSS_MODES), default="local", show_default=True,
+              help="Flossing gradient: the paper's local one, local without holding Q fixed, or exact.")
 @click.option("--floss-lr", type=float, default=None, help="Flossing learning rate (Adam).")
+@click.option("--rescale-to", type=float, default=None, metavar="LAMBDA",
+              help="Before training, scale W until lambda_max = LAMBDA (a control for flossing).")
+@click.option("--truncation", type=click.Choice(TRUNCATIONS), default=None,
+              help="What eprop/rflo drop: the recurrent term [default] or the whole previous state.")
 @click.option("--lyapunov", "lyap", is_flag=True, help="Record Lyapunov exponents before and after training.")
 @click.option("--lyap-every", type=int, default=None, metavar="K",
               help="Every K iterations, lambda_max of the current network into metrics.csv.")
@@ -47,8 +52,8 @@ from ._common import emit_summary, progress
 @click.option("--resume", type=click.Path(file_okay=False), default=None, help="Continue the run saved in this folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def run(task, rule, gain, n_rec, batch, iters, lr, optimizer, clip, form, activation, dtype, feedback,
-        online, quantize, seed, eval_every, eval_batch, checkpoint_every, floss_iters, floss_k, floss_exact,
-        floss_lr, lyap, lyap_every, out, resume, as_json):
+        online, quantize, seed, eval_every, eval_batch, checkpoint_every, floss_iters, floss_k, floss_mode,
+        floss_lr, rescale_to, truncation, lyap, lyap_every, out, resume, as_json):
     """Train an RNN on TASK (romo, 2af, dms, sine, neurogym:<id>) and save the learning curve.
 
     Options marked [task default] take the task's value (its gain, size,
@@ -78,8 +83,8 @@ def run(task, rule, gain, n_rec, batch, iters, lr, optimizer, clip, form, activa
                           feedback=feedback, online=online, quantize=quantize, seed=seed,
                           eval_every=eval_every, eval_batch=eval_batch, checkpoint_every=checkpoint_every,
                           floss_iters=floss_iters, floss_k=floss_k,
-                          floss_exact=floss_exact, floss_lr=floss_lr, lyapunov=lyap,
-                          lyap_every=lyap_every)
+                          floss_mode=floss_mode, floss_lr=floss_lr, rescale_to=rescale_to,
+                          truncation=truncation, lyapunov=lyap, lyap_every=lyap_every)
         trainer = Trainer(cfg)  # validates everything before a folder is made
         c = trainer.config
         out_dir = new_run_dir("runs", prefix=f"{task.replace(':', '_')}-{c.rule}-g{c.gain:g}") if out is None else out

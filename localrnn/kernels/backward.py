@@ -17,11 +17,13 @@ Rate form, adjoint g_k = dL/da_k and z_k = dL/du_k:
 
     g_k = F delta_k + (1 - alpha) g_{k+1} + W^T z_{k+1},   z_k = alpha phi'(u_k) g_k,   Z_k = z_k
 
-With ``F = W_out^T`` and ``truncate = False`` this is BPTT.  With ``truncate =
-True`` the recurrent Jacobian term (``alpha W^T a_{k+1}`` resp. ``W^T z_{k+1}``) is
-dropped, J ~ (1 - alpha) I: the result is the e-prop/RFLO gradient in its offline
-form, the backward filter ``abar_k = L_k + (1 - alpha) abar_{k+1}`` of MODEL.md
-section 5, identical to summing the eligibility traces forward in time.
+With ``F = W_out^T`` and ``truncate = 0`` this is BPTT.  With ``truncate = 1`` the
+recurrent Jacobian term (``alpha W^T a_{k+1}`` resp. ``W^T z_{k+1}``) is dropped,
+J ~ (1 - alpha) I: the result is the e-prop/RFLO gradient in its offline form, the
+backward filter ``abar_k = L_k + (1 - alpha) abar_{k+1}`` of MODEL.md section 5,
+identical to summing the eligibility traces forward in time.  With ``truncate = 2``
+the leak term goes too (J ~ 0, the whole previous state detached): each step's
+gradient is its own, ``abar_k = L_k``.
 """
 import numpy as np
 
@@ -63,7 +65,8 @@ def signal_row(d, FT, out):
 
 @njit
 def backward_current(DELTA, H, R, h0, W, FT, alpha, code, truncate, want_g0, Z, g0, gb):
-    """Current-form adjoint.  ``FT`` is F^T (O, N); ``R = phi(H)``.
+    """Current-form adjoint.  ``FT`` is F^T (O, N); ``R = phi(H)``; ``truncate`` 0 (exact),
+    1 (recurrent term dropped) or 2 (whole state detached), see the module notes.
 
     Writes Z, gb = dL/db = sum_k Z_k (summed while Z_k is in cache) and, if
     ``want_g0``, g0 = dL/dh_0 (one more (B x N)(N x N) product and phi'(h_0): a whole
@@ -75,9 +78,10 @@ def backward_current(DELTA, H, R, h0, W, FT, alpha, code, truncate, want_g0, Z, 
     rec = np.zeros((B, N), dtype=H.dtype)
     a_next = np.zeros((B, N), dtype=H.dtype)
     al, keep = leak_coefs(alpha, W)
+    kt = keep if truncate < 2 else keep - keep   # the leak kept by the truncated forms
     gb[:] = 0.0
     for k in range(T - 1, -1, -1):
-        exact = (not truncate) and k < T - 1
+        exact = truncate == 0 and k < T - 1
         if exact:
             np.dot(a_next, W, rec)  # (W^T a)^T = a^T W
         Zk, Dk, Hk, Rk = Z[k], DELTA[k], H[k], R[k]
@@ -94,7 +98,7 @@ def backward_current(DELTA, H, R, h0, W, FT, alpha, code, truncate, want_g0, Z, 
                     gb[n] += z
             else:
                 for n in range(N):
-                    a = dp[n] * fb[n] + keep * an[n]
+                    a = dp[n] * fb[n] + kt * an[n]
                     an[n] = a
                     z = al * a
                     zr[n] = z
@@ -118,9 +122,10 @@ def backward_rate(DELTA, U, W, FT, alpha, code, truncate, want_g0, Z, g0, gb):
     rec = np.zeros((B, N), dtype=U.dtype)
     g_next = np.zeros((B, N), dtype=U.dtype)
     al, keep = leak_coefs(alpha, W)
+    kt = keep if truncate < 2 else keep - keep   # the leak kept by the truncated forms
     gb[:] = 0.0
     for k in range(T - 1, -1, -1):
-        exact = (not truncate) and k < T - 1
+        exact = truncate == 0 and k < T - 1
         if exact:
             np.dot(Z[k + 1], W, rec)
         Zk, Dk, Uk = Z[k], DELTA[k], U[k]
@@ -139,7 +144,7 @@ def backward_rate(DELTA, U, W, FT, alpha, code, truncate, want_g0, Z, g0, gb):
                     gb[n] += z
             else:
                 for n in range(N):
-                    g = fb[n] + keep * gn[n]
+                    g = fb[n] + kt * gn[n]
                     gn[n] = g
                     z = al * dp[n] * g
                     zr[n] = z

@@ -27,20 +27,23 @@ __all__ = ["flossing_gradient", "FlossResult", "floss"]
 # --------------------------------------------------------------------------- flossing
 
 def _flossing(net: Network, x: np.ndarray, s0: np.ndarray, nz, has, k: int, local: bool,
-              target: float, warm: int, Qt: np.ndarray):
-    """(L, grads, lambda (k,) trial average in QR-column order); ``Qt`` is Q_0^T (B, k, N)."""
+              target: float, warm: int, Qt: np.ndarray, keep_q: bool = False):
+    """(L, grads, lambda (k,) trial average in QR-column order); ``Qt`` is Q_0^T (B, k, N).
+
+    ``keep_q`` (local only): differentiate through the QR chain's Q_{t-1} as the exact
+    gradient does, holding only the state fixed."""
     T, B, N = x.shape[0], x.shape[1], net.n_rec
     tr = run_trajectory(net, x, s0, nz, has)
     X, Y = jacobian_args(net, tr)
     n = T - warm
-    if local:
+    if local and not keep_q:
         logsum = run_qr_chain(net, X, Y, Qt.copy(), warm, 1, mode=0)[0]
     else:
         logsum, _, Qs, Rs = run_qr_chain(net, X, Y, Qt, warm, 1, mode=2)
     lam = logsum.mean(axis=0) / n
     L = float(np.sum((lam - target) ** 2))
     c = 2.0 * (lam - target) / (B * n)          # dL / d log R_t[i, i], every counted t, b
-    if local:
+    if local and not keep_q:
         # second pass along the same QR chain, now that c is known (memory O(B k N))
         return L, {"W": run_qr_chain(net, X, Y, Qt, warm, 1, mode=1, c=c)[1]}, lam
     code = activation_code(net.activation)
@@ -50,6 +53,8 @@ def _flossing(net: Network, x: np.ndarray, s0: np.ndarray, nz, has, k: int, loca
     with step_blas_limit():
         _ly.lyap_backward(X, Y, net.W, net.alpha, net.form == "current", code, Qs, Rs,
                           np.ascontiguousarray(c, dtype=net.dtype), warm, GW, SRC)
+        if local:   # keep_q: W's explicit part through the QR chain, the state held fixed
+            return L, {"W": GW}, lam
         if net.form == "current":
             _ly.adjoint_current(SRC, X, Y, net.W, net.alpha, code, G)
         else:
@@ -64,7 +69,7 @@ def _flossing(net: Network, x: np.ndarray, s0: np.ndarray, nz, has, k: int, loca
 
 def flossing_gradient(net: Network, inputs, k: int, local: bool = True, target: float = 0.0,
                       warmup: Optional[int] = None, q0=None, seed: int = 0, h0=None,
-                      noise=None) -> Tuple[float, Dict[str, np.ndarray]]:
+                      noise=None, keep_q: bool = False) -> Tuple[float, Dict[str, np.ndarray]]:
     """The flossing loss and its gradient, local or exact (MODEL.md section 7).
 
     ``L_floss = sum_i (lambda_i - target)^2`` over the first k exponents, with
@@ -83,6 +88,12 @@ def flossing_gradient(net: Network, inputs, k: int, local: bool = True, target: 
     Each term is a product of a postsynaptic and a presynaptic factor at the synapse.
     Only W enters J, so the local gradient has only ``"W"``.  It costs two passes
     along the QR chain (the exponents first, then the gradient) and O(B k N) memory.
+
+    **Local, Q not held** (``local=True, keep_q=True``): the state is held constant at
+    each step but Q_{t-1} is not, so the derivative runs back through the QR chain as
+    the exact one does (below) and stops at the state: keys ``"W"`` only.  The paper's
+    method section says the state is detached; whether Q_{t-1} is too it does not say,
+    so this is the other reading, for a bracket.
 
     **Exact** (``local=False``): the full derivative through the QR chain (including
     the warm-up steps) and through the trajectory, by reverse mode: the QR backward
@@ -105,6 +116,8 @@ def flossing_gradient(net: Network, inputs, k: int, local: bool = True, target: 
         The value the exponents are driven to (0: the edge of chaos).
     warmup, q0, seed, h0, noise
         As in :func:`lyapunov_spectrum` (the QR is done every step).
+    keep_q : bool
+        With ``local=True``: do not hold Q_{t-1} fixed (see above).
 
     Returns
     -------
@@ -121,8 +134,7 @@ def flossing_gradient(net: Network, inputs, k: int, local: bool = True, target: 
     >>> sorted(g), g["W"].shape
     (['W'], (16, 16))
     """
-    if not isinstance(local, (bool, np.bool_)):
-        raise ValueError(f"local={local!r} must be True or False")
+    _check_mode(local, keep_q)
     net = as_float64(net)
     x = check_inputs(net, inputs)
     T, B, _ = x.shape
@@ -132,8 +144,18 @@ def flossing_gradient(net: Network, inputs, k: int, local: bool = True, target: 
     s0 = check_state0(net, h0, B)
     nz, has = check_noise(net, noise, T, B)
     Qt = check_q0(net, q0, k, B, seed)
-    L, grads, _ = _flossing(net, x, s0, nz, has, k, bool(local), target, warm, Qt)
+    L, grads, _ = _flossing(net, x, s0, nz, has, k, bool(local), target, warm, Qt, bool(keep_q))
     return L, grads
+
+
+def _check_mode(local, keep_q) -> None:
+    if not isinstance(local, (bool, np.bool_)):
+        raise ValueError(f"local={local!r} must be True or False")
+    if not isinstance(keep_q, (bool, np.bool_)):
+        raise ValueError(f"keep_q={keep_q!r} must be True or False")
+    if keep_q and not local:
+        raise ValueError("keep_q=True is a variant of the local gradient; the exact one (local=False) "
+                         "never holds Q fixed")
 
 
 @dataclass
@@ -179,7 +201,8 @@ def _batch_source(net: Network, task, batch_size: int, rng):
 def floss(net: Network, task, iters: int = 100, k: int = 1, lr: Optional[float] = None,
           local: bool = True, target: float = 0.0, batch_size: int = 16,
           warmup: Optional[int] = None, seed: int = 0,
-          callback: Optional[Callable[[int, np.ndarray, float], None]] = None) -> FlossResult:
+          callback: Optional[Callable[[int, np.ndarray, float], None]] = None,
+          keep_q: bool = False) -> FlossResult:
     """Gradient-flossing pretraining: Adam on ``L_floss`` over W (Engelken 2023; Liu et al. 2024).
 
     Each iteration draws a batch of trials, computes :func:`flossing_gradient` and
@@ -213,6 +236,8 @@ def floss(net: Network, task, iters: int = 100, k: int = 1, lr: Optional[float] 
         Local (Liu et al. 2024) or exact (Engelken 2023) gradient.
     target : float
         Value the exponents are driven to.
+    keep_q : bool
+        The local gradient without holding Q_{t-1} fixed (:func:`flossing_gradient`).
     batch_size : int
         Trials per iteration when ``task`` is a task.
     warmup : int, optional
@@ -240,8 +265,7 @@ def floss(net: Network, task, iters: int = 100, k: int = 1, lr: Optional[float] 
     iters = check_number("iters", iters, lo=1, integer=True)
     k = check_k(net, k)
     lr = 0.01 / net.n_rec if lr is None else check_number("lr", lr, lo=0.0, lo_open=True)
-    if not isinstance(local, (bool, np.bool_)):
-        raise ValueError(f"local={local!r} must be True or False")
+    _check_mode(local, keep_q)
     target = check_number("target", target)
     batch_size = check_number("batch_size", batch_size, lo=1, integer=True)
     check_number("seed", seed, lo=0, integer=True)
@@ -265,7 +289,7 @@ def floss(net: Network, task, iters: int = 100, k: int = 1, lr: Optional[float] 
             L = float(np.sum((lam - target) ** 2))
         else:
             L, grads, lam = _flossing(net64, x, s0, nz, has, k, bool(local), target, warm,
-                                      Q0t.copy())
+                                      Q0t.copy(), bool(keep_q))
         lam_sorted = np.sort(lam)[::-1]
         hist.append(lam_sorted)
         losses.append(L)

@@ -19,8 +19,9 @@ from .curves import plot_accuracy, plot_curves, plot_run, plot_runs, plot_saved_
 from .fixedpoint import plot_fixedpoint_grid
 from .lyapunov import plot_lambda_vs_gain, plot_spectrum
 from .quantize import plot_quantize_sweep
+from .reproduction import plot_curve_panels, plot_gain_panels
 from .scaling import plot_scaling
 
 __all__ = ["pyplot", "save_figure", "plot_saved_runs", "plot_curves", "plot_accuracy", "plot_run",
            "plot_runs", "plot_spectrum", "plot_lambda_vs_gain", "plot_fixedpoint_grid",
-           "plot_quantize_sweep", "plot_scaling"]
+           "plot_quantize_sweep", "plot_scaling", "plot_curve_panels", "plot_gain_panels"]

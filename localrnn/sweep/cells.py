@@ -73,7 +73,7 @@ def format_value(v) -> str:
 def _name_part(key: str, v) -> str:
     if key == "online":
         return "online" if v else "batch"
-    if key in ("lyapunov", "floss_exact"):
+    if key == "lyapunov":
         return key if v else f"no-{key}"
     if key in NAME_PREFIX:
         return NAME_PREFIX[key] + format_value(v)

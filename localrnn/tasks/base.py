@@ -178,6 +178,21 @@ class Task:
         choice = np.argmax(np.where(np.isfinite(mean), mean, -np.inf), axis=1)
         return float(np.mean(ok & (choice == batch.info["label"])))
 
+    def decision_mask(self, batch: Batch) -> Optional[np.ndarray]:
+        """The batch's mask restricted to each trial's decision period
+        (``info["t_decision"]``), in the mask's shape and dtype; None when the task marks
+        no decision period.  The loss under this mask is the *decision-period loss*: on
+        tasks whose loss covers every step (2AF, DMS) it isolates the choice from the
+        fixation steps that dominate the whole-trial loss."""
+        win = batch.info.get("t_decision") if isinstance(batch.info, dict) else None
+        if win is None:
+            return None
+        w = window_mask(batch.T, win[:, 0], win[:, 1])
+        m = np.asarray(batch.mask)
+        if m.ndim == 3:
+            w = w[:, :, None]
+        return (m * w).astype(m.dtype, copy=False)
+
     # ---------------------------------------------------------------- network
     def h0(self, batch_size: int, n_rec: int) -> Optional[np.ndarray]:
         """Initial state ``(B, N)``, or ``None`` for zeros (MODEL.md section 1)."""

@@ -25,7 +25,7 @@ this is the last step).
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -34,6 +34,24 @@ from ..names import PARAM_NAMES
 from .base import Batch, Task, check_dt, fixed_periods_info, make_defaults, steps_of
 
 TAU_MS = 200.0
+
+
+def _timing(default: Dict[str, float], given) -> Dict[str, float]:
+    """The task's period durations (ms): ``default`` with the entries of ``given`` replaced.
+
+    ``given`` maps period names (the keys of ``default``) to durations >= 0 in ms; the
+    order of the periods is always the default one."""
+    if given is None:
+        return dict(default)
+    if not isinstance(given, dict):
+        raise ValueError(f"timing={given!r} must be a mapping of period names to durations in ms; "
+                         f"periods: {', '.join(default)}")
+    out = dict(default)
+    for k, v in given.items():
+        if k not in default:
+            raise ValueError(f"timing period {k!r} is not allowed; allowed: {', '.join(default)}")
+        out[k] = check_number(f"timing[{k!r}]", v, lo=0.0)
+    return out
 
 
 def _layout(timing: Dict[str, float], dt: float) -> Dict[str, Tuple[int, int]]:
@@ -57,7 +75,8 @@ class _DecisionTask(Task):
     #: class meaning, as neurogym's ``action_space.name``
     classes: Dict[str, object] = {}
 
-    def _setup(self, dt, tau, sigma, n_rec: int, iters: int):
+    def _setup(self, dt, tau, sigma, n_rec: int, iters: int, timing=None):
+        self.timing = _timing(type(self).timing, timing)
         self.tau = check_number("tau", tau, lo=0.0, lo_open=True)
         self.dt = check_dt(dt, self.tau, f"alpha = dt / tau must be at most 1 with tau = {self.tau:g} ms")
         self.alpha = self.dt / self.tau
@@ -128,6 +147,9 @@ class PerceptualDecisionTask(_DecisionTask):
         Noise scale (std ``sigma / sqrt(dt)``), default 1.
     cohs : sequence of float
         Coherences drawn uniformly, default ``(0, 6.4, 12.8, 25.6, 51.2)``.
+    timing : dict, optional
+        Period durations in ms replacing the defaults above, e.g.
+        ``{"stimulus": 500}`` (a shorter stimulus: less evidence per trial).
     """
 
     name = "2af"
@@ -138,7 +160,7 @@ class PerceptualDecisionTask(_DecisionTask):
     COHS = (0.0, 6.4, 12.8, 25.6, 51.2)
 
     def __init__(self, dt: float = 100.0, tau: float = TAU_MS, sigma: float = 1.0,
-                 cohs: Sequence[float] = COHS):
+                 cohs: Sequence[float] = COHS, timing: Optional[Dict[str, float]] = None):
         try:
             c = np.array(cohs, dtype=np.float64).ravel()
         except (TypeError, ValueError):
@@ -147,7 +169,7 @@ class PerceptualDecisionTask(_DecisionTask):
             raise ValueError(f"cohs={cohs!r} must be a non-empty sequence of finite numbers")
         self.cohs = c
         self.theta = np.array([0.0, np.pi])
-        self._setup(dt, tau, sigma, n_rec=64, iters=500)
+        self._setup(dt, tau, sigma, n_rec=64, iters=500, timing=timing)
 
     def _batch(self, B: int, rng: np.random.Generator) -> Batch:
         gt = rng.integers(0, 2, size=B)
@@ -193,6 +215,8 @@ class DelayMatchSampleTask(_DecisionTask):
         Network time constant in ms, default 200.
     sigma : float
         Noise scale (std ``sigma / sqrt(dt)``), default 1.
+    timing : dict, optional
+        Period durations in ms replacing the defaults above, e.g. ``{"delay": 500}``.
     """
 
     name = "dms"
@@ -201,11 +225,12 @@ class DelayMatchSampleTask(_DecisionTask):
     channels = {"fixation": 0, "stimulus": [1, 2]}
     classes = {"fixation": 0, "match": 1, "non-match": 2}
 
-    def __init__(self, dt: float = 100.0, tau: float = TAU_MS, sigma: float = 1.0):
+    def __init__(self, dt: float = 100.0, tau: float = TAU_MS, sigma: float = 1.0,
+                 timing: Optional[Dict[str, float]] = None):
         self.theta = np.array([0.0, np.pi])
         # ring[k] = the two stimulus channels for theta_stim = theta[k]
         self.ring = np.cos(self.theta[None, :] - self.theta[:, None]) * 0.5 + 0.5
-        self._setup(dt, tau, sigma, n_rec=64, iters=1500)
+        self._setup(dt, tau, sigma, n_rec=64, iters=1500, timing=timing)
 
     def _batch(self, B: int, rng: np.random.Generator) -> Batch:
         label = rng.integers(1, 3, size=B)              # 1 match, 2 non-match
