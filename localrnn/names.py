@@ -62,6 +62,9 @@ VALUE_KINDS = {"bool": "true or false", "int": "an integer", "float": "a number"
                "float_or_table": "a number or a table of numbers", "str": "a string",
                "names": "a list of names", "table": "a table"}
 
+#: Scales of the reproduction study (``localrnn reproduce liu2024 --scale``; their sizes are
+#: ``localrnn.reproduce.liu2024.SCALES``).
+STUDY_SCALES = ("default", "quick", "n128", "paper", "tiny")
 #: Spiking neuron models (MODEL.md section 9): leaky integrate-and-fire, and with an
 #: adaptive threshold (Bellec et al. 2020).
 SPIKING_MODELS = ("lif", "alif")
@@ -75,4 +78,4 @@ __all__ = ["RULES", "EXACT_RULES", "LOCAL_RULES", "ONLINE_RULES", "TRUNCATIONS",
            "FEEDBACKS", "FORMS",
            "ACTIVATIONS", "FLOAT32_ACTIVATIONS", "LOSSES", "OPTIMIZERS", "DTYPES", "PARAM_NAMES",
            "P_WIN", "P_W", "P_B", "P_WOUT", "P_BOUT", "RECURRENT_PARAMS", "READOUT_PARAMS",
-           "KIND", "VALUE_KINDS", "TRAIN", "RUN_KINDS", "SPIKING_MODELS", "RESETS", "SPIKING_RULES"]
+           "KIND", "VALUE_KINDS", "TRAIN", "RUN_KINDS", "STUDY_SCALES", "SPIKING_MODELS", "RESETS", "SPIKING_RULES"]

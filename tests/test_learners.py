@@ -192,7 +192,7 @@ def test_cli_records_clip_and_lyap_every_and_resume_stays_bit_identical(tmp_path
     cfg = RunDir(full).read_config()
     assert cfg["clip"] == 0.03 and cfg["lyap_every"] == 2
     header = (full / "metrics.csv").read_text().splitlines()[0].split(",")
-    assert header[-1] == "lambda_max"
+    assert "lambda_max" in header
     rows = read_metrics(full / "metrics.csv")
     assert [r["lambda_max"] is not None for r in rows] == [False, True] * 3
     # clipping was active on some iterations and not on others (0.03 is inside the range)

@@ -179,6 +179,12 @@ def test_every_scale_plans_valid_uniquely_named_cells(name):
             assert tuple(g.lr_from) in keys
 
 
+def test_the_cli_offers_every_scale():
+    from localrnn.names import STUDY_SCALES
+
+    assert set(STUDY_SCALES) == set(SCALES)
+
+
 def test_cli_rejects_conflicting_scales():
     r = CliRunner().invoke(cli, ["reproduce", "liu2024", "--quick", "--scale", "paper"])
     assert r.exit_code == 2 and "disagree" in r.output

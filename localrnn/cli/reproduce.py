@@ -3,18 +3,19 @@ from __future__ import annotations
 
 import click
 
+from ..names import STUDY_SCALES
 from ._common import TaskBar, executor_options
 
 STUDIES = ["liu2024"]
-SCALE_NAMES = ["default", "quick", "tiny", "paper"]
 
 
 @click.command("reproduce")
 @click.argument("study", type=click.Choice(STUDIES))
 @click.option("--quick", is_flag=True, help="Same as --scale quick (about 5 minutes on 2 cores).")
-@click.option("--scale", type=click.Choice(SCALE_NAMES), default=None,
-              help="Sizes: default (60 min on 2 cores with --workers 2), quick, tiny (tests), "
-                   "paper (the paper's sizes, for a cluster).  [default]")
+@click.option("--scale", type=click.Choice(STUDY_SCALES), default=None,
+              help="Sizes: default (N = 64; within 60 min on 2 cores with --workers 2), quick (a smoke "
+                   "test), n128 (claim 1 at doubled N and batch), paper (Romo at N = 256; hours), "
+                   "tiny (tests).  [default]")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Results folder; a rerun resumes it.  [reproduction/STUDY]")
 @executor_options
@@ -37,6 +38,6 @@ def reproduce(study, quick, scale, out, workers, scheduler, dask_local, no_progr
         rep = reproduce_liu2024(out or f"reproduction/{study}", scale=sc, workers=workers,
                                 scheduler=scheduler, dask_local=dask_local, progress=bar)
     for c in rep.claims:
-        click.echo(f"claim {c.number}: {c.verdict} ({c.title})")
+        click.echo(f"claim {c.number}: {c.verdict} ({c.text})")
     click.echo(f"report: {rep.path} ({rep.seconds / 60:.1f} min)")
     return 0

@@ -49,7 +49,7 @@ def _decision(key, label, n, batch, iters, every, task_kwargs, criterion, why, t
 def _settings(n, batch, romo_iters, romo_every, dec, romo_start=(-3, -2, -1, 0, 1, 2), max_extra=4,
               dec_start=(-2, -1, 0, 1, 2)):
     """Romo plus the decision tasks (``dec``: {key: (iters, every)}) at size n."""
-    out = {"romo": S._romo(n, batch, romo_iters, romo_every, start=romo_start, max_extra=max_extra)}
+    out = {"romo": S.romo_setting(n, batch, romo_iters, romo_every, start=romo_start, max_extra=max_extra)}
     spec = {
         "2af": ("2AF", {}, 0.8,
                 "neurogym's PerceptualDecisionMaking-v0 defaults (the paper's setting): fixation 100, "
@@ -96,7 +96,7 @@ PILOT_NOTES = (
     "e-prop's by less than 3% (its norms rarely reach 0.2).",
 )
 
-SCALES: Dict[str, S.Scale] = {
+SCALES: Dict[str, S.Scale] = {  # keys: names.STUDY_SCALES (the CLI's choice list)
     "tiny": _scale(
         "tiny", _settings(6, 4, 3, 1, {"2af": (3, 1), "dms": (3, 1)}, romo_start=(0, 1), max_extra=1,
                           dec_start=(0, 1)),
@@ -119,13 +119,13 @@ SCALES: Dict[str, S.Scale] = {
         (0.5, 1.0, 1.5), (0.75, 1.25, 2.0), (0.5, 1.0, 1.5), controls=True, main_command_check=True,
         notes=PILOT_NOTES),
     "n128": _scale(
-        "n128", {"romo": S._romo(128, 64, 2000, 50, start=(-3, -2, -1, 0, 1, 2))},
+        "n128", {"romo": S.romo_setting(128, 64, 2000, 50, start=(-3, -2, -1, 0, 1, 2))},
         (0.5, 1.5), (), (), controls=False, dtype_check=False,
         notes=("The paper: 'similar trends were observed when doubling' the number of neurons and the "
                "batch. Romo at N = 128 and batch 64 (twice the default scale's), claim 1's contrasts "
                "only.",)),
     "paper": _scale(
-        "paper", {"romo": S._romo(256, 32, 2000, 50, start=(-2, -1, 0, 1, 2))},
+        "paper", {"romo": S.romo_setting(256, 32, 2000, 50, start=(-2, -1, 0, 1, 2))},
         (0.5, 1.0, 1.5), (), (), controls=False, dtype_check=False,
         notes=("Romo at the size of Schuessler et al. (2020), which the paper follows: N = 256, batch "
                "32, Adam from 0.05/N times the grid; claims 1, 3, 4 and 5 (the decision tasks are "
@@ -226,7 +226,7 @@ def checks_lines(study: Study) -> List[str]:
             rows.append([C.label(key), f"iteration {first}" if first else "never",
                          f"{rel[:tenth].max():.3g}", f"{a.final_loss():.4g} / {b.final_loss():.4g}",
                          f"{a.seconds:.1f} / {b.seconds:.1f}"])
-        L += REP._table(["group", "first evaluation differing by > 1%", "max relative difference, first 10%",
+        L += REP.table(["group", "first evaluation differing by > 1%", "max relative difference, first 10%",
                          "final eval loss f64 / f32", "seconds f64 / f32"], rows) + [""]
     mc = [r for r in runs if r.tag.role == "main-command"]
     if mc and all(r.ok for r in mc):
@@ -240,7 +240,7 @@ def checks_lines(study: Study) -> List[str]:
         step = max(1, n // 10)
         rows = [[int(mc[0].eval_it[i])] + [f"{r.accuracy[i]:.3f}" for r in mc] + [f"{r.eval_loss[i]:.4g}" for r in mc]
                 for i in list(range(step - 1, n, step))]
-        L += REP._table(cols, rows) + [""]
+        L += REP.table(cols, rows) + [""]
         for r in mc:
             crit = r.to_criterion(0.95)
             below = [int(it) for it, a in zip(r.eval_it, r.accuracy) if crit[0] <= it and a < 0.95]

@@ -34,7 +34,7 @@ def ms(x, f=".4g") -> str:
     return f"{fmt(m, f)} ± {fmt(s, f)}"
 
 
-def _table(columns: Sequence[str], rows: Sequence[Sequence]) -> List[str]:
+def table(columns: Sequence[str], rows: Sequence[Sequence]) -> List[str]:
     out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return out
@@ -48,13 +48,13 @@ def group_table(rows: Sequence[Dict], criterion: float, lyap: bool = False, alig
         body.append([r["label"], fmt(r["lr"], ".3g"), f"{r['done']}/{r['seeds']}", ms(r["area"]),
                      ms(r["log_area"], ".3f"), ms(r["final_median"]), ms(r["final_accuracy"], ".3f"),
                      f"{ms(r['to_criterion'], '.0f')} ({r['censored']})", r["spiking_runs"]])
-    out = _table(cols, body)
+    out = table(cols, body)
     if lyap:
-        out += [""] + _table(["group", "λ_max before training", "λ_max after flossing", "λ_max after training"],
+        out += [""] + table(["group", "λ_max before training", "λ_max after flossing", "λ_max after training"],
                              [[r["label"], ms(r["lam_init"], ".3f"), ms(r["lam_floss"], ".3f"),
                                ms(r["lam_trained"], ".3f")] for r in rows])
     if align:
-        out += [""] + _table(["group", "cos(rule, BPTT) at initialisation", "cos(rule, BPTT) after training"],
+        out += [""] + table(["group", "cos(rule, BPTT) at initialisation", "cos(rule, BPTT) after training"],
                              [[r["label"], ms(r["align_init"], ".3f"), ms(r["align_final"], ".3f")]
                               for r in rows if r["group"][1] != "bptt"])
     return out
@@ -70,7 +70,7 @@ def search_table(sc: S.Scale, searches: Mapping, lr: Mapping) -> List[str]:
         status = s["status"] + (f" ({s['side']} side)" if s["status"] == "bound" else "")
         body.append([sc.settings[g.setting].label, label(g.key, sc.ref_gain), tried, fmt(lr[g.key], ".3g"),
                      status])
-    return _table(["task", "group", "rates tried: mean curve area over the tuning seeds", "chosen",
+    return table(["task", "group", "rates tried: mean curve area over the tuning seeds", "chosen",
                    "optimum"], body)
 
 
@@ -132,4 +132,4 @@ def render(study, claims: Sequence[Claim], tables: Mapping[str, List[Dict]], fig
     return "\n".join(L) + "\n"
 
 
-__all__ = ["render", "PAPER"]
+__all__ = ["render", "table", "PAPER"]

@@ -117,7 +117,8 @@ class Scale:
                 "eval_batch": self.eval_batch}
 
 
-def _romo(n, batch, iters, every, start=(-3, -2, -1, 0, 1, 2), max_extra=4) -> Setting:
+def romo_setting(n, batch, iters, every, start=(-3, -2, -1, 0, 1, 2), max_extra=4) -> Setting:
+    """Romo at size ``n``: the learning-rate grid starts at 0.05 / n (Schuessler et al. 2020)."""
     return Setting(key="romo", task="romo", label="Romo", n_rec=n, batch=batch, iters=iters,
                    eval_every=every, grid=RateGrid(base=0.05 / n, start=start, max_extra=max_extra),
                    criterion=0.9)
