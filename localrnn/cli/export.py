@@ -31,6 +31,9 @@ FORMATS = ("md", "json", "nir", "lava")
 @click.option("--alpha", type=float, default=0.125, show_default=True,
               help="alpha = dt/tau of --format lava's trace settings (rate form: rounded to a "
                    "power of two).")
+@click.option("--dt", type=float, default=None,
+              help="Time step of --format nir's graph: seconds for a spiking run [its step; "
+                   "snnTorch's importer assumes 1e-4], the task's unit for a rate run [the task's dt].")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="md or json (the step spec: --rule --n-rec --n-in --n-out), lava (learning-rule "
                    "strings: --rule), nir (RUN_DIR's network) [md; nir with RUN_DIR].")

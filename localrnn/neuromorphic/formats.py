@@ -35,7 +35,7 @@ FORMATS = {
     "json": Format("one online step as a hardware spec, in JSON", **_STEP),
     "lava": Format("the local rule as Lava learning-rule strings", needs=("rule",),
                    takes=("form", "feedback", "alpha")),
-    "nir": Format("a trained run's network as a NIR graph", needs=("run_dir",)),
+    "nir": Format("a trained run's network as a NIR graph", needs=("run_dir",), takes=("dt",)),
 }
 #: Values of options a format takes, when not given.
 DEFAULTS = {"form": FORMS[0]}
@@ -76,7 +76,8 @@ def export(fmt: str, options: Mapping[str, Any], out=None,
     if fmt == "nir":
         from .nir import export_nir  # deferred: the network's kernels (Numba) and nir
 
-        return export_nir(o["run_dir"], out if out is not None else Path(o["run_dir"]) / NIR_FILE)
+        return export_nir(o["run_dir"], out if out is not None else Path(o["run_dir"]) / NIR_FILE,
+                          dt=o.get("dt"))
     if fmt == "lava":
         text = lava_rules_text(o["rule"], o["form"], **{k: o[k] for k in ("feedback", "alpha") if k in o})
     else:
