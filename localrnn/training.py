@@ -154,8 +154,8 @@ class TrainConfig:
                                lo=1, integer=True)
         c.iters = check_number("iters", c.iters if c.iters is not None else d.get("iters", 300),
                                lo=1, integer=True)
-        if c.lr is None:
-            c.lr = d.get("lr", 1e-3)
+        if c.lr is None:   # an online run of a spiking task may name its own (per-step) rate
+            c.lr = d.get("lr_online", d.get("lr", 1e-3)) if c.online else d.get("lr", 1e-3)
         if isinstance(c.lr, dict):
             c.lr = {k: check_number(f"lr[{k}]", v, lo=0.0) for k, v in c.lr.items()}
         else:

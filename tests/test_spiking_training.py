@@ -66,7 +66,7 @@ def test_the_neuron_table_overrides_the_task_and_scales_n_adaptive():
 
 def test_online_runs_resolve_the_regulariser_off():
     c = TrainConfig(task="cue", online=True).resolved()
-    assert c.reg == 0.0 and c.reg_rate == 0.01
+    assert c.reg == 0.0 and c.reg_rate == 0.01 and c.lr == 4e-5   # the per-step rate
     assert TrainConfig(task="cue", online=True, reg=0).resolved().reg == 0.0
 
 

@@ -26,7 +26,8 @@ class Format:
     takes: Tuple[str, ...] = ()
 
 
-_STEP = dict(needs=("rule", "n_rec", "n_in", "n_out"), takes=("form", "quantize", "feedback", "T"))
+_STEP = dict(needs=("rule", "n_rec", "n_in", "n_out"),
+             takes=("form", "quantize", "feedback", "T", "model", "reset"))
 #: ``--format`` -> :class:`Format`.  md and json: :func:`localrnn.neuromorphic.spec.step_spec`;
 #: lava: :func:`localrnn.neuromorphic.lava.lava_rules_text`; nir:
 #: :func:`localrnn.neuromorphic.nir.export_nir`.
@@ -98,8 +99,9 @@ def export(fmt: str, options: Mapping[str, Any], out=None,
     elif fmt == "lava":
         text = lava_rules_text(o["rule"], o["form"], **{k: o[k] for k in ("feedback", "alpha") if k in o})
     else:
-        spec = step_spec(o["rule"], o["form"], o["n_rec"], o["n_in"], o["n_out"],
-                         quantize=o.get("quantize"), feedback=o.get("feedback"), T=o.get("T"))
+        spec = step_spec(o["rule"], o.get("form", "spiking"), o["n_rec"], o["n_in"], o["n_out"],
+                         quantize=o.get("quantize"), feedback=o.get("feedback"), T=o.get("T"),
+                         model=o.get("model"), reset=o.get("reset"))
         text = spec.to_markdown() if fmt == "md" else spec.to_json() + "\n"
     return text if out is None else atomic_write_text(out, text)
 

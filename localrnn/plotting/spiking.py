@@ -94,7 +94,7 @@ def plot_spiking_trial(inputs, spikes, outputs, *, dt: float = 1.0, time_unit: s
             ax2.set_ylim(0, 1.02)
             ax2.set_ylabel("accuracy")
             ax2.legend(fontsize=7, loc="lower left")
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="upper center")
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

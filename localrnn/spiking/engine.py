@@ -199,6 +199,8 @@ def _trace_grads(net: SpikingNetwork, tr: SpikingTrajectory, delta: np.ndarray, 
          "W_out": np.zeros((O, N), dt), "b_out": np.zeros(O, dt)}
     prm, mode = net.kernel_scalars()
     nv = N if net.reset == "set" else 1
+    if not rg.any():
+        rg = rg[:0]                  # no regulariser: the kernel skips its term
     _ks.eprop_traces(delta, tr.inputs, tr.spikes, tr.psi, FT, net.beta, prm, mode, rg, nv,
                      g["W_in"], g["b"], g["W"], g["W_out"], g["b_out"])
     return g

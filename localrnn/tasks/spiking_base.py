@@ -21,15 +21,21 @@ from .base import Task
 
 def make_spiking_defaults(*, n_rec: int, batch: int, optimizer: str, lr, iters: int,
                           eval_every: int, trainable, gain: float, model: str, rule: str,
-                          feedback: str, reg: float, reg_rate: float, neuron: Dict) -> Dict:
-    """A spiking task's defaults, checked once where the task is defined."""
+                          feedback: str, reg: float, reg_rate: float, neuron: Dict,
+                          lr_online=None) -> Dict:
+    """A spiking task's defaults, checked once where the task is defined.  ``lr_online``
+    (optional): the learning rate of an online run, whose optimiser steps every time
+    step instead of once per batch (absent: ``lr``)."""
     check_choice("optimizer", optimizer, ("sgd", "adam"))
     check_choice("model", model, SPIKING_MODELS)
     for p in trainable:
         check_choice("trainable", p, PARAM_NAMES)
-    return dict(n_rec=n_rec, batch=batch, optimizer=optimizer, lr=lr, iters=iters,
-                eval_every=eval_every, trainable=tuple(trainable), gain=gain, model=model,
-                rule=rule, feedback=feedback, reg=reg, reg_rate=reg_rate, neuron=dict(neuron))
+    d = dict(n_rec=n_rec, batch=batch, optimizer=optimizer, lr=lr, iters=iters,
+             eval_every=eval_every, trainable=tuple(trainable), gain=gain, model=model,
+             rule=rule, feedback=feedback, reg=reg, reg_rate=reg_rate, neuron=dict(neuron))
+    if lr_online is not None:
+        d["lr_online"] = lr_online
+    return d
 
 
 class SpikingTask(Task):
