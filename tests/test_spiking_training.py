@@ -301,3 +301,17 @@ def test_cli_bad_spiking_options_are_one_error_line(args, needle):
     errors = [line for line in res.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and needle in errors[0], res.stderr
     assert "Traceback" not in res.output
+
+
+def test_gradient_alignment_of_a_spiking_network():
+    """cos(e-prop, BPTT) of spiking gradients (what a sweep's --align records): the
+    readout is exact in e-prop (cosine 1), the recurrent side is not; BPTT with itself is 1."""
+    from localrnn.alignment import gradient_alignment
+    task = get_task("cue", **SMALL_CUE)
+    net = task.make_network(n_rec=20, seed=0)
+    a = gradient_alignment(net, task, "eprop", batch=8)
+    assert a["W_out"] == pytest.approx(1.0, abs=1e-12) and a["b_out"] == pytest.approx(1.0, abs=1e-12)
+    assert 0.0 < a["recurrent"] < 0.999
+    assert gradient_alignment(net, task, "bptt", batch=8)["all"] == pytest.approx(1.0, abs=1e-12)
+    with pytest.raises(ValueError, match="rule='rflo'"):
+        gradient_alignment(net, task, "rflo", batch=8)
