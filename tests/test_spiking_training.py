@@ -315,3 +315,18 @@ def test_gradient_alignment_of_a_spiking_network():
     assert gradient_alignment(net, task, "bptt", batch=8)["all"] == pytest.approx(1.0, abs=1e-12)
     with pytest.raises(ValueError, match="rule='rflo'"):
         gradient_alignment(net, task, "rflo", batch=8)
+
+
+def test_plot_spiking_trial_draws_the_trial_and_the_curve(tmp_path):
+    from localrnn.plotting import plot_spiking_trial, save_figure
+    t = Trainer(small(iters=2, eval_every=1), tmp_path / "r")
+    r = t.run()
+    b = t.eval_data
+    from localrnn.spiking import forward
+    z, _, _, y = forward(r.net, b.inputs)
+    fig = plot_spiking_trial(b.inputs[:, 0], z[:, 0], y[:, 0], window=b.info["t_decision"][0],
+                             labels=["left", "right"], adaptive_from=8, metrics=r.metrics, title="t")
+    assert len(fig.axes) == 5                      # inputs, spikes, readout, loss (+ accuracy)
+    n_spikes = len(fig.axes[1].collections[0].get_offsets())
+    assert n_spikes == int(z[:, 0].sum())         # one mark per spike
+    assert save_figure(fig, tmp_path / "f.png").stat().st_size > 0

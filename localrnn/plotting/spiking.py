@@ -6,7 +6,12 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from .common import pyplot
-from .curves import _xy
+
+
+def _points(rows, key) -> np.ndarray:
+    """(iteration, value) of the rows where ``key`` was recorded, as an (n, 2) array."""
+    return np.array([(r["iteration"], r[key]) for r in rows if r.get(key) is not None],
+                    dtype=float).reshape(-1, 2)
 
 
 def _raster(ax, spikes, dt, color, label, split: Optional[int] = None):
@@ -81,12 +86,12 @@ def plot_spiking_trial(inputs, spikes, outputs, *, dt: float = 1.0, time_unit: s
         ax = axes[3]
         it = np.array([r["iteration"] for r in metrics])
         ax.plot(it, [r["loss"] for r in metrics], lw=0.8, color="tab:gray", label="loss (train batch)")
-        ev = _xy(metrics, "eval_loss")
+        ev = _points(metrics, "eval_loss")
         if len(ev):
             ax.plot(ev[:, 0], ev[:, 1], "o-", ms=2.5, lw=0.8, color="tab:blue", label="loss (held-out)")
         ax.set_xlabel("iteration")
         ax.set_ylabel("loss")
-        acc = _xy(metrics, "accuracy")
+        acc = _points(metrics, "accuracy")
         if len(acc):
             ax2 = ax.twinx()
             ax2.plot(acc[:, 0], acc[:, 1], "s-", ms=2.5, lw=0.8, color="tab:green",
