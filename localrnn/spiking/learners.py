@@ -28,21 +28,12 @@ class SpikingBatchLearner(GradientLearner):
     net : SpikingNetwork
         Trained in place.
     rule : {"bptt", "eprop"}
-    lr : float or dict
-        As :func:`localrnn.optim.make_optimizer` (a dict covers the trained names).
-    optimizer : {"sgd", "adam"}
+    lr, optimizer, loss, seed, trainable, clip
+        As :class:`~localrnn.learners.BatchLearner`.
     feedback : None, "symmetric", "random" or (N, O) array
         e-prop's F: None or "symmetric" reads the current ``W_out`` at every batch;
         "random" is drawn once, here, from ``seed``.  BPTT takes only None or
         "symmetric".
-    loss : {"mse", "xent"}
-    seed : int
-        Seed of a random feedback matrix.
-    trainable : iterable of names, optional
-        Default all five parameters.
-    clip : float, optional
-        Global L2 norm above which the trained parameters' gradients are scaled down to
-        it, before the optimiser (as :class:`~localrnn.learners.BatchLearner`).
     reg, reg_rate : float
         The firing-rate regulariser of :func:`localrnn.spiking.gradient` (0: off).
 

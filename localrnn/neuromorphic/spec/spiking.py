@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Dict, List
 
 from .poly import I, K, N, O, Poly, S
-from .tables import Equation, Variable, count_ops, delta_equations
+from .tables import Equation, Variable, count_ops, delta_equations, feedback_communication
 
 #: Presynaptic entries per neuron: the inputs, the constant 1 (for b), the spikes.
 P_PRE = I + 1 + N
@@ -144,12 +144,7 @@ def _communication(feedback: str):
          ("z_t: each spike to the O outputs", S, "s", "S events of one bit; readout"),
          ("delta_t: output errors broadcast to every neuron", O, "l",
           "O values, each received by N neurons")]
-    if feedback == "symmetric":
-        c.append(("feedback F = W_out^T to the neurons (weight transport)", O * N, "w",
-                  "W_out changes every step, so the copy is refreshed every step"))
-    else:
-        c.append(("feedback F (random, fixed)", Poly.const(0), "w",
-                  "stored at the neurons once (N x O); nothing per step"))
+    c.append(feedback_communication(feedback))
     c.append(("L_t,j: each neuron's learning signal to its I + 1 + N incoming synapses", N, "l",
               "local to neuron j"))
     return c

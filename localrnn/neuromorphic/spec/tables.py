@@ -324,6 +324,15 @@ def _variables(rule, form, feedback) -> List[Variable]:
     return v
 
 
+def feedback_communication(feedback: str):
+    """The communication row of a local rule's feedback F (rate or spiking)."""
+    if feedback == "symmetric":
+        return ("feedback F = W_out^T to the neurons (weight transport)", O * N, "w",
+                "W_out changes every step, so the copy is refreshed every step")
+    return ("feedback F (random, fixed)", Poly.const(0), "w",
+            "stored at the neurons once (N x O); nothing per step")
+
+
 def _communication(rule, form, feedback):
     s = "r_{t-1}" if form == "current" else "a_{t-1}"
     c = [(f"{s}: each neuron's output to its N targets", N, "s", "forward pass; every rule"),
@@ -331,12 +340,7 @@ def _communication(rule, form, feedback):
          ("delta_t: output errors broadcast to every neuron", O, "l",
           "O values, each received by N neurons")]
     if rule in LOCAL_RULES:
-        if feedback == "symmetric":
-            c.append(("feedback F = W_out^T to the neurons (weight transport)", O * N, "w",
-                      "W_out changes every step, so the copy is refreshed every step"))
-        else:
-            c.append(("feedback F (random, fixed)", Poly.const(0), "w",
-                      "stored at the neurons once (N x O); nothing per step"))
+        c.append(feedback_communication(feedback))
         c.append(("L_t,i: each neuron's learning signal to its N + I + 1 incoming synapses",
                   N, "l", "local to neuron i"))
     elif rule == "rtrl":
@@ -411,5 +415,5 @@ def step_tables(rule: str, form: str, feedback: str) -> Dict:
                 three_factor=_three_factor(rule, form, feedback), notes=_notes(rule, form, feedback))
 
 
-__all__ = ["step_tables", "delta_equations", "count_ops", "Variable", "Equation", "OPS", "OPS_DOC", "LOCALITY",
+__all__ = ["step_tables", "delta_equations", "count_ops", "feedback_communication", "Variable", "Equation", "OPS", "OPS_DOC", "LOCALITY",
            "DEFAULT_T", "P"]
