@@ -52,6 +52,14 @@ from .runs import CURVE, PROBE_TRIALS, RunDir, probe_inputs
 DEFAULT_RULE = "rflo"
 
 
+def default_rule(task: str, task_kwargs: Optional[Dict] = None) -> str:
+    """The rule a run of ``task`` gets when it names none: the task's
+    (``defaults["rule"]``; the spiking tasks' reference rule), else :data:`DEFAULT_RULE`."""
+    from .tasks import get_task
+
+    return get_task(task, **(task_kwargs or {})).defaults.get("rule", DEFAULT_RULE)
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a training run (``None``: the task's default).
@@ -138,7 +146,7 @@ class TrainConfig:
         else:
             _refuse_spiking_options(c, task)
         if c.rule is None:
-            c.rule = d.get("rule", DEFAULT_RULE)
+            c.rule = d.get("rule", DEFAULT_RULE)    # as default_rule(c.task)
         if spiking and c.rule not in SPIKING_RULES:
             raise ValueError(f"rule={c.rule!r} is not allowed for task {task.name!r} (a spiking network); "
                              f"choose one of {', '.join(SPIKING_RULES)}")
