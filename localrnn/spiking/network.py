@@ -9,17 +9,12 @@ import numpy as np
 
 from .._validate import check_array, check_choice, check_dtype, check_number
 from ..kernels import spiking as _ks
-from ..names import PARAM_NAMES, RESETS, SPIKING_MODELS
+from ..names import NEURON_OPTIONS, PARAM_NAMES, RESETS, SPIKING_MODELS, SPIKING_SCALAR_OPTIONS
 from ..network import ParamArrays
 
 
 #: The neuron options a :class:`SpikingNetwork` stores (besides ``model``), in order.
-SCALAR_OPTIONS = ("reset", "dt", "tau_m", "tau_a", "tau_out", "v_th", "v_reset", "refractory",
-                  "gamma")
-#: The keyword arguments of :meth:`SpikingNetwork.init` that shape the neurons (the
-#: stored options and ALIF's ``beta`` and ``n_adaptive``): what a training run's
-#: ``neuron`` table may set.
-NEURON_OPTIONS = SCALAR_OPTIONS + ("beta", "n_adaptive")
+SCALAR_OPTIONS = SPIKING_SCALAR_OPTIONS
 
 
 def check_neuron_scalars(model: str, opts: Dict) -> Dict:

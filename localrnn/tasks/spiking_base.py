@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Dict, Optional, Tuple
 
 from .._validate import check_choice, check_number
-from ..names import PARAM_NAMES, SPIKING_MODELS
+from ..names import NEURON_OPTIONS, PARAM_NAMES, SPIKING_MODELS
 from ..spiking import SpikingNetwork
-from ..spiking.network import NEURON_OPTIONS, check_neuron_options
+from ..spiking.network import check_neuron_options
 from .base import Task
 
 
@@ -40,9 +40,6 @@ def make_spiking_defaults(*, n_rec: int, batch: int, optimizer: str, lr, iters: 
 
 class SpikingTask(Task):
     """A task trained with a spiking network (MODEL.md section 9)."""
-
-    #: rate-network options that a spiking task refuses
-    RATE_OPTIONS = ("form", "activation")
 
     def neuron_options(self, n_rec: Optional[int] = None, model: Optional[str] = None,
                        neuron: Optional[Dict] = None) -> Tuple[str, Dict]:
