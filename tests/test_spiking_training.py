@@ -330,3 +330,13 @@ def test_plot_spiking_trial_draws_the_trial_and_the_curve(tmp_path):
     n_spikes = len(fig.axes[1].collections[0].get_offsets())
     assert n_spikes == int(z[:, 0].sum())         # one mark per spike
     assert save_figure(fig, tmp_path / "f.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("args", [["lyapunov", "--task", "cue", "--gain", "1"],
+                                  ["lyapunov", "--task", "pattern", "--gains", "1,2"], ["lyapunov", "RUN"]])
+def test_lyapunov_refuses_spiking_tasks_in_one_line(tmp_path, args):
+    Trainer(small(iters=1), tmp_path / "r").run()
+    args = [str(tmp_path / "r") if a == "RUN" else a for a in args]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2 and res.stderr.count("Error:") == 1, res.output
+    assert "trains a spiking network" in res.stderr
