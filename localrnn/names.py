@@ -70,13 +70,6 @@ SPIKING_MODELS = ("lif", "alif")
 RESETS = ("subtract", "set")
 #: Learning rules of the spiking networks (MODEL.md section 9).
 SPIKING_RULES = ("bptt", "eprop")
-
-__all__ = ["RULES", "EXACT_RULES", "LOCAL_RULES", "ONLINE_RULES", "TRUNCATIONS", "FLOSS_MODES",
-           "FEEDBACKS", "FORMS",
-           "ACTIVATIONS", "FLOAT32_ACTIVATIONS", "LOSSES", "OPTIMIZERS", "DTYPES", "PARAM_NAMES",
-           "P_WIN", "P_W", "P_B", "P_WOUT", "P_BOUT", "RECURRENT_PARAMS", "READOUT_PARAMS",
-           "KIND", "VALUE_KINDS", "TRAIN", "RUN_KINDS", "SPIKING_MODELS", "RESETS", "SPIKING_RULES"]
-
 #: The neuron options a spiking network stores besides its model (MODEL.md section 9).
 SPIKING_SCALAR_OPTIONS = ("reset", "dt", "tau_m", "tau_a", "tau_out", "v_th", "v_reset",
                           "refractory", "gamma")
@@ -85,4 +78,9 @@ SPIKING_SCALAR_OPTIONS = ("reset", "dt", "tau_m", "tau_a", "tau_out", "v_th", "v
 #: table may set (all but ``dt``, the task's).
 NEURON_OPTIONS = SPIKING_SCALAR_OPTIONS + ("beta", "n_adaptive")
 
-__all__ += ["SPIKING_SCALAR_OPTIONS", "NEURON_OPTIONS"]
+__all__ = ["RULES", "EXACT_RULES", "LOCAL_RULES", "ONLINE_RULES", "TRUNCATIONS", "FLOSS_MODES",
+           "FEEDBACKS", "FORMS",
+           "ACTIVATIONS", "FLOAT32_ACTIVATIONS", "LOSSES", "OPTIMIZERS", "DTYPES", "PARAM_NAMES",
+           "P_WIN", "P_W", "P_B", "P_WOUT", "P_BOUT", "RECURRENT_PARAMS", "READOUT_PARAMS",
+           "KIND", "VALUE_KINDS", "TRAIN", "RUN_KINDS", "SPIKING_MODELS", "RESETS", "SPIKING_RULES"]
+
