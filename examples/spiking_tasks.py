@@ -8,8 +8,8 @@ takes :func:`localrnn.spiking.gradient` with the task's defaults (feedback, firi
 regulariser) and applies the task's optimiser.  Every ``--eval-every`` iterations it
 prints the loss and accuracy on a held-out batch (``default_rng([seed, 2])``, 64
 trials for cue, the frozen trial for pattern) and the mean firing rate; ``--out``
-writes the curve as JSON.  (``localrnn run cue --model alif --rule eprop`` is phase 2
-of issue 21: the training loop will do exactly this.)
+writes the curve as JSON.  ``localrnn run cue`` (the training loop, docs/spiking.md)
+does the same and writes a run folder.
 """
 import argparse
 import json

@@ -56,9 +56,11 @@ def gradient_alignment(net, task, rule: str, feedback=None, batch=32, seed: int 
 
     Parameters
     ----------
-    net : Network
+    net : Network or localrnn.spiking.SpikingNetwork
         Evaluated in float64 (a float32 network is converted), so the number measures
-        the rule, not rounding.
+        the rule, not rounding.  A spiking network's gradients are
+        :func:`localrnn.spiking.gradient`'s (rule bptt or eprop; the task loss, without
+        the firing-rate regulariser).
     task : Task or str
         The task (or its name) that supplies the batch, its loss and its initial state.
     rule : {"bptt", "rtrl", "eprop", "rflo"}
@@ -95,6 +97,8 @@ def gradient_alignment(net, task, rule: str, feedback=None, batch=32, seed: int 
     1.0
     """
     from .engine import gradient
+    from .spiking import SpikingNetwork
+    from .spiking import gradient as spiking_gradient
     from .tasks import Batch, get_task
 
     check_choice("rule", rule, RULES)
@@ -122,9 +126,15 @@ def gradient_alignment(net, task, rule: str, feedback=None, batch=32, seed: int 
     elif feedback is not None and not (isinstance(feedback, str) and feedback == "symmetric"):
         raise ValueError(f"feedback={feedback!r} is only for the local rules (eprop, rflo); "
                          f"rule={rule!r} is exact")
+    if isinstance(net64, SpikingNetwork):   # its gradient (no regulariser), v_0 = h0
+        def grad(r, **k):
+            return spiking_gradient(net64, b.inputs, tg, b.mask, loss=task.loss, rule=r, v0=h0, **k)
+    else:
+        def grad(r, **k):
+            return gradient(net64, b.inputs, tg, b.mask, loss=task.loss, rule=r, h0=h0, **k)
     with np.errstate(over="ignore", invalid="ignore"):
-        _, g_exact = gradient(net64, b.inputs, tg, b.mask, loss=task.loss, rule="bptt", h0=h0)
-        _, g_rule = gradient(net64, b.inputs, tg, b.mask, loss=task.loss, rule=rule, h0=h0, **kw)
+        _, g_exact = grad("bptt")
+        _, g_rule = grad(rule, **kw)
         out = {k: cosine(g_rule[k], g_exact[k]) for k in PARAM_NAMES}
         for key, names in (("all", tr), ("recurrent", [k for k in tr if k in RECURRENT_PARAMS])):
             out[key] = (cosine(np.concatenate([np.ravel(g_rule[k]) for k in names]),

@@ -72,7 +72,7 @@ def run_lyapunov(run_dir, k: Optional[int] = None, trials: int = PROBE_TRIALS,
     trials, k = _check_common(trials, k, figure)
     rd = RunDir(run_dir).require("weights.npz", "config.json")
     cfg = rd.read_config()
-    task = rd.task()
+    task = _rate_task(rd.task())
     seed = cfg.get("seed", 0) if seed is None else check_number("seed", seed, lo=0, integer=True)
     x = probe_inputs(task, seed, trials)
     nets = {w: rd.load_network(w) for w in ("init", "final")}
@@ -101,10 +101,20 @@ def run_lyapunov(run_dir, k: Optional[int] = None, trials: int = PROBE_TRIALS,
     return LyapunovAnalysis(res, data, summary, out)
 
 
+def _rate_task(t):
+    """``t``, or ``ValueError`` for a spiking task (its spikes have no Jacobian)."""
+    from .tasks import SpikingTask
+
+    if isinstance(t, SpikingTask):
+        raise ValueError(f"task {t.name!r} trains a spiking network: Lyapunov spectra (MODEL.md "
+                         "section 6) are for rate networks (a spike has no Jacobian)")
+    return t
+
+
 def _task_and_n(task, n_rec):
     from .tasks import get_task
 
-    t = get_task(task) if isinstance(task, str) else task
+    t = _rate_task(get_task(task) if isinstance(task, str) else task)
     N = n_rec if n_rec is not None else t.defaults.get("n_rec", 128)
     N = check_number("n_rec", N, lo=1, integer=True)
     return t, N

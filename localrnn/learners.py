@@ -16,20 +16,23 @@ and asks it for nothing else:
     and scales of :class:`~localrnn.neuromorphic.fixed.QuantizedOnlineLearner`; empty
     otherwise).
 
-Three families implement it:
+Two families implement it, for rate and for spiking networks:
 
 * :class:`BatchLearner` -- the batched rules (BPTT, RTRL, e-prop, RFLO): one gradient
   per batch (:func:`localrnn.engine.gradient`), optionally clipped to a global L2 norm,
-  then one optimiser step;
+  then one optimiser step; :class:`localrnn.spiking.SpikingBatchLearner` does the same
+  with :func:`localrnn.spiking.gradient` (BPTT, e-prop; both share
+  :class:`GradientLearner`);
 * :class:`localrnn.OnlineLearner` -- per-step updates while the batch's trials stream
-  through (e-prop, RFLO, RTRL), and
-* :class:`localrnn.neuromorphic.fixed.QuantizedOnlineLearner` -- the same in integer
+  through (e-prop, RFLO, RTRL), :class:`localrnn.spiking.SpikingOnlineLearner` (e-prop
+  of spiking networks), and
+  :class:`localrnn.neuromorphic.fixed.QuantizedOnlineLearner` -- the same in integer
   arithmetic.
 
-The two streaming learners get ``learn`` and ``saved_arrays`` from
+The streaming learners get ``learn`` and ``saved_arrays`` from
 :class:`StreamingLearner`, which needs only their ``reset(h0)`` and
-``run(inputs, targets, mask) -> per-step losses``: a new streaming learner (e.g. a
-spiking one with :class:`~localrnn.OnlineLearner`'s public interface) inherits it and
+``run(inputs, targets, mask) -> per-step losses``: a new streaming learner with
+:class:`~localrnn.OnlineLearner`'s public interface inherits it and
 is a Learner.  The batch loss of a streamed batch is :func:`trial_loss`.
 """
 from __future__ import annotations
@@ -117,7 +120,49 @@ class StreamingLearner:
         return {}
 
 
-class BatchLearner:
+class GradientLearner:
+    """What every batched learner shares: one gradient per batch, the trained names
+    picked from it, a check that it is finite, optional clipping to a global L2 norm,
+    then one optimiser step.  A subclass sets ``net``, ``trainable``, ``clip``,
+    ``last_norm`` and ``opt`` (:meth:`_setup`) and gives :meth:`loss_and_grads`:
+    :class:`BatchLearner` (rate networks) and
+    :class:`localrnn.spiking.SpikingBatchLearner`.
+    """
+
+    def _setup(self, net, optimizer: str, lr, trainable, clip: Optional[float]) -> None:
+        self.net = net
+        self.trainable = check_trainable(trainable)
+        self.clip = None if clip is None else check_number("clip", clip, lo=0.0, lo_open=True)
+        self.last_norm = float("nan")
+        self.opt = make_optimizer(optimizer, {k: getattr(net, k) for k in self.trainable}, lr)
+
+    def loss_and_grads(self, batch, h0=None):
+        """``(loss, grads)`` of the batch: the loss :meth:`learn` returns and the gradients
+        of (at least) the trained parameters."""
+        raise NotImplementedError
+
+    def learn(self, batch, h0=None) -> float:
+        L, g = self.loss_and_grads(batch, h0)
+        grads = {k: g[k] for k in self.trainable}
+        if not (math.isfinite(L) and all(np.all(np.isfinite(v)) for v in grads.values())):
+            raise TrainingDiverged(f"non-finite loss or gradient (loss={L!r})")
+        if self.clip is not None:
+            grads, self.last_norm = clip_grad_norm(grads, self.clip)
+        self.opt.step(grads)
+        return L
+
+    def state_dict(self) -> Dict[str, np.ndarray]:
+        """The optimiser's state (:meth:`localrnn.optim.Adam.state_dict`)."""
+        return self.opt.state_dict()
+
+    def load_state_dict(self, d: Mapping[str, np.ndarray]) -> None:
+        self.opt.load_state_dict(d)
+
+    def saved_arrays(self) -> Dict[str, np.ndarray]:
+        return {}
+
+
+class BatchLearner(GradientLearner):
     """A batched rule with an optimiser: one gradient and one update per batch.
 
     Parameters
@@ -150,13 +195,10 @@ class BatchLearner:
                  trainable=None, clip: Optional[float] = None, truncation: str = "recurrent"):
         if not isinstance(net, Network):
             raise ValueError(f"net is a {type(net).__name__}; expected a localrnn.Network")
-        self.net = net
         self.rule = check_choice("rule", rule, RULES)
         self.loss = check_choice("loss", loss, LOSSES)
-        self.trainable = check_trainable(trainable)
-        self.clip = None if clip is None else check_number("clip", clip, lo=0.0, lo_open=True)
+        self._setup(net, optimizer, lr, trainable, clip)
         self.truncation = check_choice("truncation", truncation, TRUNCATIONS)
-        self.last_norm = float("nan")
         # a random F is drawn once, here; symmetric feedback stays the string, so that
         # engine.gradient reads the current W_out at every batch (the exact rules'
         # feedback goes through as given: engine.gradient checks it)
@@ -165,32 +207,14 @@ class BatchLearner:
             fb = rule_feedback(rule, feedback)
             symmetric = isinstance(fb, str) and fb == "symmetric"
             self.feedback = "symmetric" if symmetric else feedback_matrix(net, fb, rule, seed)
-        self.opt = make_optimizer(optimizer, {k: getattr(net, k) for k in self.trainable}, lr)
 
-    def learn(self, batch, h0=None) -> float:
+    def loss_and_grads(self, batch, h0=None):
         kw = {} if self.feedback is None else {"feedback": self.feedback}
         if self.truncation != "recurrent":
             kw["truncation"] = self.truncation
-        L, g = gradient(self.net, batch.inputs, batch.targets, batch.mask, loss=self.loss,
+        return gradient(self.net, batch.inputs, batch.targets, batch.mask, loss=self.loss,
                         rule=self.rule, h0=h0, **kw)
-        grads = {k: g[k] for k in self.trainable}
-        if not (math.isfinite(L) and all(np.all(np.isfinite(v)) for v in grads.values())):
-            raise TrainingDiverged(f"non-finite loss or gradient (loss={L!r})")
-        if self.clip is not None:
-            grads, self.last_norm = clip_grad_norm(grads, self.clip)
-        self.opt.step(grads)
-        return L
-
-    def state_dict(self) -> Dict[str, np.ndarray]:
-        """The optimiser's state (:meth:`localrnn.optim.Adam.state_dict`)."""
-        return self.opt.state_dict()
-
-    def load_state_dict(self, d: Mapping[str, np.ndarray]) -> None:
-        self.opt.load_state_dict(d)
-
-    def saved_arrays(self) -> Dict[str, np.ndarray]:
-        return {}
 
 
-__all__ = ["Learner", "BatchLearner", "StreamingLearner", "TrainingDiverged", "trial_loss",
+__all__ = ["Learner", "GradientLearner", "BatchLearner", "StreamingLearner", "TrainingDiverged", "trial_loss",
            "grad_norm", "clip_grad_norm"]

@@ -73,6 +73,13 @@ SPIKING_MODELS = ("lif", "alif")
 RESETS = ("subtract", "set")
 #: Learning rules of the spiking networks (MODEL.md section 9).
 SPIKING_RULES = ("bptt", "eprop")
+#: The neuron options a spiking network stores besides its model (MODEL.md section 9).
+SPIKING_SCALAR_OPTIONS = ("reset", "dt", "tau_m", "tau_a", "tau_out", "v_th", "v_reset",
+                          "refractory", "gamma")
+#: The keyword arguments of ``SpikingNetwork.init`` that shape the neurons (the stored
+#: options and ALIF's ``beta`` and ``n_adaptive``): what a training run's ``neuron``
+#: table may set (all but ``dt``, the task's).
+NEURON_OPTIONS = SPIKING_SCALAR_OPTIONS + ("beta", "n_adaptive")
 
 __all__ = ["RULES", "EXACT_RULES", "LOCAL_RULES", "ONLINE_RULES", "TRUNCATIONS", "FLOSS_MODES",
            "FEEDBACKS", "FORMS",

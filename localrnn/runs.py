@@ -12,7 +12,9 @@ RUN_DIR``, ``localrnn plot`` and sweeps read and write a run's files through
                     and ``--resume`` truncates the file to the checkpoint's
                     iteration, so no row is lost or duplicated
 ``weights.npz``     initial (``init_*``) and final (``final_*``) parameters,
-                    ``alpha``, ``activation``, ``form``
+                    ``alpha``, ``activation``, ``form`` (a spiking run's:
+                    ``network = "spiking"``, ``beta``, ``neuron``: what
+                    reloads its :class:`~localrnn.spiking.SpikingNetwork`)
 ``checkpoint.npz``  parameters (``param_*``), optimiser state (``opt_*``) and
                     ``iteration``, for ``--resume``
 ``lyapunov.json``   exponents before/after flossing and after training
@@ -44,6 +46,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import json
 import io as _io
 import os
 from pathlib import Path
@@ -71,6 +74,8 @@ CONFIG, METRICS, WEIGHTS, CHECKPOINT, LYAPUNOV, CURVE, CELL = (
     "cell.json")
 #: Key of ``config.json`` naming a folder's kind (absent: :data:`~localrnn.names.TRAIN`).
 KIND_KEY = "kind"
+#: ``weights.npz``'s ``network`` of a spiking run (a rate run's file has no ``network``).
+SPIKING = "spiking"
 
 
 def probe_inputs(task, seed: int, trials: int = PROBE_TRIALS) -> np.ndarray:
@@ -330,27 +335,42 @@ class RunDir:
 
     # ------------------------------------------------------------------ weights
     def write_weights(self, init_net, final_net, extra: Optional[Mapping[str, np.ndarray]] = None) -> Path:
-        """``init_*``/``final_*`` parameters, alpha, activation, form, and ``extra`` arrays
-        (e.g. a quantised run's ``int_*`` integer weights and ``scale_*``)."""
+        """``init_*``/``final_*`` parameters; for a rate network alpha, activation, form;
+        for a :class:`~localrnn.spiking.SpikingNetwork` ``network = "spiking"``, its
+        ``beta`` and its ``neuron`` options (JSON: model, reset, dt, time constants, v_th,
+        v_reset, refractory, gamma); and ``extra`` arrays (e.g. a quantised run's
+        ``int_*`` integer weights and ``scale_*``)."""
+        from .spiking import SpikingNetwork
+
         arrays = {}
         for k in PARAM_NAMES:
             arrays["init_" + k] = getattr(init_net, k)
             arrays["final_" + k] = getattr(final_net, k)
-        arrays.update(alpha=np.array(final_net.alpha), activation=np.array(final_net.activation),
-                      form=np.array(final_net.form))
+        if isinstance(final_net, SpikingNetwork):
+            arrays.update(network=np.array(SPIKING), beta=final_net.beta,
+                          neuron=np.array(json.dumps(final_net.options())))
+        else:
+            arrays.update(alpha=np.array(final_net.alpha), activation=np.array(final_net.activation),
+                          form=np.array(final_net.form))
         arrays.update(extra or {})
         return lio.atomic_savez(self.path / WEIGHTS, arrays)
 
     def load_network(self, which: str = "final"):
-        """The ``"init"`` (before training) or ``"final"`` network saved in ``weights.npz``."""
+        """The ``"init"`` (before training) or ``"final"`` network saved in ``weights.npz``:
+        a :class:`~localrnn.Network`, or a :class:`~localrnn.spiking.SpikingNetwork` when
+        the file says ``network = "spiking"``."""
         from .network import Network
+        from .spiking import SpikingNetwork
 
         if which not in ("init", "final"):
             raise ValueError(f"which={which!r} is not allowed; choose 'init' or 'final'")
         self.require(WEIGHTS)
         with np.load(self.path / WEIGHTS) as w:
-            return Network(**{p: w[f"{which}_{p}"] for p in PARAM_NAMES}, alpha=float(w["alpha"]),
-                           activation=str(w["activation"]), form=str(w["form"]))
+            params = {p: w[f"{which}_{p}"] for p in PARAM_NAMES}
+            if "network" in w.files and str(w["network"]) == SPIKING:
+                return SpikingNetwork(**params, beta=w["beta"], **json.loads(str(w["neuron"])))
+            return Network(**params, alpha=float(w["alpha"]), activation=str(w["activation"]),
+                           form=str(w["form"]))
 
     # ------------------------------------------------------------------ checkpoint
     def write_checkpoint(self, iteration: int, net, opt_state: Mapping[str, np.ndarray]) -> Path:

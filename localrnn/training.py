@@ -35,19 +35,37 @@ from .engine import loss_and_delta, trajectory
 from .kernels.online_layout import buffer_layout, influence_columns
 from .learners import BatchLearner, Learner, TrainingDiverged
 from .names import (ACTIVATIONS, EXACT_RULES, FEEDBACKS, FLOSS_MODES, FORMS, KIND, LOCAL_RULES,
-                    OPTIMIZERS, PARAM_NAMES, RULES, TRUNCATIONS)
+                    OPTIMIZERS, PARAM_NAMES, RULES, SPIKING_RULES, TRUNCATIONS)
 from .network import Network
 from .neuromorphic.fixed import QuantizedOnlineLearner
+from .spiking import SpikingBatchLearner, SpikingNetwork, SpikingOnlineLearner
+from .spiking import trajectory as spiking_trajectory
+from .spiking.engine import check_regularizer
+from .tasks.spiking_base import SpikingTask
 from .online import OnlineLearner
 from .plotting import plot_run, save_figure
 from .runs import CURVE, PROBE_TRIALS, RunDir, probe_inputs
+
+
+#: The rule of a run that names none, on a task that names none (the spiking tasks name
+#: their reference's, ``defaults["rule"]``).
+DEFAULT_RULE = "rflo"
+
+
+def default_rule(task: str, task_kwargs: Optional[Dict] = None) -> str:
+    """The rule a run of ``task`` gets when it names none: the task's
+    (``defaults["rule"]``; the spiking tasks' reference rule), else :data:`DEFAULT_RULE`."""
+    from .tasks import get_task
+
+    return get_task(task, **(task_kwargs or {})).defaults.get("rule", DEFAULT_RULE)
 
 
 @dataclass
 class TrainConfig:
     """Everything that defines a training run (``None``: the task's default).
 
-    ``rule`` is one of bptt, rtrl, eprop, rflo; ``online`` streams each batch
+    ``rule`` is one of bptt, rtrl, eprop, rflo (None: the task's, rflo for the rate
+    tasks; :data:`DEFAULT_RULE`); ``online`` streams each batch
     through :class:`localrnn.OnlineLearner` with per-step updates instead of one
     update per batch.  ``clip`` (batched rules only): the global L2 norm of the
     trained parameters' gradients above which they are scaled down to it before the
@@ -66,10 +84,21 @@ class TrainConfig:
     ``curve.png`` (a sweep's cells: drawing it costs more than a tiny run); it changes no
     number of the run.  Each field's metadata names the kind of value it takes
     (:data:`localrnn.names.KIND`).
+
+    **Spiking tasks** (``cue``, ``pattern``: a :class:`localrnn.spiking.SpikingNetwork`,
+    MODEL.md section 9).  ``model`` (``lif``/``alif``; None: the task's), ``neuron``
+    (keyword arguments of :meth:`SpikingNetwork.init <localrnn.spiking.SpikingNetwork.init>`
+    overriding the task's: reset, tau_m, tau_a, tau_out, v_th, v_reset, refractory,
+    gamma, beta, n_adaptive; resolved to the complete set the run uses), ``reg`` and
+    ``reg_rate`` (the firing-rate regulariser ``0.5 reg sum_j (r_j - reg_rate)^2``, rate
+    in spikes per step; None: the task's; online runs do not apply it and resolve it to
+    0).  ``rule`` is bptt or eprop (online: eprop); the rate-network options (form,
+    activation, quantize, truncation, flossing, rescale_to, lyapunov, lyap_every) are
+    refused, and a rate task refuses model, neuron, reg and reg_rate.
     """
 
     task: str = field(default="romo", metadata={KIND: "str"})
-    rule: str = field(default="rflo", metadata={KIND: "str"})
+    rule: Optional[str] = field(default=None, metadata={KIND: "str"})
     gain: Optional[float] = field(default=None, metadata={KIND: "float"})
     n_rec: Optional[int] = field(default=None, metadata={KIND: "int"})
     batch: Optional[int] = field(default=None, metadata={KIND: "int"})
@@ -79,6 +108,10 @@ class TrainConfig:
     clip: Optional[float] = field(default=None, metadata={KIND: "float"})
     form: Optional[str] = field(default=None, metadata={KIND: "str"})
     activation: Optional[str] = field(default=None, metadata={KIND: "str"})
+    model: Optional[str] = field(default=None, metadata={KIND: "str"})
+    neuron: Dict = field(default_factory=dict, metadata={KIND: "table"})
+    reg: Optional[float] = field(default=None, metadata={KIND: "float"})
+    reg_rate: Optional[float] = field(default=None, metadata={KIND: "float"})
     dtype: str = field(default="float64", metadata={KIND: "str"})
     feedback: Optional[str] = field(default=None, metadata={KIND: "str"})
     online: bool = field(default=False, metadata={KIND: "bool"})
@@ -107,6 +140,16 @@ class TrainConfig:
         task = get_task(self.task, **self.task_kwargs)
         d = dict(task.defaults)
         c = TrainConfig(**asdict(self))
+        spiking = isinstance(task, SpikingTask)
+        if spiking:
+            _refuse_rate_options(c, task)
+        else:
+            _refuse_spiking_options(c, task)
+        if c.rule is None:
+            c.rule = d.get("rule", DEFAULT_RULE)    # as default_rule(c.task)
+        if spiking and c.rule not in SPIKING_RULES:
+            raise ValueError(f"rule={c.rule!r} is not allowed for task {task.name!r} (a spiking network); "
+                             f"choose one of {', '.join(SPIKING_RULES)}")
         check_choice("rule", c.rule, RULES)
         if c.gain is None:
             if d.get("gain") is None:
@@ -119,8 +162,8 @@ class TrainConfig:
                                lo=1, integer=True)
         c.iters = check_number("iters", c.iters if c.iters is not None else d.get("iters", 300),
                                lo=1, integer=True)
-        if c.lr is None:
-            c.lr = d.get("lr", 1e-3)
+        if c.lr is None:   # an online run of a spiking task may name its own (per-step) rate
+            c.lr = d.get("lr_online", d.get("lr", 1e-3)) if c.online else d.get("lr", 1e-3)
         if isinstance(c.lr, dict):
             c.lr = {k: check_number(f"lr[{k}]", v, lo=0.0) for k, v in c.lr.items()}
         else:
@@ -135,9 +178,10 @@ class TrainConfig:
                 raise ValueError(f"quantize={c.quantize!r} needs online=True, rule eprop or rflo and "
                                  f"optimizer sgd (got online={c.online}, rule={c.rule!r}, "
                                  f"optimizer={c.optimizer!r})")
-        c.form = check_choice("form", c.form or d.get("form", "current"), FORMS)
-        c.activation = check_choice("activation", c.activation or d.get("activation", "tanh"),
-                                    ACTIVATIONS)
+        if not spiking:
+            c.form = check_choice("form", c.form or d.get("form", "current"), FORMS)
+            c.activation = check_choice("activation", c.activation or d.get("activation", "tanh"),
+                                        ACTIVATIONS)
         check_dtype(c.dtype)
         if c.feedback is not None:
             check_choice("feedback", c.feedback, FEEDBACKS)
@@ -145,9 +189,11 @@ class TrainConfig:
                 raise ValueError(f"feedback={c.feedback!r} is only for the local rules (eprop, rflo); "
                                  f"rule={c.rule!r} is exact")
         if c.online and c.rule == "bptt":
-            raise ValueError("online=True needs a rule that runs forward in time: rtrl, eprop or rflo, "
-                             "not rule='bptt'")
-        if c.rule in LOCAL_RULES:
+            raise ValueError("online=True needs a rule that runs forward in time: "
+                             f"{'eprop' if spiking else 'rtrl, eprop or rflo'}, not rule='bptt'")
+        if spiking:
+            _resolve_spiking(c, task)
+        if c.rule in LOCAL_RULES and not spiking:
             c.truncation = check_choice("truncation", c.truncation or "recurrent", TRUNCATIONS)
             if c.truncation != "recurrent" and c.online:
                 raise ValueError(f"truncation={c.truncation!r} is for the batched rules (online=False); "
@@ -204,6 +250,57 @@ class TrainConfig:
         return cls(**d)
 
 
+#: Options of rate networks (and their values when not given), refused for a spiking task.
+RATE_ONLY_OPTIONS = (("form", None), ("activation", None), ("quantize", None), ("truncation", None),
+                     ("floss_iters", 0), ("floss_k", None), ("floss_lr", None), ("floss_mode", "local"),
+                     ("rescale_to", None), ("lyapunov", False), ("lyap_every", None))
+#: Options of spiking networks, refused for a rate task.
+SPIKING_ONLY_OPTIONS = ("model", "neuron", "reg", "reg_rate")
+
+
+def _spiking_task_names() -> str:
+    from .tasks import TASKS
+
+    return ", ".join(n for n, cls in TASKS.items() if issubclass(cls, SpikingTask))
+
+
+def _refuse_rate_options(c: TrainConfig, task) -> None:
+    for name, unset in RATE_ONLY_OPTIONS:
+        v = getattr(c, name)
+        if not (v is unset or (not isinstance(v, bool) and v == unset)):
+            raise ValueError(f"{name}={v!r} is an option of rate networks; task {task.name!r} trains a "
+                             "spiking network (MODEL.md section 9)")
+
+
+def _refuse_spiking_options(c: TrainConfig, task) -> None:
+    if c.neuron is None:
+        c.neuron = {}
+    given = [(k, getattr(c, k)) for k in SPIKING_ONLY_OPTIONS if k != "neuron"]
+    given += list(c.neuron.items()) if isinstance(c.neuron, dict) else [("neuron", c.neuron)]
+    for name, v in given:
+        if v is not None:
+            raise ValueError(f"{name}={v!r} is an option of spiking networks; task {task.name!r} trains "
+                             f"a rate network (spiking tasks: {_spiking_task_names()})")
+
+
+def _resolve_spiking(c: TrainConfig, task) -> None:
+    """The spiking options of ``c`` (in place): the neuron model and the complete neuron
+    options (:meth:`~localrnn.tasks.spiking_base.SpikingTask.neuron_options`), e-prop's
+    feedback and the regulariser, the task's where not given."""
+    d = task.defaults
+    c.model, c.neuron = task.neuron_options(c.n_rec, c.model, c.neuron)
+    if c.rule == "eprop" and c.feedback is None:
+        c.feedback = d["feedback"]
+    if c.online:
+        if c.reg is not None and c.reg != 0:
+            raise ValueError(f"reg={c.reg!r} is for the batched rules (online=False): the online learner "
+                             "does not apply the firing-rate regulariser (it needs the trial's mean rate); "
+                             "give reg=0")
+        c.reg = 0.0
+    c.reg, c.reg_rate = check_regularizer(d["reg"] if c.reg is None else c.reg,
+                                          d["reg_rate"] if c.reg_rate is None else c.reg_rate)
+
+
 @dataclass
 class TrainResult:
     """What a run produced.  ``metrics`` rows follow ``METRIC_FIELDS``."""
@@ -223,7 +320,9 @@ class TrainResult:
         evals = [m for m in self.metrics if m.get("eval_loss") is not None]
         ev = evals[-1] if evals else {}
         out = {
-            "task": self.config.task, "rule": self.config.rule, "gain": self.config.gain,
+            "task": self.config.task, "rule": self.config.rule,
+            **({} if self.config.model is None else {"model": self.config.model}),
+            "gain": self.config.gain,
             "n_rec": self.config.n_rec, "iters": self.config.iters, "lr": self.config.lr,
             "status": self.status,
             "iterations": int(last.get("iteration", 0)),
@@ -263,6 +362,12 @@ def estimate_memory(config: TrainConfig, task=None) -> Dict[str, int]:
                       ``2 B N P`` influence matrices and the rest)
     ``traces``        local rules' eligibility traces ``4 B N (N + I + 1)``; online, the
                       learner's whole buffer (as for ``rtrl``)
+
+    A spiking network's trajectory keeps ``6 N`` values per step and trial instead of
+    ``4 N`` (voltages, spikes, pseudo-derivatives, adaptation, the adjoint and a spare);
+    its batched e-prop needs no traces, its online learner
+    ``B ((nv + na + N) (I + 1 + N) + 10 N)`` (eps_v with ``nv`` = 1 or N rows, eps_a with
+    ``na`` = N for ALIF, ebar; its state rows).
     ``lyapunov``      Q matrices of the probe batch ``4 * 8 T N k`` when exponents or
                       flossing are asked for (k = 1 for ``lyap_every`` alone)
     ``metrics``       the rows kept in memory, ``iters * 700``
@@ -278,10 +383,17 @@ def estimate_memory(config: TrainConfig, task=None) -> Dict[str, int]:
     N, B, Be = int(c.n_rec), int(c.batch), int(c.eval_batch)
     T, I, O = int(max(getattr(task, "T", 1), 1)), int(task.n_in), int(task.n_out)
     P = N * N + N * I + N
-    traj = lambda b: b * T * ((4 * N + 2 * O + I) * it + (I + O) * 8)  # noqa: E731
+    spiking = c.model is not None
+    n_hist = 6 if spiking else 4
+    traj = lambda b: b * T * ((n_hist * N + 2 * O + I) * it + (I + O) * 8)  # noqa: E731
     parts = {"weights": 8 * (P + O * N + O) * it, "trajectories": traj(B), "eval": traj(Be),
              "rtrl": 0, "traces": 0, "lyapunov": 0, "metrics": int(c.iters) * _ROW_BYTES}
-    if c.online:   # the learner's buffer, as it lays it out (with C_KEEP's extra row)
+    if spiking:
+        if c.online:   # SpikingOnlineLearner: eps_v, eps_a, ebar over P' = I + 1 + N, state
+            nv = N if c.neuron.get("reset") == "set" else 1
+            na = N if c.model == "alif" else 0
+            parts["traces"] = B * ((nv + na + N) * (I + 1 + N) + 10 * N) * it
+    elif c.online:   # the learner's buffer, as it lays it out (with C_KEEP's extra row)
         _, PM = influence_columns(N, I, c.trainable if c.rule == "rtrl" else ())
         parts["rtrl" if c.rule == "rtrl" else "traces"] = buffer_layout(
             c.rule, c.form, B, N, I, O, PM, keep=True).size * it
@@ -322,18 +434,37 @@ def make_learner(config: TrainConfig, net: Network, loss: str) -> Learner:
     """The :class:`~localrnn.learners.Learner` of a resolved config, training ``net``:
     :class:`~localrnn.neuromorphic.fixed.QuantizedOnlineLearner` with ``quantize``,
     :class:`~localrnn.OnlineLearner` with ``online``, else
-    :class:`~localrnn.learners.BatchLearner`.  A dict ``lr`` gives 0 to the trained
+    :class:`~localrnn.learners.BatchLearner`; for a
+    :class:`~localrnn.spiking.SpikingNetwork`, :class:`~localrnn.spiking.SpikingOnlineLearner`
+    with ``online``, else :class:`~localrnn.spiking.SpikingBatchLearner`.  A dict ``lr`` gives 0 to the trained
     names it leaves out."""
     c = config
     lr = {k: (c.lr.get(k, 0.0) if isinstance(c.lr, dict) else c.lr) for k in c.trainable}
     common = dict(rule=c.rule, lr=lr, feedback=c.feedback, loss=loss, seed=c.seed,
                   trainable=c.trainable)
+    if isinstance(net, SpikingNetwork):
+        if c.online:
+            return SpikingOnlineLearner(net, optimizer=c.optimizer, batch_size=c.batch, **common)
+        return SpikingBatchLearner(net, optimizer=c.optimizer, clip=c.clip, reg=c.reg,
+                                   reg_rate=c.reg_rate, **common)
     if c.quantize is not None:
         return QuantizedOnlineLearner(net, spec=c.quantize, batch_size=c.batch, **common)
     if c.online:
         return OnlineLearner(net, optimizer=c.optimizer, batch_size=c.batch, **common)
     return BatchLearner(net, optimizer=c.optimizer, clip=c.clip, truncation=c.truncation or "recurrent",
                         **common)
+
+
+def make_network(config: TrainConfig, task):
+    """The initial network of a resolved config on its task: a rate
+    :class:`~localrnn.Network` (gain, size, form, activation), or for a spiking task a
+    :class:`~localrnn.spiking.SpikingNetwork` (gain, size, model, the neuron options)."""
+    c = config
+    if isinstance(task, SpikingTask):
+        return task.make_network(c.gain, seed=c.seed, n_rec=c.n_rec, dtype=c.dtype, model=c.model,
+                                 **c.neuron)
+    return task.make_network(c.gain, seed=c.seed, n_rec=c.n_rec, form=c.form,
+                             activation=c.activation, dtype=c.dtype)
 
 
 def _batch(task, B: int, seed: int, stream: int, i: int = 0):
@@ -355,8 +486,12 @@ class Scores(NamedTuple):
 
 
 def evaluate(net: Network, task, batch, h0=None) -> Scores:
-    """(loss, accuracy, decision-period loss) of ``net`` on a batch (one forward pass)."""
-    tr = trajectory(net, batch.inputs, h0=h0)
+    """(loss, accuracy, decision-period loss) of ``net`` on a batch (one forward pass;
+    a spiking network's loss is the task's, without the firing-rate regulariser)."""
+    if isinstance(net, SpikingNetwork):
+        tr = spiking_trajectory(net, batch.inputs, v0=h0)
+    else:
+        tr = trajectory(net, batch.inputs, h0=h0)
     tg = batch.targets if task.loss == "mse" else np.ascontiguousarray(batch.targets, dtype=np.int64)
     m = np.ascontiguousarray(batch.mask, dtype=net.dtype)
     if task.loss == "mse":
@@ -395,8 +530,7 @@ class Trainer:
         c = self.config
         self.task = get_task(c.task, **c.task_kwargs)
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.net = self.task.make_network(c.gain, seed=c.seed, n_rec=c.n_rec, form=c.form,
-                                          activation=c.activation, dtype=c.dtype)
+        self.net = make_network(c, self.task)
         self.init_net = self.net.copy()
         self.learner: Learner = make_learner(c, self.net, self.task.loss)
         self.metrics: List[Dict] = []

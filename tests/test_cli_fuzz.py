@@ -95,7 +95,8 @@ FLAG = st.just(None)  # a flag: present or not
 #: the hostile values it is most likely to mishandle.
 STRATEGIES = {
     "run": {
-        "args": st.one_of(st.lists(choice(["romo", "sine", "2af", "dms"]), min_size=0, max_size=1)),
+        "args": st.one_of(st.lists(choice(["romo", "sine", "2af", "dms", "cue", "pattern"]), min_size=0,
+                                   max_size=1)),
         "base": ["--iters", "1", "--n-rec", "4", "--batch", "2", "--eval-batch", "2"],
         "options": {
             "--rule": choice(["bptt", "rtrl", "eprop", "rflo"]),
@@ -111,6 +112,13 @@ STRATEGIES = {
             "--floss-mode": choice(["local", "local-keep-q", "exact"]), "--floss-lr": floats(["1e-3", "0.1"]),
             "--rescale-to": floats(["0", "-0.05"]), "--truncation": choice(["recurrent", "state"]),
             "--lyapunov": FLAG,
+            # the spiking options (cue, pattern; refused for the rate tasks)
+            "--model": choice(["lif", "alif"]), "--reset": choice(["subtract", "set"]),
+            "--v-th": floats(["0.03", "0.6"]), "--v-reset": st.sampled_from(["0", "-0.1", "0.5", "nan", "x"]),
+            "--tau-m": floats(["20", "1e-3"]), "--tau-a": floats(["200"]), "--tau-out": floats(["20"]),
+            "--refractory": ints(0, 5), "--beta": floats(["0.5", "1e3"]), "--n-adaptive": ints(0, 8),
+            "--reg": st.sampled_from(["0", "2", "-1", "nan", "1e308"]),
+            "--reg-rate": st.sampled_from(["0.01", "0", "1", "2", "-0.1", "nan"]),
             "--out": out_dirs(), "--resume": run_dirs(), "--json": FLAG,
         },
     },
@@ -215,6 +223,7 @@ STRATEGIES = {
                                            "w0", "w99", "w8,w8", "w8.3", "q8", "w-1"]),
             "--feedback": choice(["symmetric", "random"]),
             "--alpha": floats(["0.125", "0.1", "1"]),
+            "--dt": floats(["1e-4", "1"]),
             "--format": choice(["md", "json", "nir", "lava"]),
             "--out": st.one_of(st.just("NEWFILE.nir"), out_files()),
         },

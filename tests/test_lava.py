@@ -163,6 +163,10 @@ def _export_rules():
                 rs += [L.lava_rules(rule, "rate", fb, alpha=2.0 ** -a, eta_exponent=e, tag_frac=ft)
                        for ft in range(2, 9) for a in range(0, ft - 1)]
                 out.update((tuple(sorted(r.strings.items())), r.strings) for r in rs)
+    for e in range(L.EXPONENT[0], L.EXPONENT[1] + 1):      # spiking LIF: every tau_out's tag rule
+        for tau_out in (1.0, 2.0, 5.0, 10.0, 20.0, 22.0):
+            r = L.lava_spiking_rules("lif", tau_out=tau_out, eta_exponent=e)
+            out[tuple(sorted(r.strings.items()))] = r.strings
     return list(out.values())
 
 
@@ -180,7 +184,35 @@ def _cli_rules():
                     assert set(strings) == ({"dw"} if form == "current" else {"dw", "dt"})
                     assert "Loihi3FLearningRule" in r.output
                     out.append(strings)
+    for fb in ([], ["--feedback", "random"]):
+        for tau in (["--tau-out", "3"], ["--tau-out", "20", "--tau-m", "30"], []):
+            r = _cli(["export", "--rule", "eprop", "--model", "lif", "--format", "lava", *fb, *tau])
+            assert r.exit_code == 0, r.output
+            strings = dict(re.findall(r'^(dw|dt) = "(.*)"$', r.output, re.M))
+            assert set(strings) == {"dw", "dt"} and "spiking LIF (reset subtract)" in r.output
+            out.append(strings)
     return out
+
+
+def test_spiking_lava_rules_are_eprops_recursions():
+    """The tag rule is ebar <- (1 - 2^-k) ebar + 2^-k psi eps_v in Lava's real-valued
+    reading (Loihi's 2^-3 product shift folded into t's scale c = 2^-6 s_x s_y); dw is
+    -eta L ebar.  ALIF and reset 'set' are refused (no Loihi form), with the reason."""
+    r = L.lava_spiking_rules("lif", tau_m=20.0, tau_out=20.0, eta_exponent=-6)
+    assert r.strings == {"dt": "2^-7 * u0 * x1 * y1 - 2^-4 * u0 * t",
+                         "dw": "-2^-6 * u0 * t * (y2 - 64)"}
+    p = L.validate_rules(r.strings)
+    rng = np.random.default_rng(0)
+    x1, y1, t = rng.integers(0, 128, 50), rng.integers(0, 128, 50), rng.integers(-200, 200, 50)
+    dt = L.evaluate(p["dt"], {"u0": 1, "x1": x1, "y1": y1, "t": t})
+    # Lava's float model omits the 2^-3 shift: 2^-7 x1 y1 = 2^-4 (x1 y1 / 8); with the
+    # shift (the chip), the tag moves by 2^-4 (x1 y1 / 64 - t)
+    np.testing.assert_allclose(dt, 2.0 ** -4 * (x1 * y1 / 8 - t), rtol=1e-15)
+    assert L.product_shift(p["dt"][0]) == 3 and L.product_shift(p["dw"][0]) == 5
+    for kw, words in ((dict(model="alif"), "eps_a"), (dict(reset="set"), "postsynaptic spike"),
+                      (dict(tau_out=40.0), "too long")):
+        with pytest.raises(ValueError, match=words):
+            L.lava_spiking_rules(**kw)
 
 
 def test_cli_lava():

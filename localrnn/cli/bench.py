@@ -8,7 +8,7 @@ import click
 from ..io import to_json
 
 #: benchmark modules under localrnn.benchmarks, in the order printed
-MODULES = ("engine", "iteration", "online", "lyapunov")
+MODULES = ("engine", "iteration", "online", "lyapunov", "spiking")
 
 
 def _fmt_t(s):

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from ..names import FEEDBACKS, FORMS, RULES
+from ..names import FEEDBACKS, FORMS, RESETS, RULES, SPIKING_MODELS
 
 FORMATS = ("md", "json", "nir", "lava")
 
@@ -18,7 +18,8 @@ FORMATS = ("md", "json", "nir", "lava")
 @click.command("export")
 @click.argument("run_dir", required=False, type=click.Path(file_okay=False))
 @click.option("--rule", type=click.Choice(RULES), default=None, help="Learning rule of the step.")
-@click.option("--form", type=click.Choice(FORMS), default="current", show_default=True)
+@click.option("--form", type=click.Choice(FORMS), default="current", show_default=True,
+              help="Rate networks: the dynamics' form.")
 @click.option("--n-rec", type=int, default=None, help="Recurrent units N.")
 @click.option("--n-in", type=int, default=None, help="Inputs I.")
 @click.option("--n-out", type=int, default=None, help="Outputs O.")
@@ -31,6 +32,17 @@ FORMATS = ("md", "json", "nir", "lava")
 @click.option("--alpha", type=float, default=0.125, show_default=True,
               help="alpha = dt/tau of --format lava's trace settings (rate form: rounded to a "
                    "power of two).")
+@click.option("--model", type=click.Choice(SPIKING_MODELS), default=None,
+              help="A spiking network's step (lif or alif) instead of a rate network's (--form).")
+@click.option("--reset", type=click.Choice(RESETS), default=None,
+              help="Spiking: after a spike subtract v_th or set v to v_reset [subtract].")
+@click.option("--tau-m", type=float, default=None,
+              help="Spiking, --format lava: membrane time constant in steps [20].")
+@click.option("--tau-out", type=float, default=None,
+              help="Spiking, --format lava: readout time constant in steps [20].")
+@click.option("--dt", type=float, default=None,
+              help="Time step of --format nir's graph: seconds for a spiking run [its step; "
+                   "snnTorch's importer assumes 1e-4], the task's unit for a rate run [the task's dt].")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="md or json (the step spec: --rule --n-rec --n-in --n-out), lava (learning-rule "
                    "strings: --rule), nir (RUN_DIR's network) [md; nir with RUN_DIR].")

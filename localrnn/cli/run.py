@@ -6,14 +6,16 @@ from pathlib import Path
 
 import click
 
-from ..names import ACTIVATIONS, DTYPES, FEEDBACKS, FLOSS_MODES, FORMS, OPTIMIZERS, RULES, TRUNCATIONS
+from ..names import (ACTIVATIONS, DTYPES, FEEDBACKS, FLOSS_MODES, FORMS, OPTIMIZERS, RESETS, RULES,
+                     SPIKING_MODELS, TRUNCATIONS)
 from ._common import emit_summary, progress
 
 
 @click.command("run")
 @click.argument("task", required=False)
-@click.option("--rule", type=click.Choice(RULES), default="rflo", show_default=True,
-              help="Learning rule: exact (bptt, rtrl) or local (eprop, rflo).")
+@click.option("--rule", type=click.Choice(RULES), default=None,
+              help="Learning rule: exact (bptt, rtrl) or local (eprop, rflo) [rflo; spiking tasks: "
+                   "eprop, or bptt].")
 @click.option("--gain", type=float, default=None,
               help="Initial recurrent gain g (W = g Z / sqrt(N)) [task default; see 'localrnn tasks'].")
 @click.option("--n-rec", type=int, default=None, help="Recurrent units N [task default].")
@@ -48,17 +50,43 @@ from ._common import emit_summary, progress
 @click.option("--lyapunov", "lyap", is_flag=True, help="Record Lyapunov exponents before and after training.")
 @click.option("--lyap-every", type=int, default=None, metavar="K",
               help="Every K iterations, lambda_max of the current network into metrics.csv.")
+@click.option("--model", type=click.Choice(SPIKING_MODELS), default=None,
+              help="Spiking tasks: neuron model, LIF or ALIF (adaptive threshold) [task default].")
+@click.option("--reset", type=click.Choice(RESETS), default=None,
+              help="Spiking tasks: after a spike, subtract v_th (Bellec) or set v to --v-reset (NIR) "
+                   "[task default].")
+@click.option("--v-th", type=float, default=None, help="Spiking tasks: threshold, > 0 [task default].")
+@click.option("--v-reset", type=float, default=None, help="Spiking tasks: voltage after a spike with "
+              "--reset set, below --v-th [0].")
+@click.option("--tau-m", type=float, default=None, help="Spiking tasks: membrane time constant, ms.")
+@click.option("--tau-a", type=float, default=None, help="Spiking tasks: adaptation time constant, ms (alif).")
+@click.option("--tau-out", type=float, default=None, help="Spiking tasks: readout time constant, ms.")
+@click.option("--refractory", type=int, default=None,
+              help="Spiking tasks: steps a neuron stays silent after a spike, >= 0.")
+@click.option("--beta", type=float, default=None,
+              help="Spiking tasks (alif): threshold adaptation of the adaptive neurons, >= 0.")
+@click.option("--n-adaptive", type=int, default=None,
+              help="Spiking tasks (alif): how many neurons adapt (the last ones) [task's fraction].")
+@click.option("--reg", type=float, default=None,
+              help="Spiking tasks: firing-rate regulariser 0.5 REG sum_j (r_j - REG_RATE)^2 "
+                   "[task default; 0 online].")
+@click.option("--reg-rate", type=float, default=None,
+              help="Spiking tasks: the regulariser's target rate in spikes per step (0.01 = 10 Hz "
+                   "at 1 ms) [task default].")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Results folder [new folder under runs/].")
 @click.option("--resume", type=click.Path(file_okay=False), default=None, help="Continue the run saved in this folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def run(task, rule, gain, n_rec, batch, iters, lr, optimizer, clip, form, activation, dtype, feedback,
         online, quantize, seed, eval_every, eval_batch, checkpoint_every, floss_iters, floss_k, floss_mode,
-        floss_lr, rescale_to, truncation, lyap, lyap_every, out, resume, as_json):
-    """Train an RNN on TASK (romo, 2af, dms, sine, neurogym:<id>) and save the learning curve.
+        floss_lr, rescale_to, truncation, lyap, lyap_every, model, reset, v_th, v_reset, tau_m, tau_a,
+        tau_out, refractory, beta, n_adaptive, reg, reg_rate, out, resume, as_json):
+    """Train an RNN on TASK (romo, 2af, dms, sine, neurogym:<id>; spiking networks: cue,
+    pattern) and save the learning curve.
 
     Options marked [task default] take the task's value (its gain, size,
     iterations, learning rate...: 'localrnn tasks --json'); the values used are in
-    the summary line and config.json.  Results go to --out: config.json,
+    the summary line and config.json.  The spiking options (--model ... --reg-rate)
+    are for cue and pattern only.  Results go to --out: config.json,
     metrics.csv, weights.npz, checkpoint.npz, curve.png.  Ctrl-C saves the
     partial run; `localrnn run --resume DIR` continues it.  Exit codes: 0 done,
     2 bad value, 3 diverged, 4 results could not be written (e.g. disk full;
@@ -78,13 +106,17 @@ def run(task, rule, gain, n_rec, batch, iters, lr, optimizer, clip, form, activa
             raise click.UsageError("missing TASK (e.g. 'localrnn run romo --rule rflo --gain 0.5'); "
                                    "see 'localrnn tasks'")
         check_writable_dir("runs" if out is None else out, "out")
+        neuron = {k: v for k, v in dict(reset=reset, v_th=v_th, v_reset=v_reset, tau_m=tau_m, tau_a=tau_a,
+                                        tau_out=tau_out, refractory=refractory, beta=beta,
+                                        n_adaptive=n_adaptive).items() if v is not None}
         cfg = TrainConfig(task=task, rule=rule, gain=gain, n_rec=n_rec, batch=batch, iters=iters,
                           lr=lr, optimizer=optimizer, clip=clip, form=form, activation=activation, dtype=dtype,
                           feedback=feedback, online=online, quantize=quantize, seed=seed,
                           eval_every=eval_every, eval_batch=eval_batch, checkpoint_every=checkpoint_every,
                           floss_iters=floss_iters, floss_k=floss_k,
                           floss_mode=floss_mode, floss_lr=floss_lr, rescale_to=rescale_to,
-                          truncation=truncation, lyapunov=lyap, lyap_every=lyap_every)
+                          truncation=truncation, lyapunov=lyap, lyap_every=lyap_every, model=model,
+                          neuron=neuron, reg=reg, reg_rate=reg_rate)
         trainer = Trainer(cfg)  # validates everything before a folder is made
         c = trainer.config
         out_dir = new_run_dir("runs", prefix=f"{task.replace(':', '_')}-{c.rule}-g{c.gain:g}") if out is None else out

@@ -262,6 +262,8 @@ def trace_step(x, zp, psi, psip, L, rg, beta, al, rho, kap, omk, alif, setm,
         ebar_t  = kappa ebar_{t-1} + (1 - kappa) e_t
         g      += L_t ebar_t + rg e_t
 
+    ``rg`` (N,) is the regulariser's dL/dz; an empty array means none (the online
+    learner's case): the term is then not computed at all.
     ``ev`` is (1, P) with reset "subtract" (eps_v does not depend on the postsynaptic
     neuron) and (N, P) with "set"; ``ea`` (N, P) (ALIF; unused otherwise) and ``eb``
     (N, P).  The diagonal of W's gradient is not accumulated (self-connections are
@@ -273,6 +275,7 @@ def trace_step(x, zp, psi, psip, L, rg, beta, al, rho, kap, omk, alif, setm,
     nv = ev.shape[0]
     zero = eb.dtype.type(0.0)
     one = eb.dtype.type(1.0)
+    reg = rg.shape[0] != 0
     if alif:
         for j in range(N):
             c1 = rho - beta[j] * psip[j]
@@ -294,7 +297,7 @@ def trace_step(x, zp, psi, psip, L, rg, beta, al, rho, kap, omk, alif, setm,
     for j in range(N):
         ps = psi[j]
         Lj = L[j]
-        rj = rg[j]
+        rj = rg[j] if reg else zero
         bj = beta[j]
         evr = ev[0] if nv == 1 else ev[j]
         ebr = eb[j]
@@ -306,7 +309,7 @@ def trace_step(x, zp, psi, psip, L, rg, beta, al, rho, kap, omk, alif, setm,
                 e = ps * evr[q]
             f = kap * ebr[q] + omk * e
             ebr[q] = f
-            gq = Lj * f + rj * e
+            gq = Lj * f + rj * e if reg else Lj * f
             if q < I:
                 gW_in[j, q] += gq
             elif q == I:

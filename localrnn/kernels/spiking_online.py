@@ -139,7 +139,7 @@ def step(W_in, b, W, W_out, b_out, FT, beta, prm, mode, ctl, hyp, S, Y, CNT, EV,
         signal_row(delta[i], FT, L[i])
     gW_in, gW, gb, gW_out, gb_out = grad_views(G, 0, N, I, O)
     for i in range(B):
-        trace_step(x[i], ZP[i], PSI[i], PSIP[i], L[i], zero, beta, al, rho, kap, omk, alif,
+        trace_step(x[i], ZP[i], PSI[i], PSIP[i], L[i], zero[:0], beta, al, rho, kap, omk, alif,
                    setm, EV[i], EA[i], EB[i], gW_in, gb, gW)
         obar[i, 0] = readout_trace_step(Z[i], delta[i], kap, omk, ZBAR[i], obar[i, 0],
                                         gW_out, gb_out)

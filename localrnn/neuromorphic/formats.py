@@ -13,7 +13,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from ..io import atomic_write_text
 from ..names import FORMS
-from .lava import lava_rules_text
+from .lava import lava_rules_text, lava_spiking_rules_text
 from .spec import step_spec
 
 
@@ -26,7 +26,8 @@ class Format:
     takes: Tuple[str, ...] = ()
 
 
-_STEP = dict(needs=("rule", "n_rec", "n_in", "n_out"), takes=("form", "quantize", "feedback", "T"))
+_STEP = dict(needs=("rule", "n_rec", "n_in", "n_out"),
+             takes=("form", "quantize", "feedback", "T", "model", "reset"))
 #: ``--format`` -> :class:`Format`.  md and json: :func:`localrnn.neuromorphic.spec.step_spec`;
 #: lava: :func:`localrnn.neuromorphic.lava.lava_rules_text`; nir:
 #: :func:`localrnn.neuromorphic.nir.export_nir`.
@@ -34,11 +35,15 @@ FORMATS = {
     "md": Format("one online step as a hardware spec, in markdown", **_STEP),
     "json": Format("one online step as a hardware spec, in JSON", **_STEP),
     "lava": Format("the local rule as Lava learning-rule strings", needs=("rule",),
-                   takes=("form", "feedback", "alpha")),
-    "nir": Format("a trained run's network as a NIR graph", needs=("run_dir",)),
+                   takes=("form", "feedback", "alpha", "model", "reset", "tau_m", "tau_out")),
+    "nir": Format("a trained run's network as a NIR graph", needs=("run_dir",), takes=("dt",)),
 }
-#: Values of options a format takes, when not given.
+#: Values of options a format takes, when not given (``form``: rate networks only).
 DEFAULTS = {"form": FORMS[0]}
+#: Options of rate networks and of spiking networks (``model`` chooses the latter); a
+#: format that takes both refuses a mix.
+RATE_ONLY = ("form", "alpha")
+SPIKING_ONLY = ("reset", "tau_m", "tau_out")
 #: File a run's NIR graph goes to, in the run folder, unless ``out`` says otherwise.
 NIR_FILE = "network.nir"
 
@@ -72,16 +77,31 @@ def export(fmt: str, options: Mapping[str, Any], out=None,
     nir: the path of the NIR file written (``out``, default ``RUN_DIR/network.nir``).
     """
     check_options(fmt, options, spell)
-    o: Dict[str, Any] = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
+    given = {k: v for k, v in options.items() if v is not None}
+    name = (lambda k: (spell or {}).get(k, k))
+    mixed = [k for k in (RATE_ONLY if "model" in given else SPIKING_ONLY) if k in given]
+    if mixed:
+        raise ValueError(f"{', '.join(map(name, mixed))} "
+                         f"{'is an option' if len(mixed) == 1 else 'are options'} of "
+                         f"{'rate' if 'model' in given else 'spiking'} networks; "
+                         + ("this export is of a spiking network (--model)" if "model" in given else
+                            f"give {name('model')} for a spiking network"))
+    o: Dict[str, Any] = {**({} if "model" in given else DEFAULTS), **given}
     if fmt == "nir":
         from .nir import export_nir  # deferred: the network's kernels (Numba) and nir
 
-        return export_nir(o["run_dir"], out if out is not None else Path(o["run_dir"]) / NIR_FILE)
-    if fmt == "lava":
+        return export_nir(o["run_dir"], out if out is not None else Path(o["run_dir"]) / NIR_FILE,
+                          dt=o.get("dt"))
+    if fmt == "lava" and "model" in o:
+        text = lava_spiking_rules_text(o["rule"], o["model"], **{k: o[k] for k in
+                                                                 ("feedback", "reset", "tau_m", "tau_out")
+                                                                 if k in o})
+    elif fmt == "lava":
         text = lava_rules_text(o["rule"], o["form"], **{k: o[k] for k in ("feedback", "alpha") if k in o})
     else:
-        spec = step_spec(o["rule"], o["form"], o["n_rec"], o["n_in"], o["n_out"],
-                         quantize=o.get("quantize"), feedback=o.get("feedback"), T=o.get("T"))
+        spec = step_spec(o["rule"], o.get("form", "spiking"), o["n_rec"], o["n_in"], o["n_out"],
+                         quantize=o.get("quantize"), feedback=o.get("feedback"), T=o.get("T"),
+                         model=o.get("model"), reset=o.get("reset"))
         text = spec.to_markdown() if fmt == "md" else spec.to_json() + "\n"
     return text if out is None else atomic_write_text(out, text)
 

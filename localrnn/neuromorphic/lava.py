@@ -439,9 +439,116 @@ def lava_rules(rule: str, form: str, feedback: Optional[str] = None, alpha: floa
     return LavaRules(rule, form, fb, strings, symbols, traces, notes)
 
 
+def spiking_lava_reasons(model: str, reset: str) -> List[str]:
+    """Why online e-prop of a spiking network (MODEL.md section 9) has no Loihi
+    three-factor form (empty: it has one, LIF with reset "subtract")."""
+    out = []
+    if model == "alif":
+        out.append("model alif: its eligibility trace needs eps_a, a second per-synapse trace "
+                   "besides ebar, and Loihi's synapse holds only the weight w, the delay d and "
+                   "the tag t")
+    if reset == "set":
+        out.append("reset set: eps_v then depends on the postsynaptic spike (alpha (1 - z_j) "
+                   "eps_v), a per-synapse trace besides ebar, not Loihi's presynaptic x1")
+    return out
+
+
+def lava_spiking_rules(model: str = "lif", reset: str = "subtract", feedback: Optional[str] = None,
+                       tau_m: float = 20.0, tau_out: float = 20.0,
+                       eta_exponent: int = -6) -> LavaRules:
+    """Online e-prop of a spiking network (MODEL.md section 9) as Loihi three-factor
+    learning-rule strings, validated (:func:`validate_rules`).
+
+    The mapping (LIF, reset "subtract"; time constants in steps):
+
+    - ``x1`` is the presynaptic trace ``s_x eps_v_i`` (decay ``alpha = exp(-1/tau_m)``
+      per step, impulse ``s_x`` per presynaptic spike; ``s_x = floor(127 (1 - alpha))``
+      keeps it in 7 bits): e-prop's eps_v, which with reset by subtraction does not
+      depend on the postsynaptic neuron;
+    - the post neuron supplies ``y1 = s_y psi_j`` (the pseudo-derivative,
+      ``s_y = 127 v_th / gamma``: 7 bits) and ``y2 = 64 + 64 L_j`` (the learning signal
+      ``L_j = (F delta)_j``, the third factor);
+    - the tag holds the filtered trace, ``t = c ebar_ji``: ``dt = 2^(-3-k) * u0 * x1 * y1
+      - 2^-k * u0 * t`` is ``ebar <- (1 - 2^-k) ebar + 2^-k psi_j eps_v_i`` with the
+      readout decay ``kappa = exp(-1/tau_out)`` rounded to ``1 - 2^-k`` (Loihi shifts a
+      product of two 7-bit traces right by 3; ``c = 2^-6 s_x s_y``, at most 252);
+    - ``dw = -2^e * u0 * t * (y2 - 64)``: ``dW_ji = -eta L_j ebar_ji``.
+
+    The form is e-prop's exactly; the numbers are Loihi's (7-bit traces, power-of-two
+    scales, kappa's rounding).  ALIF and reset "set" have no such form
+    (:func:`spiking_lava_reasons`): ``ValueError``.
+    """
+    if model not in ("lif", "alif"):
+        raise ValueError(f"model={model!r} is not allowed; choose lif or alif")
+    if reset not in ("subtract", "set"):
+        raise ValueError(f"reset={reset!r} is not allowed; choose subtract or set")
+    why = spiking_lava_reasons(model, reset)
+    if why:
+        raise ValueError(f"{'; '.join(why)}: no Loihi three-factor form (LIF with reset "
+                         "subtract has one)")
+    fb = feedback or "symmetric"
+    if fb not in ("symmetric", "random"):
+        raise ValueError(f"feedback={feedback!r} is not allowed; choose symmetric or random")
+    for name, v in (("tau_m", tau_m), ("tau_out", tau_out)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{name}={v!r} is out of range; allowed (0, inf) steps")
+    if isinstance(eta_exponent, bool) or not (isinstance(eta_exponent, int)
+                                              and EXPONENT[0] <= eta_exponent <= EXPONENT[1]):
+        raise ValueError(f"eta_exponent={eta_exponent!r} is out of range; allowed {EXPONENT[0]} "
+                         f"to {EXPONENT[1]}")
+    alpha, kappa = math.exp(-1.0 / tau_m), math.exp(-1.0 / tau_out)
+    k = max(0, round(-math.log2(1.0 - kappa)))
+    e1 = -3 - k
+    if e1 < EXPONENT[0]:
+        k_max = -3 - EXPONENT[0]
+        longest = -1.0 / math.log(1.0 - 2.0 ** -(k_max + 0.5))
+        raise ValueError(f"tau_out={tau_out!r} steps is too long for the tag rule: 1 - kappa = "
+                         f"{1 - kappa:.3g} rounds to 2^-{k}, whose scale 2^{e1} is below 2^"
+                         f"{EXPONENT[0]}; allowed tau_out below {longest:.3g} steps")
+    s_x = max(1, math.floor(127 * (1.0 - alpha)))
+    F = "W_out^T" if fb == "symmetric" else "B (fixed random)"
+    strings = {"dt": f"{_pow2(e1)} * u0 * x1 * y1 - {_pow2(-k)} * u0 * t",
+               "dw": f"-{_pow2(eta_exponent)} * u0 * t * (y2 - 64)"}
+    symbols = {"x1": f"{s_x} eps_v_i: the presynaptic eligibility vector (e-prop's eps_v; inputs "
+                     "and recurrent spikes alike)",
+               "y1": "127 psi_j v_th / gamma: the post neuron's pseudo-derivative (0 while "
+                     "refractory), sent by the post neuron",
+               "y2": f"64 + 64 L_j, L_j = (F delta)_j the learning signal (F = {F}), sent by "
+                     "the post neuron (three-factor mode)",
+               "t": f"the tag: c ebar_ji, c = 2^-6 {s_x} (127 v_th / gamma), the readout-"
+                    "filtered eligibility trace"}
+    traces = {"x1_tau": f"{-1.0 / math.log(alpha):.4g} steps (decay alpha = {alpha:.6g} per step)",
+              "x1_impulse": f"{s_x} per presynaptic spike (1/(1 - alpha) spikes in a row stay "
+                            "below 127)"}
+    notes = ["the form is e-prop's (MODEL.md section 9) exactly: eps_v presynaptic (reset "
+             "subtract), psi and L from the post neuron, ebar in the tag; the numbers are "
+             "Loihi's: 7-bit traces, power-of-two scales",
+             f"kappa = {kappa:.6g} (tau_out = {tau_out:g} steps) is rounded to 1 - 2^-{k} = "
+             f"{1 - 2.0 ** -k:.6g} in the tag rule",
+             f"dW_ji = floor(-t (y2 - 64) / 32) * 2^{eta_exponent} weight LSBs (Loihi shifts a "
+             "9-bit tag times a 7-bit trace right by 5); Lava's dw reads the tag before the "
+             "same epoch's dt",
+             "biases and the readout are not plastic through these strings; ALIF and reset "
+             "'set' have no such form (their eligibility needs a second per-synapse trace)",
+             "parsed by lava-nc 0.10.0's Loihi3FLearningRule (tests/test_lava.py); no integer "
+             "spiking learner is checked against Lava's applier"]
+    validate_rules(strings)
+    return LavaRules("eprop", f"spiking {model.upper()} (reset {reset})", fb, strings, symbols,
+                     traces, notes)
+
+
 def lava_rules_text(rule: str, form: str, feedback: Optional[str] = None, **kw) -> str:
     """:func:`lava_rules` as text (the CLI's ``--format lava``)."""
     return lava_rules(rule, form, feedback, **kw).to_text()
+
+
+def lava_spiking_rules_text(rule: str, model: str, feedback: Optional[str] = None, **kw) -> str:
+    """:func:`lava_spiking_rules` as text (``--format lava --model M``); ``rule`` must be
+    eprop (BPTT is non-local)."""
+    if rule != "eprop":
+        raise ValueError(f"rule={rule!r} has no Loihi learning-rule form for spiking networks; "
+                         "choose eprop (BPTT is non-local)")
+    return lava_spiking_rules(model, feedback=feedback, **kw).to_text()
 
 
 def lava_rules_for(learner, mask_count: Optional[int] = None) -> LavaRules:
@@ -498,4 +605,5 @@ def lava_rules_for(learner, mask_count: Optional[int] = None) -> LavaRules:
 
 __all__ = ["validate_rule", "validate_rules", "evaluate", "product_shift", "accumulate",
            "round_accumulator", "lava_rules", "lava_rules_text", "lava_rules_for",
+           "lava_spiking_rules", "lava_spiking_rules_text", "spiking_lava_reasons",
            "LavaRules", "Product", "WIDTH", "ACC_SHIFT", "VAR_RANGE"]

@@ -8,6 +8,8 @@
 - :mod:`.fixedpoint`: the fixed-point grids' figure;
 - :mod:`.quantize`: ``localrnn quantize-sweep``'s loss against word length;
 - :mod:`.scaling`: ``localrnn bench --scaling``'s time and memory against N and T;
+- :mod:`.spiking`: a spiking network's trial (input and recurrent spikes, readout)
+  with its learning curve;
 - :mod:`.reproduction`: the figures of a reproduced study.
 
 Functions draw into an ``Axes`` given as ``ax`` (or a new figure) and return it; they
@@ -21,7 +23,9 @@ from .lyapunov import plot_lambda_vs_gain, plot_spectrum
 from .quantize import plot_quantize_sweep
 from .reproduction import plot_curve_panels, plot_gain_panels
 from .scaling import plot_scaling
+from .spiking import plot_spiking_trial
 
 __all__ = ["pyplot", "save_figure", "plot_saved_runs", "plot_curves", "plot_accuracy", "plot_run",
            "plot_runs", "plot_spectrum", "plot_lambda_vs_gain", "plot_fixedpoint_grid",
-           "plot_quantize_sweep", "plot_scaling", "plot_curve_panels", "plot_gain_panels"]
+           "plot_quantize_sweep", "plot_scaling", "plot_curve_panels", "plot_gain_panels",
+           "plot_spiking_trial"]

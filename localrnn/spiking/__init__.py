@@ -9,9 +9,14 @@ drivers that validate, allocate and draw all random numbers.
 * :class:`SpikingNetwork` -- the parameters and neuron options (``init`` seeded like
   :meth:`localrnn.Network.init`);
 * :func:`forward`, :func:`trajectory` -- spikes, voltages, thresholds, outputs;
-* :func:`gradient` -- loss and BPTT / e-prop gradients over a batch;
+* :func:`gradient` -- loss and BPTT / e-prop gradients over a batch
+  (:func:`gradient_terms`: the task loss and the regulariser apart);
+* :class:`SpikingBatchLearner` -- a gradient and an optimiser step per batch;
 * :class:`SpikingOnlineLearner` -- e-prop online, one step at a time, with the
   interface of :class:`localrnn.OnlineLearner`.
+
+Both learners implement :class:`localrnn.learners.Learner`: ``localrnn run cue`` (a
+:class:`localrnn.Trainer` run) trains a spiking network through them.
 
 Examples
 --------
@@ -23,9 +28,12 @@ Examples
 >>> g["W"].shape
 (32, 32)
 """
-from .engine import METHODS, SpikingTrajectory, forward, gradient, loss_value, trajectory
+from .engine import (METHODS, GradientTerms, SpikingTrajectory, forward, gradient, gradient_terms,
+                     loss_value, trajectory)
+from .learners import SpikingBatchLearner
 from .network import SpikingNetwork
 from .online import SpikingOnlineLearner
 
 __all__ = ["SpikingNetwork", "SpikingTrajectory", "forward", "trajectory", "gradient",
-           "loss_value", "SpikingOnlineLearner", "METHODS"]
+           "gradient_terms", "GradientTerms", "loss_value", "SpikingBatchLearner",
+           "SpikingOnlineLearner", "METHODS"]

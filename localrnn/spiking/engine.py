@@ -7,7 +7,7 @@ arrays of the network's dtype, allocates, and calls the kernels (MODEL.md sectio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -199,9 +199,69 @@ def _trace_grads(net: SpikingNetwork, tr: SpikingTrajectory, delta: np.ndarray, 
          "W_out": np.zeros((O, N), dt), "b_out": np.zeros(O, dt)}
     prm, mode = net.kernel_scalars()
     nv = N if net.reset == "set" else 1
+    if not rg.any():
+        rg = rg[:0]                  # no regulariser: the kernel skips its term
     _ks.eprop_traces(delta, tr.inputs, tr.spikes, tr.psi, FT, net.beta, prm, mode, rg, nv,
                      g["W_in"], g["b"], g["W"], g["W_out"], g["b_out"])
     return g
+
+
+class GradientTerms(NamedTuple):
+    """What :func:`gradient_terms` returns."""
+
+    #: the task loss (MODEL.md section 3) of the batch
+    loss: float
+    #: the firing-rate regulariser's value (0 when off)
+    reg_loss: float
+    #: ``"W_in", "W", "b", "W_out", "b_out"``: the gradient of ``loss + reg_loss``
+    grads: Dict[str, np.ndarray]
+    trajectory: SpikingTrajectory
+
+
+def gradient_terms(net: SpikingNetwork, inputs, targets, mask=None, loss: str = "mse",
+                   rule: str = "bptt", feedback=None, seed: int = 0, v0=None,
+                   method: str = "backward", reg: float = 0.0,
+                   reg_rate: float = 0.0) -> GradientTerms:
+    """:func:`gradient` with its parts apart: the task loss, the regulariser's value,
+    the gradients (of their sum) and the trajectory (same arguments as :func:`gradient`).
+    A training run records the task loss (comparable with its evaluation loss) and
+    descends the sum."""
+    check_network(net)
+    check_choice("rule", rule, SPIKING_RULES)
+    check_choice("loss", loss, LOSSES)
+    check_choice("method", method, METHODS)
+    c, f0 = check_regularizer(reg, reg_rate)
+    x = check_inputs(net, inputs)
+    T, B, _ = x.shape
+    tg, m = check_targets(net, targets, mask, loss, T, B)
+    s0 = check_v0(net, v0, B)
+    if rule == "eprop":
+        F = feedback_matrix(net, feedback, rule, seed)
+    else:
+        if feedback is not None and not (isinstance(feedback, str) and feedback == "symmetric"):
+            raise ValueError(f"feedback={feedback!r} is only for rule='eprop'; rule='bptt' is "
+                             "exact and uses W_out^T")
+        if method != "backward":
+            raise ValueError(f"method={method!r} is only for rule='eprop'; rule='bptt' runs "
+                             "backward in time")
+        F = net.W_out.T
+    FT = np.ascontiguousarray(F.T)
+    tr = run_trajectory(net, x, s0)
+    L, delta = loss_and_delta(tr.outputs, tg, m, loss)
+    Lreg, rg = _rate_gradient(tr.spikes, c, f0)
+    if rule == "eprop" and method == "trace":
+        grads = _trace_grads(net, tr, delta, FT, rg)
+    else:
+        _history_bytes(net, T, B, 6 if net.model == "alif" else 5)
+        G = np.empty_like(tr.voltages)
+        YH = np.empty_like(tr.outputs)
+        gb = np.empty(net.n_rec, dtype=net.dtype)
+        prm, mode = net.kernel_scalars()
+        with step_blas_limit():
+            _ks.backward(delta, tr.voltages, tr.spikes, tr.psi, net.W, FT, net.beta, prm, mode,
+                         rule == "eprop", rg, G, YH, gb)
+        grads = _grads_from_adjoint(net, tr, G, YH, gb)
+    return GradientTerms(L, Lreg, grads, tr)
 
 
 def gradient(net: SpikingNetwork, inputs, targets, mask=None, loss: str = "mse",
@@ -255,44 +315,11 @@ def gradient(net: SpikingNetwork, inputs, targets, mask=None, loss: str = "mse",
     >>> sorted(g)
     ['W', 'W_in', 'W_out', 'b', 'b_out']
     """
-    check_network(net)
-    check_choice("rule", rule, SPIKING_RULES)
-    check_choice("loss", loss, LOSSES)
-    check_choice("method", method, METHODS)
-    c, f0 = check_regularizer(reg, reg_rate)
-    x = check_inputs(net, inputs)
-    T, B, _ = x.shape
-    tg, m = check_targets(net, targets, mask, loss, T, B)
-    s0 = check_v0(net, v0, B)
-    if rule == "eprop":
-        F = feedback_matrix(net, feedback, rule, seed)
-    else:
-        if feedback is not None and not (isinstance(feedback, str) and feedback == "symmetric"):
-            raise ValueError(f"feedback={feedback!r} is only for rule='eprop'; rule='bptt' is "
-                             "exact and uses W_out^T")
-        if method != "backward":
-            raise ValueError(f"method={method!r} is only for rule='eprop'; rule='bptt' runs "
-                             "backward in time")
-        F = net.W_out.T
-    FT = np.ascontiguousarray(F.T)
-    tr = run_trajectory(net, x, s0)
-    L, delta = loss_and_delta(tr.outputs, tg, m, loss)
-    Lreg, rg = _rate_gradient(tr.spikes, c, f0)
-    if rule == "eprop" and method == "trace":
-        grads = _trace_grads(net, tr, delta, FT, rg)
-    else:
-        _history_bytes(net, T, B, 6 if net.model == "alif" else 5)
-        G = np.empty_like(tr.voltages)
-        YH = np.empty_like(tr.outputs)
-        gb = np.empty(net.n_rec, dtype=net.dtype)
-        prm, mode = net.kernel_scalars()
-        with step_blas_limit():
-            _ks.backward(delta, tr.voltages, tr.spikes, tr.psi, net.W, FT, net.beta, prm, mode,
-                         rule == "eprop", rg, G, YH, gb)
-        grads = _grads_from_adjoint(net, tr, G, YH, gb)
+    t = gradient_terms(net, inputs, targets, mask, loss, rule, feedback, seed, v0, method, reg,
+                       reg_rate)
     if return_trajectory:
-        return L + Lreg, grads, tr
-    return L + Lreg, grads
+        return t.loss + t.reg_loss, t.grads, t.trajectory
+    return t.loss + t.reg_loss, t.grads
 
 
 def loss_value(net: SpikingNetwork, outputs, targets, mask=None, loss: str = "mse") -> float:
@@ -300,4 +327,5 @@ def loss_value(net: SpikingNetwork, outputs, targets, mask=None, loss: str = "ms
     return _loss_value(check_network(net), outputs, targets, mask, loss)
 
 
-__all__ = ["SpikingTrajectory", "trajectory", "forward", "gradient", "loss_value", "METHODS"]
+__all__ = ["SpikingTrajectory", "trajectory", "forward", "gradient", "gradient_terms", "GradientTerms",
+           "loss_value", "METHODS"]

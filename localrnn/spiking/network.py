@@ -9,8 +9,61 @@ import numpy as np
 
 from .._validate import check_array, check_choice, check_dtype, check_number
 from ..kernels import spiking as _ks
-from ..names import PARAM_NAMES, RESETS, SPIKING_MODELS
+from ..names import NEURON_OPTIONS, PARAM_NAMES, RESETS, SPIKING_MODELS, SPIKING_SCALAR_OPTIONS
 from ..network import ParamArrays
+
+
+#: The neuron options a :class:`SpikingNetwork` stores (besides ``model``), in order.
+SCALAR_OPTIONS = SPIKING_SCALAR_OPTIONS
+
+
+def check_neuron_scalars(model: str, opts: Dict) -> Dict:
+    """``opts`` (every name of :data:`SCALAR_OPTIONS`) checked for ``model``, as floats
+    (``refractory`` an int); ``ValueError`` naming the first bad value."""
+    check_choice("model", model, SPIKING_MODELS)
+    out = {"reset": check_choice("reset", opts["reset"], RESETS)}
+    for name in ("dt", "tau_m", "tau_a", "tau_out", "v_th", "gamma"):
+        out[name] = check_number(name, opts[name], lo=0.0, lo_open=True)
+    out["v_reset"] = v_reset = check_number("v_reset", opts["v_reset"])
+    if out["reset"] == "set" and not v_reset < out["v_th"]:
+        raise ValueError(f"v_reset={opts['v_reset']!r} is out of range; with reset='set' it must be "
+                         f"below v_th={out['v_th']!r}")
+    if out["reset"] == "subtract" and v_reset != 0.0:
+        raise ValueError(f"v_reset={opts['v_reset']!r} is only for reset='set'; with "
+                         "reset='subtract' leave it 0")
+    out["refractory"] = check_number("refractory", opts["refractory"], lo=0, integer=True)
+    return out
+
+
+def check_neuron_options(model: str, n_rec: int, opts: Dict) -> Dict:
+    """The keyword arguments of :meth:`SpikingNetwork.init` in ``opts`` (names of
+    :data:`NEURON_OPTIONS`; missing ones take ``init``'s defaults) checked for ``model``
+    and ``n_rec`` neurons, without building a network.  Returns every scalar option and,
+    for ALIF, ``beta`` (a number) and ``n_adaptive`` (an int); ``ValueError`` naming the
+    first bad value or an unknown name."""
+    if not isinstance(opts, dict):
+        raise ValueError(f"neuron={opts!r} must be a table of neuron options "
+                         f"({', '.join(NEURON_OPTIONS)})")
+    for k in opts:
+        check_choice("neuron option", k, NEURON_OPTIONS)
+    full = {**NEURON_DEFAULTS, **{k: v for k, v in opts.items() if v is not None}}
+    out = check_neuron_scalars(model, full)
+    beta, na = opts.get("beta"), opts.get("n_adaptive")
+    if model == "lif":
+        if beta is not None and beta != 0:
+            raise ValueError(f"beta={beta!r} is only for model='alif'")
+        if na is not None and na != 0:
+            raise ValueError(f"n_adaptive={na!r} is only for model='alif'")
+        return out
+    out["beta"] = check_number("beta", 1.6 if beta is None else beta, lo=0.0)
+    out["n_adaptive"] = n_rec if na is None else check_number("n_adaptive", na, lo=0, hi=n_rec,
+                                                              integer=True)
+    return out
+
+
+#: :meth:`SpikingNetwork.init`'s defaults of the scalar options (Bellec et al.'s).
+NEURON_DEFAULTS = dict(reset="subtract", dt=1.0, tau_m=20.0, tau_a=200.0, tau_out=20.0, v_th=0.03,
+                       v_reset=0.0, refractory=0, gamma=0.3)
 
 
 @dataclass
@@ -82,21 +135,8 @@ class SpikingNetwork(ParamArrays):
     _COPIED = PARAM_NAMES + ("beta",)
 
     def __post_init__(self):
-        check_choice("model", self.model, SPIKING_MODELS)
-        check_choice("reset", self.reset, RESETS)
-        self.dt = check_number("dt", self.dt, lo=0.0, lo_open=True)
-        for name in ("tau_m", "tau_a", "tau_out"):
-            setattr(self, name, check_number(name, getattr(self, name), lo=0.0, lo_open=True))
-        self.v_th = check_number("v_th", self.v_th, lo=0.0, lo_open=True)
-        self.v_reset = check_number("v_reset", self.v_reset)
-        if self.reset == "set" and not self.v_reset < self.v_th:
-            raise ValueError(f"v_reset={self.v_reset!r} is out of range; with reset='set' it must be "
-                             f"below v_th={self.v_th!r}")
-        if self.reset == "subtract" and self.v_reset != 0.0:
-            raise ValueError(f"v_reset={self.v_reset!r} is only for reset='set'; with "
-                             "reset='subtract' leave it 0")
-        self.refractory = check_number("refractory", self.refractory, lo=0, integer=True)
-        self.gamma = check_number("gamma", self.gamma, lo=0.0, lo_open=True)
+        for k, v in check_neuron_scalars(self.model, {k: getattr(self, k) for k in SCALAR_OPTIONS}).items():
+            setattr(self, k, v)
         self._check_params()
         diag = np.diagonal(self.W)
         if np.any(diag != 0.0):
@@ -166,21 +206,14 @@ class SpikingNetwork(ParamArrays):
         n_out = check_number("n_out", n_out, lo=1, integer=True)
         gain = check_number("gain", gain, lo=0.0)
         check_number("seed", seed, lo=0, integer=True)
-        check_choice("model", model, SPIKING_MODELS)
+        opts = check_neuron_options(model, n_rec, dict(
+            reset=reset, dt=dt, tau_m=tau_m, tau_a=tau_a, tau_out=tau_out, v_th=v_th,
+            v_reset=v_reset, beta=beta, n_adaptive=n_adaptive, refractory=refractory, gamma=gamma))
         dt_ = check_dtype(dtype)
         N = n_rec
-        if model == "lif":
-            if beta is not None and beta != 0:
-                raise ValueError(f"beta={beta!r} is only for model='alif'")
-            if n_adaptive is not None and n_adaptive != 0:
-                raise ValueError(f"n_adaptive={n_adaptive!r} is only for model='alif'")
-            bvec = np.zeros(N)
-        else:
-            bval = check_number("beta", 1.6 if beta is None else beta, lo=0.0)
-            na = N if n_adaptive is None else check_number("n_adaptive", n_adaptive, lo=0, hi=N,
-                                                           integer=True)
-            bvec = np.zeros(N)
-            bvec[N - na:] = bval
+        bvec = np.zeros(N)
+        if model == "alif":
+            bvec[N - opts.pop("n_adaptive"):] = opts.pop("beta")
         rng = np.random.default_rng(seed)
         W = gain * rng.standard_normal((N, N)) / np.sqrt(N)
         np.fill_diagonal(W, 0.0)
@@ -190,16 +223,14 @@ class SpikingNetwork(ParamArrays):
             raise ValueError(f"gain={gain!r} is too large: the recurrent weights overflow {dt_.name}")
         return cls(W_in=W_in.astype(dt_), W=W.astype(dt_), b=np.zeros(N, dt_),
                    W_out=W_out.astype(dt_), b_out=np.zeros(n_out, dt_), beta=bvec.astype(dt_),
-                   model=model, reset=reset, dt=dt, tau_m=tau_m, tau_a=tau_a, tau_out=tau_out,
-                   v_th=v_th, v_reset=v_reset, refractory=refractory, gamma=gamma,
-                   meta=dict(gain=gain, seed=seed))
+                   model=model, **opts, meta=dict(gain=gain, seed=seed))
 
     # ----------------------------------------------------------------- helpers
     def options(self) -> Dict:
         """The neuron options as a dict (JSON-ready): model, reset, dt, the time
         constants, v_th, v_reset, refractory, gamma."""
-        return {k: getattr(self, k) for k in ("model", "reset", "dt", "tau_m", "tau_a", "tau_out",
-                                              "v_th", "v_reset", "refractory", "gamma")}
+        return {"model": self.model, **{k: getattr(self, k) for k in SCALAR_OPTIONS}}
 
 
-__all__ = ["SpikingNetwork"]
+__all__ = ["SpikingNetwork", "check_neuron_options", "check_neuron_scalars", "NEURON_OPTIONS",
+           "SCALAR_OPTIONS", "NEURON_DEFAULTS"]

@@ -15,6 +15,7 @@ import numpy as np
 
 from .._validate import check_array, check_choice, check_labels, check_number
 from ..kernels import spiking_online as _k
+from ..learners import StreamingLearner
 from ..names import LOSSES, PARAM_NAMES
 from ..network import check_trainable, feedback_matrix
 from ..optim import OPTIMIZERS, check_lr
@@ -26,7 +27,7 @@ from .network import SpikingNetwork
 ONLINE_RULES = ("eprop",)
 
 
-class SpikingOnlineLearner:
+class SpikingOnlineLearner(StreamingLearner):
     r"""e-prop online over B parallel streams (Bellec et al. 2020; MODEL.md section 9).
 
     Per step t and stream b (all streams share the weights):
@@ -52,6 +53,11 @@ class SpikingOnlineLearner:
 
     The firing-rate regulariser of :func:`localrnn.spiking.gradient` needs the
     trial's mean rate and is not applied online.
+
+    A :class:`localrnn.learners.Learner`: ``learn(batch, h0)`` (from
+    :class:`~localrnn.learners.StreamingLearner`) resets to ``h0``, streams the batch's
+    B trials through :meth:`run` and returns the mask-weighted trial loss: one
+    iteration of an online :class:`localrnn.Trainer` run on a spiking task.
 
     Parameters
     ----------

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from .._validate import check_number
 from ..alignment import gradient_alignment
 from ..runs import RunDir
-from ..training import TrainConfig, Trainer
+from ..training import TrainConfig, Trainer, default_rule
 from .executors import WORKER_ENV, TaskContext, one_line
 from .summary import FINISHED, PRESENTATION_FIELDS, read_cell_row, train_fields
 
@@ -93,6 +93,8 @@ def cell_name(params: Mapping[str, Any], varying: Sequence[str]) -> str:
     parts = []
     for k in keys:
         v = params.get(k, defaults[k].default if k in defaults else None)
+        if k == "rule" and v is None:    # the rule the cell runs: its task's when not given
+            v = default_rule(params.get("task", defaults["task"].default), params.get("task_kwargs"))
         parts.append(_name_part(k, v))
     return _safe("-".join(parts))
 

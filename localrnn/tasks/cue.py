@@ -39,7 +39,10 @@ class CueAccumulationTask(SpikingTask):
     0.005, batch 64, 2000 iterations, firing-rate regulariser at 10 Hz (their
     ``reg_f = 1`` on ``sum_j (r_j - f0)^2``: ``reg = 2`` here, whose term is
     ``0.5 reg sum_j (r_j - f0)^2``).  Their readout weights start Glorot-uniform and
-    their random feedback is N(0, 1); ours are N(0, 1/N) and N(0, 1/O).
+    their random feedback is N(0, 1); ours are N(0, 1/N) and N(0, 1/O).  Online (Adam
+    every step, no regulariser) the default rate is ``lr_online = 4e-5``: measured with
+    ``delay=100``, batch 16, seed 0, it reached 0.98 held-out accuracy at iteration 60,
+    where 0.005 stayed at chance and 4e-6 reached 0.76 (docs/spiking.md).
 
     Parameters
     ----------
@@ -90,7 +93,7 @@ class CueAccumulationTask(SpikingTask):
         self.defaults = make_spiking_defaults(
             n_rec=100, batch=64, optimizer="adam", lr=0.005, iters=2000, eval_every=25,
             trainable=("W_in", "W", "W_out"), gain=1.0, model="alif", rule="eprop",
-            feedback="symmetric", reg=2.0, reg_rate=10.0 * self.dt / 1000.0,
+            feedback="symmetric", reg=2.0, reg_rate=10.0 * self.dt / 1000.0, lr_online=4e-5,
             neuron=dict(reset="subtract", tau_m=tau_m, tau_a=tau_a, tau_out=20.0, v_th=0.6,
                         beta=float(beta), n_adaptive=50, refractory=4, gamma=0.3))
 

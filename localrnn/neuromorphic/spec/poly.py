@@ -1,12 +1,15 @@
 """The polynomials the step spec's counts are written in: integer coefficients in the
-sizes N (recurrent units), I (inputs), O (outputs) and T (BPTT's trial length)."""
+sizes N (recurrent units), I (inputs), O (outputs) and T (BPTT's trial length), and,
+for spiking networks (whose kernels are event-driven), K (neurons that spiked at the
+step before: the recurrent input's events) and S (neurons that spike at this step:
+the readout's events)."""
 from __future__ import annotations
 
 #: The symbols, in the order of a term's exponents.
-SYMBOLS = ("N", "I", "O", "T")
+SYMBOLS = ("N", "I", "O", "T", "K", "S")
 
 class Poly:
-    """A polynomial with integer coefficients in N, I, O, T (the counts' formulas).
+    """A polynomial with integer coefficients in N, I, O, T, K, S (the counts' formulas).
 
     ``Poly.sym("N") ** 2 + 3 * Poly.sym("N")`` prints as ``N^2 + 3N`` and
     ``p(N=5, I=2, O=3)`` evaluates it.
@@ -101,6 +104,6 @@ class Poly:
     __repr__ = __str__
 
 
-N, I, O, T = (Poly.sym(s) for s in SYMBOLS)
+N, I, O, T, K, S = (Poly.sym(s) for s in SYMBOLS)
 
-__all__ = ["Poly", "SYMBOLS", "N", "I", "O", "T"]
+__all__ = ["Poly", "SYMBOLS", "N", "I", "O", "T", "K", "S"]

@@ -26,10 +26,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from ...names import FEEDBACKS, FORMS, LOCAL_RULES, RULES
+from ...names import FEEDBACKS, FORMS, LOCAL_RULES, RESETS, RULES, SPIKING_MODELS
 from ..quantspec import QUANTITY_DOC, QuantSpec
 from .markdown import step_markdown
 from .poly import Poly
+from .spiking import spiking_step_tables
 from .tables import DEFAULT_T, OPS, Equation, Variable, step_tables
 
 
@@ -50,11 +51,17 @@ class StepSpec:
     notes: List[str]
     T: Optional[int] = None
     per_trial: List[Equation] = field(default_factory=list)
+    #: spiking networks (MODEL.md section 9): the neuron model and reset (None: a rate network)
+    model: Optional[str] = None
+    reset: Optional[str] = None
 
     # ----- evaluation
     @property
     def sizes(self) -> Dict[str, int]:
-        return dict(N=self.n_rec, I=self.n_in, O=self.n_out, T=self.T or 0)
+        """The sizes the formulas are evaluated at; a spiking step's events K and S at
+        their most, N (every neuron spiking)."""
+        return dict(N=self.n_rec, I=self.n_in, O=self.n_out, T=self.T or 0, K=self.n_rec,
+                    S=self.n_rec)
 
     def ev(self, p) -> int:
         return Poly.of(p)(**self.sizes)
@@ -118,8 +125,9 @@ class StepSpec:
 
     # ----- output
     def to_dict(self) -> dict:
+        spiking = {} if self.model is None else {"model": self.model, "reset": self.reset}
         return {
-            "rule": self.rule, "form": self.form, "n_rec": self.n_rec, "n_in": self.n_in,
+            "rule": self.rule, "form": self.form, **spiking, "n_rec": self.n_rec, "n_in": self.n_in,
             "n_out": self.n_out, "T": self.T, "feedback": self.feedback,
             "quantize": self.quant.to_string(), "rounding": self.quant.rounding,
             "state_variables": [
@@ -160,13 +168,15 @@ class StepSpec:
 
 
 def step_spec(rule: str, form: str, n_rec: int, n_in: int, n_out: int, quantize=None,
-              feedback: Optional[str] = None, T: Optional[int] = None) -> StepSpec:
+              feedback: Optional[str] = None, T: Optional[int] = None,
+              model: Optional[str] = None, reset: Optional[str] = None) -> StepSpec:
     """The spec of one time step of the online learner.
 
     Parameters
     ----------
     rule : {"rflo", "eprop", "rtrl", "bptt"}
     form : {"current", "rate"}
+        Rate networks; ignored (written as ``"spiking"``) with ``model``.
     n_rec, n_in, n_out : int >= 1
     quantize : str or QuantSpec, optional
         Word lengths for the memory accounting (:mod:`.quantspec`); float64 if None.
@@ -174,18 +184,26 @@ def step_spec(rule: str, form: str, n_rec: int, n_in: int, n_out: int, quantize=
         Local rules only; default e-prop symmetric, RFLO random.
     T : int, optional
         BPTT's trial length (default ``DEFAULT_T``).
+    model : {"lif", "alif"}, optional
+        A spiking network's step instead (MODEL.md section 9): online e-prop of
+        :class:`localrnn.spiking.SpikingOnlineLearner` (:mod:`.spiking`); ``rule`` must
+        be eprop.
+    reset : {"subtract", "set"}, optional
+        The spiking network's reset (default subtract).
 
     Returns
     -------
     StepSpec
     """
+    if model is not None:
+        return _spiking_spec(rule, n_rec, n_in, n_out, quantize, feedback, T, model, reset)
+    if reset is not None:
+        raise ValueError(f"reset={reset!r} is for spiking networks; give model='lif' or 'alif'")
     if rule not in RULES:
         raise ValueError(f"rule={rule!r} is not allowed; choose one of {', '.join(RULES)}")
     if form not in FORMS:
         raise ValueError(f"form={form!r} is not allowed; choose one of {', '.join(FORMS)}")
-    for name, val in (("n_rec", n_rec), ("n_in", n_in), ("n_out", n_out)):
-        if isinstance(val, bool) or not isinstance(val, int) or val < 1:
-            raise ValueError(f"{name}={val!r} must be an integer >= 1")
+    _check_sizes(n_rec, n_in, n_out)
     q = QuantSpec.parse(quantize)
     if rule in LOCAL_RULES:
         fb = feedback or ("symmetric" if rule == "eprop" else "random")
@@ -207,6 +225,33 @@ def step_spec(rule: str, form: str, n_rec: int, n_in: int, n_out: int, quantize=
     return StepSpec(rule, form, n_rec, n_in, n_out, q, fb, t["variables"], t["equations"],
                     t["communication"], t["three_factor"], t["notes"],
                     T if rule == "bptt" else None, t["per_trial"])
+
+
+def _check_sizes(n_rec, n_in, n_out) -> None:
+    for name, val in (("n_rec", n_rec), ("n_in", n_in), ("n_out", n_out)):
+        if isinstance(val, bool) or not isinstance(val, int) or val < 1:
+            raise ValueError(f"{name}={val!r} must be an integer >= 1")
+
+
+def _spiking_spec(rule, n_rec, n_in, n_out, quantize, feedback, T, model, reset) -> StepSpec:
+    if model not in SPIKING_MODELS:
+        raise ValueError(f"model={model!r} is not allowed; choose one of {', '.join(SPIKING_MODELS)}")
+    reset = "subtract" if reset is None else reset
+    if reset not in RESETS:
+        raise ValueError(f"reset={reset!r} is not allowed; choose one of {', '.join(RESETS)}")
+    if rule != "eprop":
+        raise ValueError(f"rule={rule!r} has no online step for spiking networks; choose eprop "
+                         "(BPTT runs backward in time)")
+    if T is not None:
+        raise ValueError(f"T={T!r} is only for rule='bptt' (the online rules keep no history)")
+    _check_sizes(n_rec, n_in, n_out)
+    q = QuantSpec.parse(quantize)
+    fb = feedback or "symmetric"
+    if fb not in FEEDBACKS:
+        raise ValueError(f"feedback={feedback!r} is not allowed; choose symmetric or random")
+    t = spiking_step_tables(model, reset, fb)
+    return StepSpec(rule, "spiking", n_rec, n_in, n_out, q, fb, t["variables"], t["equations"],
+                    t["communication"], t["three_factor"], t["notes"], None, [], model, reset)
 
 
 __all__ = ["step_spec", "StepSpec"]

@@ -40,7 +40,8 @@ LOCALITY = {
 }
 
 
-def _ops(**kw) -> Dict[str, Poly]:
+def count_ops(**kw) -> Dict[str, Poly]:
+    """The counts of one equation by kind (:data:`OPS` but the shift), 0 where not given."""
     return {k: Poly.of(kw.get(k, 0)) for k in OPS if k != "shift"}
 
 
@@ -82,33 +83,34 @@ def _dot(rows, k):
 def _forward(form) -> List[Equation]:
     if form == "current":
         return [
-            Equation("forward", "W r_{t-1}", _ops(**_dot(N, N)),
+            Equation("forward", "W r_{t-1}", count_ops(**_dot(N, N)),
                      [("r_{t-1,j}", "pre"), ("W_ij r_j", "synapse"), ("sum_j", "post")]),
-            Equation("forward", "W_in x_t", _ops(**_dot(N, I)),
+            Equation("forward", "W_in x_t", count_ops(**_dot(N, I)),
                      [("x_{t,k}", "pre"), ("sum_k", "post")]),
             Equation("forward", "h_t = (1 - alpha) h_{t-1} + alpha (W r_{t-1} + W_in x_t + b)",
-                     _ops(mul=2 * N, add=3 * N), [("h_t", "post"), ("alpha", "global")]),
-            Equation("forward", "r_t = phi(h_t)", _ops(phi=N), [("r_t", "post")]),
-            Equation("readout", "y_t = W_out r_t + b_out", _ops(mul=O * N, add=O * N),
+                     count_ops(mul=2 * N, add=3 * N), [("h_t", "post"), ("alpha", "global")]),
+            Equation("forward", "r_t = phi(h_t)", count_ops(phi=N), [("r_t", "post")]),
+            Equation("readout", "y_t = W_out r_t + b_out", count_ops(mul=O * N, add=O * N),
                      [("y_t", "output"), ("r_t", "pre")]),
         ]
     return [
-        Equation("forward", "W a_{t-1}", _ops(**_dot(N, N)),
+        Equation("forward", "W a_{t-1}", count_ops(**_dot(N, N)),
                  [("a_{t-1,j}", "pre"), ("W_ij a_j", "synapse"), ("sum_j", "post")]),
-        Equation("forward", "W_in x_t", _ops(**_dot(N, I)),
+        Equation("forward", "W_in x_t", count_ops(**_dot(N, I)),
                  [("x_{t,k}", "pre"), ("sum_k", "post")]),
-        Equation("forward", "u_t = W a_{t-1} + W_in x_t + b", _ops(add=2 * N), [("u_t", "post")]),
-        Equation("forward", "phi(u_t)", _ops(phi=N), [("phi(u_t)", "post")]),
+        Equation("forward", "u_t = W a_{t-1} + W_in x_t + b", count_ops(add=2 * N), [("u_t", "post")]),
+        Equation("forward", "phi(u_t)", count_ops(phi=N), [("phi(u_t)", "post")]),
         Equation("forward", "a_t = (1 - alpha) a_{t-1} + alpha phi(u_t)",
-                 _ops(mul=2 * N, add=N), [("a_t", "post"), ("alpha", "global")]),
-        Equation("readout", "y_t = W_out a_t + b_out", _ops(mul=O * N, add=O * N),
+                 count_ops(mul=2 * N, add=N), [("a_t", "post"), ("alpha", "global")]),
+        Equation("readout", "y_t = W_out a_t + b_out", count_ops(mul=O * N, add=O * N),
                  [("y_t", "output"), ("a_t", "pre")]),
     ]
 
 
-def _delta() -> List[Equation]:
+def delta_equations() -> List[Equation]:
+    """The output error of one step (MSE with a mask): every online step, rate or spiking."""
     return [Equation("error", "delta_t = m_t (y_t - y*_t) / s_t,  s_t = sum_o m_to",
-                     _ops(mul=2 * O, add=2 * O - 1, div=1), [("delta_t", "output")],
+                     count_ops(mul=2 * O, add=2 * O - 1, div=1), [("delta_t", "output")],
                      "the division is one reciprocal 1/s_t per step (a constant without a "
                      "mask); the loss value itself is monitoring and not counted")]
 
@@ -116,10 +118,10 @@ def _delta() -> List[Equation]:
 def _readout_update(form) -> List[Equation]:
     s = "r_t" if form == "current" else "a_t"
     return [
-        Equation("update", f"W_out <- W_out - eta delta_t {s}^T", _ops(mul=2 * O * N, add=O * N),
+        Equation("update", f"W_out <- W_out - eta delta_t {s}^T", count_ops(mul=2 * O * N, add=O * N),
                  [("delta_t", "output"), (s, "pre")],
                  "the code forms the gradient delta_o s_j, then theta -= eta * g"),
-        Equation("update", "b_out <- b_out - eta delta_t", _ops(mul=O, add=O),
+        Equation("update", "b_out <- b_out - eta delta_t", count_ops(mul=O, add=O),
                  [("delta_t", "output")]),
     ]
 
@@ -127,12 +129,12 @@ def _readout_update(form) -> List[Equation]:
 def _signal(form, F="F") -> List[Equation]:
     if form == "current":
         return [Equation("learning signal", f"L_t = phi'(h_t) * ({F} delta_t)",
-                         _ops(mul=O * N + N, add=(O - 1) * N, dphi=N),
+                         count_ops(mul=O * N + N, add=(O - 1) * N, dphi=N),
                          [("delta_t", "output"), (f"{F}_io", "third"), ("phi'(h_t,i)", "post"),
                           ("L_t,i", "third")],
                          "phi' is evaluated from the stored rate (tanh: 1 - r^2) without a "
                          "second transcendental")]
-    return [Equation("learning signal", f"L_t = {F} delta_t", _ops(**_dot(N, O)),
+    return [Equation("learning signal", f"L_t = {F} delta_t", count_ops(**_dot(N, O)),
                      [("delta_t", "output"), (f"{F}_io", "third"), ("L_t,i", "third")])]
 
 
@@ -140,75 +142,75 @@ def _local(form) -> List[Equation]:
     if form == "current":
         return [
             Equation("trace", "ebar_t = (1 - alpha) ebar_{t-1} + alpha r_{t-1}",
-                     _ops(mul=2 * N, add=N), [("ebar_j", "pre")],
+                     count_ops(mul=2 * N, add=N), [("ebar_j", "pre")],
                      "one trace per presynaptic neuron, shared by its N synapses "
                      "(e_ij = ebar_j): O(N) memory, not the naive O(N^2)"),
             Equation("trace", "xbar_t = (1 - alpha) xbar_{t-1} + alpha x_t",
-                     _ops(mul=2 * I, add=I), [("xbar_k", "pre")]),
-            Equation("trace", "bbar_t = (1 - alpha) bbar_{t-1} + alpha", _ops(mul=1, add=1),
+                     count_ops(mul=2 * I, add=I), [("xbar_k", "pre")]),
+            Equation("trace", "bbar_t = (1 - alpha) bbar_{t-1} + alpha", count_ops(mul=1, add=1),
                      [("bbar", "global")]),
-            Equation("update", "W <- W - eta L_t ebar_t^T", _ops(mul=2 * N * N, add=N * N),
+            Equation("update", "W <- W - eta L_t ebar_t^T", count_ops(mul=2 * N * N, add=N * N),
                      [("L_t,i", "third"), ("ebar_j", "pre"), ("W_ij", "synapse")],
                      "fused into one pass, W_ij -= eta * (L_i ebar_j); precomputing eta L_i "
                      "per neuron would save N^2 - N multiplies (the code does not)"),
-            Equation("update", "W_in <- W_in - eta L_t xbar_t^T", _ops(mul=2 * N * I, add=N * I),
+            Equation("update", "W_in <- W_in - eta L_t xbar_t^T", count_ops(mul=2 * N * I, add=N * I),
                      [("L_t,i", "third"), ("xbar_k", "pre"), ("W_in,ik", "synapse")]),
-            Equation("update", "b <- b - eta L_t bbar_t", _ops(mul=2 * N, add=N),
+            Equation("update", "b <- b - eta L_t bbar_t", count_ops(mul=2 * N, add=N),
                      [("L_t,i", "third"), ("bbar", "global")]),
         ]
     return [
-        Equation("trace", "d_t = alpha phi'(u_t)", _ops(mul=N, dphi=N), [("d_t,i", "post")],
+        Equation("trace", "d_t = alpha phi'(u_t)", count_ops(mul=N, dphi=N), [("d_t,i", "post")],
                  "phi' from the stored phi(u_t) (tanh: 1 - phi^2)"),
         Equation("trace", "p_ij,t = (1 - alpha) p_ij,t-1 + d_i,t a_j,t-1",
-                 _ops(mul=2 * N * N, add=N * N),
+                 count_ops(mul=2 * N * N, add=N * N),
                  [("d_i", "post"), ("a_j,t-1", "pre"), ("p_ij", "synapse")],
                  "alpha is folded into d_i once per neuron: 2 multiplies per synapse, "
                  "not the naive 3"),
         Equation("trace", "q_ik,t = (1 - alpha) q_ik,t-1 + d_i,t x_k,t",
-                 _ops(mul=2 * N * I, add=N * I),
+                 count_ops(mul=2 * N * I, add=N * I),
                  [("d_i", "post"), ("x_k", "pre"), ("q_ik", "synapse")]),
-        Equation("trace", "pb_i,t = (1 - alpha) pb_i,t-1 + d_i,t", _ops(mul=N, add=N),
+        Equation("trace", "pb_i,t = (1 - alpha) pb_i,t-1 + d_i,t", count_ops(mul=N, add=N),
                  [("pb_i", "post")]),
-        Equation("update", "W_ij <- W_ij - eta L_i,t p_ij,t", _ops(mul=2 * N * N, add=N * N),
+        Equation("update", "W_ij <- W_ij - eta L_i,t p_ij,t", count_ops(mul=2 * N * N, add=N * N),
                  [("L_t,i", "third"), ("p_ij", "synapse")],
                  "fused with the trace update in the same pass over the synapse's row"),
-        Equation("update", "W_in,ik <- W_in,ik - eta L_i,t q_ik,t", _ops(mul=2 * N * I, add=N * I),
+        Equation("update", "W_in,ik <- W_in,ik - eta L_i,t q_ik,t", count_ops(mul=2 * N * I, add=N * I),
                  [("L_t,i", "third"), ("q_ik", "synapse")]),
-        Equation("update", "b_i <- b_i - eta L_i,t pb_i,t", _ops(mul=2 * N, add=N),
+        Equation("update", "b_i <- b_i - eta L_i,t pb_i,t", count_ops(mul=2 * N, add=N),
                  [("L_t,i", "third"), ("pb_i", "post")]),
     ]
 
 
 def _rtrl(form) -> List[Equation]:
     if form == "current":
-        d = Equation("sensitivity", "d = alpha phi'(h_{t-1})", _ops(mul=N, dphi=N),
+        d = Equation("sensitivity", "d = alpha phi'(h_{t-1})", count_ops(mul=N, dphi=N),
                      [("d_j", "pre")], "phi' of the previous state, from r_{t-1}")
-        J = Equation("sensitivity", "J_t = (1 - alpha) I + W diag(d)", _ops(mul=N * N, add=N),
+        J = Equation("sensitivity", "J_t = (1 - alpha) I + W diag(d)", count_ops(mul=N * N, add=N),
                      [("J_t", "non-local")])
-        imm = [Equation("sensitivity", "M_t[i, W_ij] += alpha r_{t-1,j}", _ops(mul=N * N, add=N * N),
+        imm = [Equation("sensitivity", "M_t[i, W_ij] += alpha r_{t-1,j}", count_ops(mul=N * N, add=N * N),
                         [("r_j", "pre")], "the code multiplies alpha r_j for each of the N rows"),
-               Equation("sensitivity", "M_t[i, W_in,ik] += alpha x_t,k", _ops(mul=N * I, add=N * I),
+               Equation("sensitivity", "M_t[i, W_in,ik] += alpha x_t,k", count_ops(mul=N * I, add=N * I),
                         [("x_k", "pre")]),
-               Equation("sensitivity", "M_t[i, b_i] += alpha", _ops(add=N), [("b_i", "post")])]
+               Equation("sensitivity", "M_t[i, b_i] += alpha", count_ops(add=N), [("b_i", "post")])]
     else:
-        d = Equation("sensitivity", "d = alpha phi'(u_t)", _ops(mul=N, dphi=N), [("d_i", "post")],
+        d = Equation("sensitivity", "d = alpha phi'(u_t)", count_ops(mul=N, dphi=N), [("d_i", "post")],
                      "phi' evaluated from u_t")
-        J = Equation("sensitivity", "J_t = (1 - alpha) I + diag(d) W", _ops(mul=N * N, add=N),
+        J = Equation("sensitivity", "J_t = (1 - alpha) I + diag(d) W", count_ops(mul=N * N, add=N),
                      [("J_t", "non-local")])
-        imm = [Equation("sensitivity", "M_t[i, W_ij] += d_i a_{t-1,j}", _ops(mul=N * N, add=N * N),
+        imm = [Equation("sensitivity", "M_t[i, W_ij] += d_i a_{t-1,j}", count_ops(mul=N * N, add=N * N),
                         [("d_i", "post"), ("a_j", "pre")]),
-               Equation("sensitivity", "M_t[i, W_in,ik] += d_i x_t,k", _ops(mul=N * I, add=N * I),
+               Equation("sensitivity", "M_t[i, W_in,ik] += d_i x_t,k", count_ops(mul=N * I, add=N * I),
                         [("d_i", "post"), ("x_k", "pre")]),
-               Equation("sensitivity", "M_t[i, b_i] += d_i", _ops(add=N), [("d_i", "post")])]
+               Equation("sensitivity", "M_t[i, b_i] += d_i", count_ops(add=N), [("d_i", "post")])]
     return [d, J,
             Equation("sensitivity", "M_t = J_t M_{t-1}   (N x N times N x P, P = N^2 + NI + N)",
-                     _ops(mul=N * N * P, add=N * (N - 1) * P),
+                     count_ops(mul=N * N * P, add=N * (N - 1) * P),
                      [("M_t", "non-local")],
                      "O(N^4) per step: every neuron's sensitivity row mixes all others'"),
             *imm,
-            Equation("gradient", "g_t = c_t^T M_t,  c_t = L_t", _ops(mul=P * N, add=P * (N - 1)),
+            Equation("gradient", "g_t = c_t^T M_t,  c_t = L_t", count_ops(mul=P * N, add=P * (N - 1)),
                      [("c_t", "third"), ("M_t", "non-local")]),
-            Equation("update", "theta <- theta - eta g_t   (W, W_in, b)", _ops(mul=P, add=P),
+            Equation("update", "theta <- theta - eta g_t   (W, W_in, b)", count_ops(mul=P, add=P),
                      [("g_t", "non-local")])]
 
 
@@ -232,27 +234,27 @@ def _bptt(form) -> Tuple[List[Equation], List[Equation]]:
                      "future and W^T; g_{T+1} = c_{T+1} = 0")
         scale = None
     back = Equation("backward", back_text,
-                    _ops(mul=O * N + N * N + 3 * N, add=(O - 1) * N + N * (N - 1) + 2 * N, dphi=N),
+                    count_ops(mul=O * N + N * N + 3 * N, add=(O - 1) * N + N * (N - 1) + 2 * N, dphi=N),
                     back_locality, back_note)
-    grads = [Equation("gradient", f"{dW} += {adj} {s}_{{t-1}}^T", _ops(mul=N * N, add=N * N),
+    grads = [Equation("gradient", f"{dW} += {adj} {s}_{{t-1}}^T", count_ops(mul=N * N, add=N * N),
                       [(adj, "non-local"), (f"{s}_j", "pre")]),
-             Equation("gradient", f"{dW_in} += {adj} x_t^T", _ops(mul=N * I, add=N * I),
+             Equation("gradient", f"{dW_in} += {adj} x_t^T", count_ops(mul=N * I, add=N * I),
                       [(adj, "non-local"), ("x_k", "pre")]),
-             Equation("gradient", f"{db} += {adj}", _ops(add=N), [(adj, "non-local")])]
-    step = [Equation("error", "delta_t = m_t (y_t - y*_t) / S", _ops(mul=2 * O, add=O),
+             Equation("gradient", f"{db} += {adj}", count_ops(add=N), [(adj, "non-local")])]
+    step = [Equation("error", "delta_t = m_t (y_t - y*_t) / S", count_ops(mul=2 * O, add=O),
                      [("delta_t", "output")], "S = sum_{t,o} m_to, once per trial; the gradient "
                      "sums below start from zero and count T adds per entry"),
             back, *grads,
             Equation("gradient", f"dL/dW_out += delta_t {s}_t^T,  dL/db_out += delta_t",
-                     _ops(mul=O * N, add=O * N + O), [("delta_t", "output")])]
-    trial = [Equation("error", "S = sum_{t,o} m_to,  1 / S", _ops(add=T * O - 1, div=1),
+                     count_ops(mul=O * N, add=O * N + O), [("delta_t", "output")])]
+    trial = [Equation("error", "S = sum_{t,o} m_to,  1 / S", count_ops(add=T * O - 1, div=1),
                       [("S", "global")])]
     if form == "current":
-        trial.insert(0, Equation("forward", "r_0 = phi(h_0)", _ops(phi=N), [("r_0", "post")]))
+        trial.insert(0, Equation("forward", "r_0 = phi(h_0)", count_ops(phi=N), [("r_0", "post")]))
     if scale:
-        trial.append(Equation("gradient", scale, _ops(mul=P), [("alpha", "global")]))
+        trial.append(Equation("gradient", scale, count_ops(mul=P), [("alpha", "global")]))
     trial.append(Equation("update", "theta <- theta - eta dL/dtheta  (all five parameters)",
-                          _ops(mul=P + O * N + O, add=P + O * N + O), [("dL/dtheta", "non-local")]))
+                          count_ops(mul=P + O * N + O, add=P + O * N + O), [("dL/dtheta", "non-local")]))
     return step, trial
 
 
@@ -322,6 +324,15 @@ def _variables(rule, form, feedback) -> List[Variable]:
     return v
 
 
+def feedback_communication(feedback: str):
+    """The communication row of a local rule's feedback F (rate or spiking)."""
+    if feedback == "symmetric":
+        return ("feedback F = W_out^T to the neurons (weight transport)", O * N, "w",
+                "W_out changes every step, so the copy is refreshed every step")
+    return ("feedback F (random, fixed)", Poly.const(0), "w",
+            "stored at the neurons once (N x O); nothing per step")
+
+
 def _communication(rule, form, feedback):
     s = "r_{t-1}" if form == "current" else "a_{t-1}"
     c = [(f"{s}: each neuron's output to its N targets", N, "s", "forward pass; every rule"),
@@ -329,12 +340,7 @@ def _communication(rule, form, feedback):
          ("delta_t: output errors broadcast to every neuron", O, "l",
           "O values, each received by N neurons")]
     if rule in LOCAL_RULES:
-        if feedback == "symmetric":
-            c.append(("feedback F = W_out^T to the neurons (weight transport)", O * N, "w",
-                      "W_out changes every step, so the copy is refreshed every step"))
-        else:
-            c.append(("feedback F (random, fixed)", Poly.const(0), "w",
-                      "stored at the neurons once (N x O); nothing per step"))
+        c.append(feedback_communication(feedback))
         c.append(("L_t,i: each neuron's learning signal to its N + I + 1 incoming synapses",
                   N, "l", "local to neuron i"))
     elif rule == "rtrl":
@@ -398,9 +404,9 @@ def step_tables(rule: str, form: str, feedback: str) -> Dict:
     rules) and ``notes``."""
     eqs, trial = _forward(form), []
     if rule in LOCAL_RULES:
-        eqs += _delta() + _signal(form, "F") + _local(form) + _readout_update(form)
+        eqs += delta_equations() + _signal(form, "F") + _local(form) + _readout_update(form)
     elif rule == "rtrl":
-        eqs += _delta() + _signal(form, "W_out^T") + _rtrl(form) + _readout_update(form)
+        eqs += delta_equations() + _signal(form, "W_out^T") + _rtrl(form) + _readout_update(form)
     else:
         step, trial = _bptt(form)
         eqs += step
@@ -409,4 +415,5 @@ def step_tables(rule: str, form: str, feedback: str) -> Dict:
                 three_factor=_three_factor(rule, form, feedback), notes=_notes(rule, form, feedback))
 
 
-__all__ = ["step_tables", "Variable", "Equation", "OPS", "OPS_DOC", "LOCALITY", "DEFAULT_T", "P"]
+__all__ = ["step_tables", "delta_equations", "count_ops", "feedback_communication", "Variable", "Equation", "OPS", "OPS_DOC", "LOCALITY",
+           "DEFAULT_T", "P"]
