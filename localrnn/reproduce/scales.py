@@ -150,7 +150,7 @@ def study_groups(settings, romo_gains, fig5_gains, decision_gains, low, ref,
         gs += _groups("romo", ("eprop",), (low, ref), ONESTEP)
         gs += _groups("romo", ("eprop",), (low, ref), FLOSS_PER_GAIN)
         gs += _groups("romo", ("eprop",), (low, ref), FLOSS_KEEP_Q)
-        gs += _groups("romo", ("eprop",), (low, 1.0), RESCALE)
+        gs += _groups("romo", ("eprop",), (low,), RESCALE)   # the same Z rescaled: one gain is enough
         gs += _noclip("romo", ("bptt", "eprop"), (low, ref))
     for key in settings:
         if key == "romo":
