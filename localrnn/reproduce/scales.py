@@ -139,11 +139,12 @@ def _noclip(setting, rules, gains):
 
 
 def study_groups(settings, romo_gains, fig5_gains, decision_gains, low, ref,
-                 controls: bool = True) -> Tuple[Group, ...]:
-    """The groups of every claim, brackets and controls (one definition for all scales)."""
+                 controls: bool = True, rflo_gains=None) -> Tuple[Group, ...]:
+    """The groups of every claim, brackets and controls (one definition for all scales).
+    ``rflo_gains``: RFLO's gains on Romo (default ``romo_gains``)."""
     gs = []
     gs += _groups("romo", ("bptt", "eprop"), sorted(set(romo_gains) | set(fig5_gains)))
-    gs += _groups("romo", ("rflo",), romo_gains)
+    gs += _groups("romo", ("rflo",), romo_gains if rflo_gains is None else rflo_gains)
     gs += _groups("romo", ("eprop",), romo_gains, FLOSS)
     gs += _shared("romo", ("bptt", "eprop"), low, ref)
     if controls:
