@@ -12,7 +12,7 @@ Everything here is data; :mod:`.plan` turns a scale into run cells.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Dict, Mapping, Optional, Tuple
 
 from .lrsearch import RateGrid
