@@ -26,7 +26,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional
 
 import numpy as np
 
@@ -636,6 +636,10 @@ class Trainer:
         if self.start_iter == 0 and (c.floss_iters > 0 or c.lyapunov or c.rescale_to is not None) \
                 and self.lyapunov is None:
             self._flossing_pretraining()
+        if self.start_iter == 0 and c.lyap_every is not None:
+            # the lambda_max column's value before the first update (after any pretraining),
+            # the same k = 1 exponent as the column's
+            self.lyapunov = dict(self.lyapunov or {}, lambda_max_start=self._exponents(1)[0])
         self._write("running", final=False)
         status, message = "done", ""
         t0 = time.perf_counter()
@@ -682,7 +686,7 @@ class Trainer:
                 getattr(self.net, k)[...] = good[k]
             self.learner.load_state_dict(good_opt)
         elapsed = time.perf_counter() - t0
-        if status == "done" and self.lyapunov is not None:
+        if status == "done" and self.lyapunov is not None and "k" in self.lyapunov:
             self._lyapunov_after_training()
         self._write(status)
         return TrainResult(self.config, self.net, self.init_net, self.metrics, status, self.out_dir,

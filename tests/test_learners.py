@@ -218,6 +218,9 @@ def test_cli_records_clip_and_lyap_every_and_resume_stays_bit_identical(tmp_path
     rp = read_metrics(part / "metrics.csv")
     for f in ("loss", "eval_loss", "lambda_max"):
         assert [x[f] for x in rows] == [x[f] for x in rp], f
+    # the column's starting value (before the first update) is kept in lyapunov.json, once
+    start = RunDir(full).read_lyapunov()["lambda_max_start"]
+    assert start == RunDir(part).read_lyapunov()["lambda_max_start"] and np.isfinite(start)
 
 
 # ----------------------------------------------------------------------------- the layout

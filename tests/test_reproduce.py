@@ -179,6 +179,20 @@ def test_every_scale_plans_valid_uniquely_named_cells(name):
             assert tuple(g.lr_from) in keys
 
 
+def test_identical_cells_of_two_groups_run_once():
+    sc = SCALES["tiny"]
+    plain = sc.group(("romo", "eprop", 0.5, S.PLAIN))
+    shared = sc.group(("romo", "eprop", 0.5, S.SHARED_LR))
+    a = P.main_cells(sc, plain, 0.01)
+    b = P.main_cells(sc, shared, 0.01)        # the same rate: the same runs
+    c = P.main_cells(sc, shared, 0.02)        # another rate: other runs
+    out = P.share_identical(a + b + c)
+    names = [cell.name for _, cell in out]
+    assert names[len(a):2 * len(a)] == names[:len(a)]
+    assert not set(names[2 * len(a):]) & set(names[:len(a)])
+    assert [t for t, _ in out] == [t for t, _ in a + b + c]     # every tag kept
+
+
 def test_the_cli_offers_every_scale():
     from localrnn.names import STUDY_SCALES
 

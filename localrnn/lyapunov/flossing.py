@@ -225,9 +225,12 @@ def floss(net: Network, task, iters: int = 100, k: int = 1, lr: Optional[float] 
         Adam learning rate; default ``0.01 / N``.  Adam moves every entry of W by
         about ``lr`` per step while the entries are ~g / sqrt(N), so a coherent step
         changes the spectral norm of W by ~``lr * N``: the default keeps that ~1% per
-        iteration.  From g = 0.5 on the Romo task (batches of 8) it brought
-        lambda_max from about -0.32 to between -0.07 and -0.02 in 100 iterations,
-        for N = 32 and 256, local or exact.  Much
+        iteration.  How far 100 iterations move lambda_max depends on k: from g = 0.5
+        on the Romo task (batches of 8, seed 0) the default rate brought lambda_max
+        from -0.33 to -0.02 with k = 1 (this function's default; N = 32, local), but
+        only from -0.35 to -0.23 with k = 10 (the training runs' default ``floss_k``:
+        the loss then also pulls the nine other exponents to 0); the study chooses
+        its flossing rate by a search (docs/reproduction).  Much
         larger steps overshoot with the local gradient: at lr = 1e-3 and N = 32 it
         reached lambda_max ~ 0 by iteration 30, then kept growing W (it cannot see
         that the larger state saturates phi', which lowers the exponents) and ended

@@ -47,6 +47,18 @@ def _mean_sd(ys: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray, int]:
     return m, np.where(np.isfinite(s), s, 0.0), n
 
 
+def _finish(ax, title, xlabel, ylabel, log, hline):
+    if hline is not None:
+        ax.axhline(hline, color="gray", lw=0.8)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+
+
 def plot_curve_panels(panels, path, ylabel: str = "eval loss", log: bool = True, cols: Optional[int] = None,
                       xlabel: str = "iteration", hline: Optional[float] = None):
     """One panel per ``(title, series)``; a series ``(label, x, ys)`` is drawn as its mean
@@ -62,15 +74,7 @@ def plot_curve_panels(panels, path, ylabel: str = "eval loss", log: bool = True,
             (line,) = ax.plot(xx, m, lw=1.4, label=f"{lab} (n={len(ys)})")
             lo = np.maximum(m - s, m / BAND_CLIP) if log else m - s
             ax.fill_between(xx, lo, m + s, color=line.get_color(), alpha=0.2, lw=0)
-        if hline is not None:
-            ax.axhline(hline, color="gray", lw=0.8)
-        if log:
-            ax.set_yscale("log")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.set_title(title, fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        _finish(ax, title, xlabel, ylabel, log, hline)
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -83,15 +87,7 @@ def plot_gain_panels(panels, path, cols: Optional[int] = None, hline: Optional[f
         for lab, g, m, s in series:
             if len(g):
                 ax.errorbar(g, m, yerr=s, fmt="o-", capsize=3, label=lab)
-        if hline is not None:
-            ax.axhline(hline, color="gray", lw=0.8)
-        if log:
-            ax.set_yscale("log")
-        ax.set_xlabel("initial gain g")
-        ax.set_ylabel(ylabel)
-        ax.set_title(title, fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        _finish(ax, title, "initial gain g", ylabel, log, hline)
     fig.tight_layout()
     return save_figure(fig, path)
 

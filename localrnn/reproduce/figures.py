@@ -106,8 +106,9 @@ def draw(sc: S.Scale, groups, out) -> Dict[str, str]:
         ser = []
         for key, lab in gains_of("romo", r, v):
             runs = [x for x in groups[key].values() if x.ok and x.lyap_max.size]
-            if runs:
-                ser.append((lab, runs[0].lyap_it, [x.lyap_max for x in runs]))
+            if runs:   # from iteration 0: the value before the first update
+                ser.append((lab, np.r_[0.0, runs[0].lyap_it],
+                            [np.r_[x.lyapunov.get("lambda_max_start", np.nan), x.lyap_max] for x in runs]))
         if ser:
             lam_panels.append((f"Romo, {RULE_LABEL[r]}" + (", after flossing" if v == S.FLOSS else ""), ser))
     if lam_panels:

@@ -21,9 +21,9 @@ The claims (paper figures in brackets):
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 
@@ -74,8 +74,9 @@ def _settings(n, batch, romo_iters, romo_every, dec, romo_start=(-3, -2, -1, 0, 
     return out
 
 
-def _scale(name, settings, romo_gains, fig5_gains, decision_gains, controls=True, **kw):
-    groups = S.study_groups(settings, romo_gains, fig5_gains, decision_gains, 0.5, 1.5, controls)
+def _scale(name, settings, romo_gains, fig5_gains, decision_gains, controls=True, rflo_gains=None, **kw):
+    groups = S.study_groups(settings, romo_gains, fig5_gains, decision_gains, 0.5, 1.5, controls,
+                            rflo_gains)
     return S.Scale(name=name, settings=settings, groups=groups, **kw)
 
 
@@ -120,16 +121,16 @@ SCALES: Dict[str, S.Scale] = {  # keys: names.STUDY_SCALES (the CLI's choice lis
         notes=PILOT_NOTES),
     "n128": _scale(
         "n128", {"romo": S.romo_setting(128, 64, 2000, 50, start=(-3, -2, -1, 0, 1, 2))},
-        (0.5, 1.5), (), (), controls=False, dtype_check=False,
+        (0.5, 1.5), (), (), controls=False, dtype_check=False, rflo_gains=(),
         notes=("The paper: 'similar trends were observed when doubling' the number of neurons and the "
                "batch. Romo at N = 128 and batch 64 (twice the default scale's), claim 1's contrasts "
                "only.",)),
     "paper": _scale(
         "paper", {"romo": S.romo_setting(256, 32, 2000, 50, start=(-2, -1, 0, 1, 2))},
-        (0.5, 1.0, 1.5), (), (), controls=False, dtype_check=False,
+        (0.5, 1.0, 1.5), (), (), controls=False, dtype_check=False, rflo_gains=(0.5, 1.5),
         notes=("Romo at the size of Schuessler et al. (2020), which the paper follows: N = 256, batch "
                "32, Adam from 0.05/N times the grid; claims 1, 3, 4 and 5 (the decision tasks are "
-               "the default scale's).",)),
+               "the default scale's). RFLO (the main command's rule) at gains 0.5 and 1.5 only.",)),
 }
 
 

@@ -17,6 +17,7 @@ Stages and roles:
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -173,6 +174,18 @@ def check_cells(sc: S.Scale) -> List[Tuple[Tag, Cell]]:
 
 def check_unique(pairs: Sequence[Tuple[Tag, Cell]]) -> None:
     validate_cells([c for _, c in pairs])
+
+
+def share_identical(pairs: Sequence[Tuple[Tag, Cell]]) -> List[Tuple[Tag, Cell]]:
+    """``pairs`` with every cell whose run is the same as an earlier cell's (equal
+    parameters and alignment) replaced by that earlier cell, so it runs once."""
+    seen: Dict[str, Cell] = {}
+    out = []
+    for t, c in pairs:
+        key = json.dumps({"params": c.params, "align": c.align, "align_batch": c.align_batch},
+                         sort_keys=True, default=repr)
+        out.append((t, seen.setdefault(key, c)))
+    return out
 
 
 __all__ = ["Tag", "cell_name", "make_cell", "floss_rate_cells", "tune_cells", "main_cells",

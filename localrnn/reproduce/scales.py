@@ -12,7 +12,7 @@ Everything here is data; :mod:`.plan` turns a scale into run cells.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Dict, Mapping, Optional, Tuple
 
 from .lrsearch import RateGrid
@@ -139,18 +139,19 @@ def _noclip(setting, rules, gains):
 
 
 def study_groups(settings, romo_gains, fig5_gains, decision_gains, low, ref,
-                 controls: bool = True) -> Tuple[Group, ...]:
-    """The groups of every claim, brackets and controls (one definition for all scales)."""
+                 controls: bool = True, rflo_gains=None) -> Tuple[Group, ...]:
+    """The groups of every claim, brackets and controls (one definition for all scales).
+    ``rflo_gains``: RFLO's gains on Romo (default ``romo_gains``)."""
     gs = []
     gs += _groups("romo", ("bptt", "eprop"), sorted(set(romo_gains) | set(fig5_gains)))
-    gs += _groups("romo", ("rflo",), romo_gains)
+    gs += _groups("romo", ("rflo",), romo_gains if rflo_gains is None else rflo_gains)
     gs += _groups("romo", ("eprop",), romo_gains, FLOSS)
     gs += _shared("romo", ("bptt", "eprop"), low, ref)
     if controls:
         gs += _groups("romo", ("eprop",), (low, ref), ONESTEP)
         gs += _groups("romo", ("eprop",), (low, ref), FLOSS_PER_GAIN)
         gs += _groups("romo", ("eprop",), (low, ref), FLOSS_KEEP_Q)
-        gs += _groups("romo", ("eprop",), (low, 1.0), RESCALE)
+        gs += _groups("romo", ("eprop",), (low,), RESCALE)   # the same Z rescaled: one gain is enough
         gs += _noclip("romo", ("bptt", "eprop"), (low, ref))
     for key in settings:
         if key == "romo":

@@ -70,11 +70,17 @@ class Study:
 
 
 def _sweep(study: Study, stage: str, pairs) -> List[R.Run]:
-    """Run (what is missing of) ``pairs`` in the stage's sweep folder; read them back."""
-    P.check_unique(pairs)
+    """Run (what is missing of) ``pairs`` in the stage's sweep folder; read them back.
+
+    Two groups can ask for the very same run (a shared-rate group whose rate is the
+    group's own, a per-gain flossing rate equal to the shared one): such cells run once,
+    under the first one's name, and both tags read that folder (:func:`plan.share_identical`)."""
+    pairs = P.share_identical(pairs)
+    cells = list({c.name: c for _, c in pairs}.values())
+    P.check_unique([(None, c) for c in cells])
     t0 = time.perf_counter()
     r = study.runner
-    run_sweep([c for _, c in pairs], study.folder(stage), workers=r.workers, scheduler=r.scheduler,
+    run_sweep(cells, study.folder(stage), workers=r.workers, scheduler=r.scheduler,
               dask_local=r.dask_local, progress=r.progress)
     study.stage_seconds[stage] = study.stage_seconds.get(stage, 0.0) + time.perf_counter() - t0
     lio.atomic_write_json(study.folder(stage) / "plan.json",
