@@ -6,7 +6,8 @@ k+1 (h_{k+1} or a_{k+1}); the initial state ``s0`` is h_0 (a_0).
 import numpy as np
 
 from .._config import njit
-from .common import RELU, TANH, TANH32, apply_phi, leak_coefs, phi, tanh32, tanh64
+from .common import RELU, TANH, TANH32, apply_phi, leak_coefs, phi, tanh32, tanh64, wide_vectors
+from .gemm import STEP_TILE_MAX_N, gemm_nn
 
 
 #: Inputs up to this many channels are summed in the time loop (vectorised over
@@ -150,6 +151,7 @@ def forward_current(X, W_in, b, W, alpha, code, h0, noise, has_noise, H, R):
     One pass per step: the recurrent GEMM, then per trial the input drive, the
     leak and phi of the row while it is in L1 (no (T, B, N) drive array).
     """
+    wide_vectors()
     T, B, I = X.shape
     N = W.shape[0]
     nH = H.shape[0]
@@ -160,13 +162,15 @@ def forward_current(X, W_in, b, W, alpha, code, h0, noise, has_noise, H, R):
     d = np.empty((B, N), dtype=W.dtype)
     drow = np.empty(N, dtype=W.dtype)
     al, keep = leak_coefs(alpha, W)
+    tiled = N <= STEP_TILE_MAX_N
+    WT = np.ascontiguousarray(W.T) if tiled else np.empty((0, 0), dtype=W.dtype)
     for k in range(T):
-        if k == 0:
-            np.dot(r0, W.T, pre)
-            hp = h0
+        rp = r0 if k == 0 else R[k - 1]
+        hp = h0 if k == 0 else H[(k - 1) % nH]
+        if tiled:
+            gemm_nn(rp, WT, pre)
         else:
-            np.dot(R[k - 1], W.T, pre)
-            hp = H[(k - 1) % nH]
+            np.dot(rp, W.T, pre)
         if I > SMALL_INPUT:
             np.dot(X[k], W_in.T, d)
         Hk = H[k % nH]

@@ -1,0 +1,236 @@
+"""Small matrix products held in registers: the per-step GEMMs of networks up to a few
+hundred units, without a BLAS call.
+
+At N = 64 a step's product (B x N)(N x N) is 0.26 MFLOP: OpenBLAS spends a large part
+of each call on entering the library and packing its operands (3.5 us per call in
+float32 here, 74 GFLOP/s).  The kernels below keep an MR x (NV vectors) block of the
+result in registers for the whole sum over k -- the classic GEMM micro-kernel -- and
+read both operands in place: 1.6-2x OpenBLAS on the step products at N <= 256 and on
+the weight gradient at N <= 128 with AVX-512 (docs/performance.md).  Above that, the
+callers keep BLAS (``STEP_TILE_MAX_N``, ``GRAD_TILE_MAX_N``).
+
+**Arithmetic.**  Every entry is the sum over k in increasing k, one fused multiply-add
+per term (LLVM ``fmuladd``: fused where the CPU has FMA, as every x86-64 CPU with AVX2
+does), starting from 0 -- or, for the accumulating variant, from the entry's stored
+value, which continues the same chain exactly (the accumulator is stored and reloaded
+in its own precision).  So the result does not depend on the tile shape, the vector
+width or the blocking of k: the same numbers on an AVX2 and an AVX-512 machine with
+FMA, and bit for bit from run to run.  OpenBLAS's x86 kernels sum the same way over
+k for the step products here (the results were identical at N = 64-256 in float32
+and float64 on this machine's SkylakeX kernels); the weight gradient's BLAS call
+splits its long sum into blocks, so its last bits differ from ours.
+
+**Registers.**  The micro-kernel is written in LLVM IR (an ``@intrinsic``) with
+512-bit logical vectors (16 float32 / 8 float64); LLVM splits them into two 256-bit
+halves on AVX2 CPUs.  The tile is chosen for the CPU Numba compiles for (Numba keys
+its cache on the same CPU name and features): 8 rows x 2 vectors (16 zmm
+accumulators) with AVX-512, 4 x 2 (16 ymm halves) otherwise.  Kernels calling these
+also call :func:`localrnn.kernels.common.wide_vectors`, so that LLVM uses the full
+512-bit registers where it would otherwise prefer 256 bits.
+
+The callers pass C-contiguous 2-D arrays (shapes are not checked here: kernels check
+nothing).
+"""
+import llvmlite.binding as _llvm
+from llvmlite import ir as _ir
+from numba.core import cgutils as _cg, config as _nbconfig, types as _types
+from numba.extending import intrinsic
+
+from .._config import njit
+from .common import muladd
+
+#: Networks up to this many units do their per-step products (forward, BPTT adjoint)
+#: here instead of in BLAS.
+STEP_TILE_MAX_N = 256
+#: ... and their weight gradient sum_k G_k^T P_k (over T*B rows).
+GRAD_TILE_MAX_N = 128
+#: Rows of the weight gradient's sum per block (so that both operands' panels stay in
+#: L1/L2 while every register tile of the result passes over them).
+K_BLOCK = 128
+
+
+def _has_avx512() -> bool:
+    """True if Numba compiles for a CPU with AVX-512F (its own choice of CPU features:
+    ``NUMBA_CPU_FEATURES`` or the host's)."""
+    feats = _nbconfig.CPU_FEATURES
+    if feats is None:
+        feats = _llvm.get_host_cpu_features().flatten()
+    return "+avx512f" in feats.split(",")
+
+
+WIDE = _has_avx512()
+#: register tile: rows x 512-bit vectors
+MR, NV = (8, 2) if WIDE else (4, 2)
+
+
+def lanes(dtype) -> int:
+    """Elements of one 512-bit logical vector (16 float32, 8 float64)."""
+    return 16 if dtype == _types.float32 else 8
+
+
+def _make_tile(mr: int, nv: int, a_trans: bool, accumulate: bool):
+    """The intrinsic ``tile(A, Bm, C, i0, j0, k0, k1)``:
+
+        C[i0:i0+mr, j0:j0+nv*V] (= or +=) sum_{k0 <= k < k1} A[i, k] Bm[k, j]
+
+    with ``A[i, k]`` read as ``A[k, i]`` if ``a_trans``.  The accumulators are
+    ``mr * nv`` vector allocas that LLVM keeps in registers for the whole loop over k.
+    """
+
+    @intrinsic
+    def tile(typingctx, A, Bm, C, i0, j0, k0, k1):
+        arrs = (A, Bm, C)
+        if not all(isinstance(t, _types.Array) and t.ndim == 2 and t.layout == "C" for t in arrs):
+            return None
+        if not (A.dtype == Bm.dtype == C.dtype and A.dtype in (_types.float32, _types.float64)):
+            return None
+        V = lanes(A.dtype)
+
+        def codegen(context, builder, sig, args):
+            Av, Bv, Cv, i0v, j0v, k0v, k1v = args
+            fty = context.get_value_type(A.dtype)
+            vty = _ir.VectorType(fty, V)
+            i64 = _ir.IntType(64)
+            size = context.get_abi_sizeof(fty)
+            isz = _ir.Constant(i64, size)
+            a = context.make_array(A)(context, builder, Av)
+            bm = context.make_array(Bm)(context, builder, Bv)
+            c = context.make_array(C)(context, builder, Cv)
+            sa = _cg.unpack_tuple(builder, a.strides)[0]
+            sb = _cg.unpack_tuple(builder, bm.strides)[0]
+            sc = _cg.unpack_tuple(builder, c.strides)[0]
+            i8p = _ir.IntType(8).as_pointer()
+
+            def at(data, off, ty):
+                return builder.bitcast(builder.gep(builder.bitcast(data, i8p), [off]), ty.as_pointer())
+
+            fma = _cg.get_or_insert_function(
+                builder.module, _ir.FunctionType(vty, [vty] * 3),
+                "llvm.fmuladd.v%d%s" % (V, "f32" if size == 4 else "f64"))
+            rows = [builder.add(i0v, _ir.Constant(i64, r)) for r in range(mr)]
+            cols = [builder.mul(builder.add(j0v, _ir.Constant(i64, v * V)), isz) for v in range(nv)]
+            # A[i, k] at i*sa + k*size; A^T: A[k, i] at k*sa + i*size
+            a_row = [builder.mul(r, isz if a_trans else sa) for r in rows]
+            c_row = [builder.mul(r, sc) for r in rows]
+            acc = [[_cg.alloca_once(builder, vty) for _ in range(nv)] for _ in range(mr)]
+            for r in range(mr):
+                for v in range(nv):
+                    if accumulate:
+                        init = builder.load(at(c.data, builder.add(c_row[r], cols[v]), vty), align=size)
+                    else:
+                        init = _ir.Constant(vty, None)
+                    builder.store(init, acc[r][v])
+            zero32 = _ir.Constant(_ir.VectorType(_ir.IntType(32), V), [0] * V)
+            with _cg.for_range_slice(builder, k0v, k1v, _ir.Constant(i64, 1), inc=True) as (k, _):
+                a_k = builder.mul(k, sa if a_trans else isz)
+                b_k = builder.mul(k, sb)
+                bvec = [builder.load(at(bm.data, builder.add(b_k, cols[v]), vty), align=size)
+                        for v in range(nv)]
+                for r in range(mr):
+                    s = builder.load(at(a.data, builder.add(a_row[r], a_k), fty))
+                    sv = builder.insert_element(_ir.Constant(vty, None), s, _ir.Constant(_ir.IntType(32), 0))
+                    sv = builder.shuffle_vector(sv, _ir.Constant(vty, None), zero32)
+                    for v in range(nv):
+                        builder.store(builder.call(fma, [sv, bvec[v], builder.load(acc[r][v])]), acc[r][v])
+            for r in range(mr):
+                for v in range(nv):
+                    builder.store(builder.load(acc[r][v]), at(c.data, builder.add(c_row[r], cols[v]), vty),
+                                  align=size)
+            return context.get_dummy_value()
+
+        return _types.none(A, Bm, C, i0, j0, k0, k1), codegen
+
+    return tile
+
+
+# the tiles every product below needs: full, one row, one vector, one row x one vector
+_NN = {(m, v): _make_tile(m, v, False, False) for m in (MR, 1) for v in (NV, 1)}
+_TN0 = {(m, v): _make_tile(m, v, True, False) for m in (MR, 1) for v in (NV, 1)}
+_TNA = {(m, v): _make_tile(m, v, True, True) for m in (MR, 1) for v in (NV, 1)}
+
+_NN_F, _NN_R, _NN_C, _NN_1 = _NN[MR, NV], _NN[1, NV], _NN[MR, 1], _NN[1, 1]
+_TN0_F, _TN0_R, _TN0_C, _TN0_1 = _TN0[MR, NV], _TN0[1, NV], _TN0[MR, 1], _TN0[1, 1]
+_TNA_F, _TNA_R, _TNA_C, _TNA_1 = _TNA[MR, NV], _TNA[1, NV], _TNA[MR, 1], _TNA[1, 1]
+
+
+@njit(inline="always")
+def _vector_width(C):
+    return 16 if C.itemsize == 4 else 8
+
+
+@njit(inline="always")
+def _scalar_tail(A, Bm, C, a_trans, accumulate, i0, i1, j0, j1, k0, k1):
+    """The columns j0..j1 that fill no whole vector: the same sequential sum, one scalar
+    multiply-add per term (``muladd``, as the vector tiles)."""
+    for i in range(i0, i1):
+        for j in range(j0, j1):
+            s = C[i, j] if accumulate else C.dtype.type(0.0)
+            for k in range(k0, k1):
+                s = muladd(A[k, i] if a_trans else A[i, k], Bm[k, j], s)
+            C[i, j] = s
+
+
+@njit
+def gemm_nn(A, Bm, C):
+    """C = A @ Bm (M x K)(K x N), C-contiguous, in registers (see the module docstring)."""
+    M, K = A.shape
+    N = Bm.shape[1]
+    V = _vector_width(C)
+    W = NV * V
+    mfull = M - M % MR
+    nfull = N - N % W
+    nvec = N - N % V
+    for j in range(0, nfull, W):
+        for i in range(0, mfull, MR):
+            _NN_F(A, Bm, C, i, j, 0, K)
+        for i in range(mfull, M):
+            _NN_R(A, Bm, C, i, j, 0, K)
+    for j in range(nfull, nvec, V):
+        for i in range(0, mfull, MR):
+            _NN_C(A, Bm, C, i, j, 0, K)
+        for i in range(mfull, M):
+            _NN_1(A, Bm, C, i, j, 0, K)
+    if nvec < N:
+        _scalar_tail(A, Bm, C, False, False, 0, M, nvec, N, 0, K)
+
+
+@njit
+def gemm_tn(At, Bm, C):
+    """C = At^T @ Bm, At (K x M), Bm (K x N): a sum over K rows (a weight gradient
+    sum_k G_k^T P_k over the T*B rows of a trajectory), in blocks of ``K_BLOCK`` rows;
+    each block continues every entry's sequential sum (module docstring)."""
+    K, M = At.shape
+    N = Bm.shape[1]
+    V = _vector_width(C)
+    W = NV * V
+    mfull = M - M % MR
+    nfull = N - N % W
+    nvec = N - N % V
+    for k0 in range(0, max(K, 1), K_BLOCK):
+        k1 = min(K, k0 + K_BLOCK)
+        if k0 == 0:
+            for j in range(0, nfull, W):
+                for i in range(0, mfull, MR):
+                    _TN0_F(At, Bm, C, i, j, k0, k1)
+                for i in range(mfull, M):
+                    _TN0_R(At, Bm, C, i, j, k0, k1)
+            for j in range(nfull, nvec, V):
+                for i in range(0, mfull, MR):
+                    _TN0_C(At, Bm, C, i, j, k0, k1)
+                for i in range(mfull, M):
+                    _TN0_1(At, Bm, C, i, j, k0, k1)
+            if nvec < N:
+                _scalar_tail(At, Bm, C, True, False, 0, M, nvec, N, k0, k1)
+        else:
+            for j in range(0, nfull, W):
+                for i in range(0, mfull, MR):
+                    _TNA_F(At, Bm, C, i, j, k0, k1)
+                for i in range(mfull, M):
+                    _TNA_R(At, Bm, C, i, j, k0, k1)
+            for j in range(nfull, nvec, V):
+                for i in range(0, mfull, MR):
+                    _TNA_C(At, Bm, C, i, j, k0, k1)
+                for i in range(mfull, M):
+                    _TNA_1(At, Bm, C, i, j, k0, k1)
+            if nvec < N:
+                _scalar_tail(At, Bm, C, True, True, 0, M, nvec, N, k0, k1)
