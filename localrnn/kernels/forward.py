@@ -7,7 +7,7 @@ import numpy as np
 
 from .._config import njit
 from .common import RELU, TANH, TANH32, apply_phi, leak_coefs, phi, tanh32, tanh64, wide_vectors
-from .gemm import STEP_TILE_MAX_N, gemm_nn
+from .gemm import STEP_TILE_MAX_N, gemm_nn, row_dot
 
 
 #: Inputs up to this many channels are summed in the time loop (vectorised over
@@ -144,8 +144,8 @@ def _step_rows(Hk, Rk, hp, pre, X, WinT, b, d, drow, noise, has_noise, k, keep, 
 def forward_current(X, W_in, b, W, alpha, code, h0, noise, has_noise, H, R):
     """Current form: h_k = (1-a) h_{k-1} + a (W r_{k-1} + W_in x_k + b) + noise_k.
 
-    Writes rates ``R = phi(H)`` (T, B, N) and states ``H``; returns r_0 = phi(h_0).
-    ``H`` is (T, B, N) to keep every state, or (2, B, N) to keep only the last two
+    Writes the rates ``R`` (T + 1, B, N): ``R[0] = r_0 = phi(h_0)``, ``R[k] = phi(h_k)``,
+    and the states ``H``.  ``H`` is (T, B, N) to keep every state, or (2, B, N) to keep only the last two
     (h_k goes to ``H[k % len(H)]``): a gradient whose phi' comes from the rates
     needs no state history, and not writing it saves a (T, B, N) stream out of cache.
     One pass per step: the recurrent GEMM, then per trial the input drive, the
@@ -156,8 +156,7 @@ def forward_current(X, W_in, b, W, alpha, code, h0, noise, has_noise, H, R):
     N = W.shape[0]
     nH = H.shape[0]
     WinT = np.ascontiguousarray(W_in.T)
-    r0 = np.empty((B, N), dtype=W.dtype)
-    apply_phi(h0, code, r0)
+    apply_phi(h0, code, R[0])
     pre = np.empty((B, N), dtype=W.dtype)
     d = np.empty((B, N), dtype=W.dtype)
     drow = np.empty(N, dtype=W.dtype)
@@ -165,7 +164,7 @@ def forward_current(X, W_in, b, W, alpha, code, h0, noise, has_noise, H, R):
     tiled = N <= STEP_TILE_MAX_N
     WT = np.ascontiguousarray(W.T) if tiled else np.empty((0, 0), dtype=W.dtype)
     for k in range(T):
-        rp = r0 if k == 0 else R[k - 1]
+        rp = R[k]
         hp = h0 if k == 0 else H[(k - 1) % nH]
         if tiled:
             gemm_nn(rp, WT, pre)
@@ -174,52 +173,70 @@ def forward_current(X, W_in, b, W, alpha, code, h0, noise, has_noise, H, R):
         if I > SMALL_INPUT:
             np.dot(X[k], W_in.T, d)
         Hk = H[k % nH]
-        Rk = R[k]
+        Rk = R[k + 1]
         _step_rows(Hk, Rk, hp, pre, X, WinT, b, d, drow, noise, has_noise, k, keep, al, code)
-    return r0
 
 
 @njit
 def forward_rate(X, W_in, b, W, alpha, code, a0, noise, has_noise, A, U):
     """Rate form: u_k = W a_{k-1} + W_in x_k + b;  a_k = (1-a) a_{k-1} + a phi(u_k) + noise_k.
 
-    Writes states ``A`` (T, B, N) and pre-activations ``U``.
+    Writes the states ``A`` (T + 1, B, N): ``A[0] = a_0``, ``A[k] = a_k``, and the
+    pre-activations ``U`` (T, B, N).  Per row: u, then a in one branch-free loop per
+    activation, then the noise (no per-row views).  Step products register-tiled for
+    N <= STEP_TILE_MAX_N (kernels/gemm.py), BLAS above.
     """
+    wide_vectors()
     T, B, I = X.shape
     N = W.shape[0]
     WinT = np.ascontiguousarray(W_in.T)
     d = np.empty((B, N), dtype=W.dtype)
     drow = np.empty(N, dtype=W.dtype)
     al, keep = leak_coefs(alpha, W)
+    tiled = N <= STEP_TILE_MAX_N
+    WT = np.ascontiguousarray(W.T) if tiled else np.empty((0, 0), dtype=W.dtype)
+    A[0] = a0
     for k in range(T):
         Uk = U[k]
-        if k == 0:
-            np.dot(a0, W.T, Uk)
-            ap = a0
+        ap = A[k]
+        if tiled:
+            gemm_nn(ap, WT, Uk)
         else:
-            np.dot(A[k - 1], W.T, Uk)
-            ap = A[k - 1]
+            np.dot(ap, W.T, Uk)
         if I > SMALL_INPUT:
             np.dot(X[k], W_in.T, d)
-        Ak = A[k]
+        Ak = A[k + 1]
         for i in range(B):
             _drive_row(X, WinT, b, k, i, d, drow)
             for n in range(N):
-                u = Uk[i, n] + drow[n]
-                Uk[i, n] = u
-                v = keep * ap[i, n] + al * phi(u, code)
-                if has_noise:
-                    v += noise[k, i, n]
-                Ak[i, n] = v
+                Uk[i, n] = Uk[i, n] + drow[n]
+            if code == TANH32:
+                for n in range(N):
+                    Ak[i, n] = keep * ap[i, n] + al * tanh32(Uk[i, n])
+            elif code == TANH:
+                for n in range(N):
+                    Ak[i, n] = keep * ap[i, n] + al * tanh64(Uk[i, n])
+            else:
+                for n in range(N):
+                    Ak[i, n] = keep * ap[i, n] + al * phi(Uk[i, n], code)
+            if has_noise:
+                for n in range(N):
+                    Ak[i, n] += noise[k, i, n]
 
 
 @njit
 def readout(S, W_out, b_out, Y):
-    """Y[k] = S[k] @ W_out^T + b_out, one GEMM over T*B rows."""
+    """Y[k] = S[k] @ W_out^T + b_out for S (T, B, N), W_out (O, N) C-contiguous.
+
+    O (the outputs) is small: each of the T*B*O entries is one :func:`row_dot`
+    (kernels/gemm.py: vectorised over N in an order fixed by its definition), plus
+    b_out; a BLAS GEMM with O columns packs all of S for two outputs.
+    """
+    wide_vectors()
     T, B, N = S.shape
     O = W_out.shape[0]
+    S2 = S.reshape(T * B, N)
     Y2 = Y.reshape(T * B, O)
-    np.dot(S.reshape(T * B, N), W_out.T, Y2)
-    for i in range(T * B):
+    for r in range(T * B):
         for o in range(O):
-            Y2[i, o] += b_out[o]
+            Y2[r, o] = row_dot(S2, r, W_out, o) + b_out[o]
