@@ -5,9 +5,10 @@ At N = 64 a step's product (B x N)(N x N) is 0.26 MFLOP: OpenBLAS spends a large
 of each call on entering the library and packing its operands (3.5 us per call in
 float32 here, 74 GFLOP/s).  The kernels below keep an MR x (NV vectors) block of the
 result in registers for the whole sum over k -- the classic GEMM micro-kernel -- and
-read both operands in place: 1.6-2x OpenBLAS on the step products at N <= 256 and on
-the weight gradient at N <= 128 with AVX-512 (docs/performance.md).  Above that, the
-callers keep BLAS (``STEP_TILE_MAX_N``, ``GRAD_TILE_MAX_N``).
+read both operands in place: 1.3-2.1x OpenBLAS's rate on the step products at N = 64-256
+and 1.15-1.7x on the weight gradient at N = 64-128 with AVX-512, ~1.4x both with AVX2
+(docs/performance.md, issue 22).  Above those sizes the callers keep BLAS
+(``STEP_TILE_MAX_N``, ``GRAD_TILE_MAX_N``).
 
 **Arithmetic.**  Every entry is the sum over k in increasing k, one fused multiply-add
 per term (LLVM ``fmuladd``: fused where the CPU has FMA, as every x86-64 CPU with AVX2
