@@ -65,3 +65,46 @@ def test_rounding_reference_is_single_rounding():
     x = Fraction(1) + Fraction(1, 2 ** 24) + Fraction(1, 2 ** 60)
     assert _round(x, np.float32) == np.nextafter(np.float32(1), np.float32(2))
     assert np.float32(float(x)) == np.float32(1)
+
+
+def lane_dot_reference(a, b, dtype):
+    """row_dot's definition: V lane sums (lane l: one rounded multiply-add per term
+    a[l + cV] b[l + cV], in order), the lanes added in halves (l + V/2, then l + V/4, ...),
+    then the elements past the last whole vector, one multiply-add each."""
+    V = 16 if dtype == np.float32 else 8
+    n = len(a)
+    full = n - n % V
+    lanes = [dtype(0.0)] * V
+    for c in range(0, full, V):
+        for lane in range(V):
+            lanes[lane] = _round(Fraction(float(a[c + lane])) * Fraction(float(b[c + lane]))
+                                 + Fraction(float(lanes[lane])), dtype)
+    while len(lanes) > 1:
+        h = len(lanes) // 2
+        lanes = [_round(Fraction(float(lanes[i])) + Fraction(float(lanes[i + h])), dtype) for i in range(h)]
+    s = lanes[0]
+    for m in range(full, n):
+        s = _round(Fraction(float(a[m])) * Fraction(float(b[m])) + Fraction(float(s)), dtype)
+    return s
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 8, 16, 37, 64])
+def test_row_dot_is_its_lane_order(dtype, n):
+    """The readout's dot products (gemm.row_dot) follow their documented order exactly,
+    so they give the same bits on every CPU with FMA."""
+    from numba import njit
+
+    @njit(cache=False)
+    def dots(A, Bm, out):
+        for i in range(A.shape[0]):
+            for j in range(Bm.shape[0]):
+                out[i, j] = gemm.row_dot(A, i, Bm, j)
+
+    rng = np.random.default_rng(n)
+    A = rng.standard_normal((3, n)).astype(dtype)
+    Bm = rng.standard_normal((2, n)).astype(dtype)
+    out = np.empty((3, 2), dtype)
+    dots(A, Bm, out)
+    ref = np.array([[lane_dot_reference(A[i], Bm[j], dtype) for j in range(2)] for i in range(3)], dtype)
+    np.testing.assert_array_equal(out, ref)
