@@ -186,6 +186,20 @@ def _generic_row(DELTA, H, R, X, FT, rec, code, k, i, fb, dp, a_next, Z, gb, gWi
     _input_readout_grads(Z, X, DELTA, R, k, i, gWinT, gWout, gbout)
 
 
+@njit(inline="always")
+def _scratch(A, W, gb, gWinT, gWout, gbout):
+    """The backward kernels' set-up: the row scratch (fb, dp), the step product's output
+    and the adjoint carried between steps (rec, nxt, zero), W as a C-contiguous array
+    for the tiled step product and whether it is used, and the sums zeroed."""
+    B, N = A.shape[1], A.shape[2]
+    gb[:] = 0.0
+    gWinT[:] = 0.0
+    gWout[:] = 0.0
+    gbout[:] = 0.0
+    return (np.empty(N, dtype=A.dtype), np.empty(N, dtype=A.dtype), np.zeros((B, N), dtype=A.dtype),
+            np.zeros((B, N), dtype=A.dtype), np.ascontiguousarray(W), N <= STEP_TILE_MAX_N)
+
+
 @njit
 def backward_current(DELTA, H, R, h0, X, W, FT, alpha, code, truncate, want_g0, Z, g0, gb,
                      gWinT, gWout, gbout):
@@ -200,19 +214,10 @@ def backward_current(DELTA, H, R, h0, X, W, FT, alpha, code, truncate, want_g0, 
     """
     wide_vectors()
     T, B, N = R.shape
-    fb = np.empty(N, dtype=R.dtype)
-    dp = np.empty(N, dtype=R.dtype)
-    rec = np.zeros((B, N), dtype=R.dtype)
-    a_next = np.zeros((B, N), dtype=R.dtype)
-    Wc = np.ascontiguousarray(W)
-    tiled = N <= STEP_TILE_MAX_N
+    fb, dp, rec, a_next, Wc, tiled = _scratch(R, W, gb, gWinT, gWout, gbout)
     O = FT.shape[0]
     fused = (code == TANH or code == TANH32) and 1 <= O <= FUSED_OUTPUTS and X.shape[2] <= FUSED_INPUTS
     al, keep = leak_coefs(alpha, W)
-    gb[:] = 0.0
-    gWinT[:] = 0.0
-    gWout[:] = 0.0
-    gbout[:] = 0.0
     for k in range(T - 1, -1, -1):
         exact = (not truncate) and k < T - 1
         if exact:
@@ -257,17 +262,8 @@ def backward_rate(DELTA, U, S, X, W, FT, alpha, code, truncate, want_g0, Z, g0, 
     g0 = dL/da_0 (one more step GEMM)."""
     wide_vectors()
     T, B, N = U.shape
-    fb = np.empty(N, dtype=U.dtype)
-    dp = np.empty(N, dtype=U.dtype)
-    rec = np.zeros((B, N), dtype=U.dtype)
-    g_next = np.zeros((B, N), dtype=U.dtype)
-    Wc = np.ascontiguousarray(W)
-    tiled = N <= STEP_TILE_MAX_N
+    fb, dp, rec, g_next, Wc, tiled = _scratch(U, W, gb, gWinT, gWout, gbout)
     al, keep = leak_coefs(alpha, W)
-    gb[:] = 0.0
-    gWinT[:] = 0.0
-    gWout[:] = 0.0
-    gbout[:] = 0.0
     for k in range(T - 1, -1, -1):
         exact = (not truncate) and k < T - 1
         if exact:

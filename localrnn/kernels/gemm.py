@@ -149,12 +149,11 @@ def _make_tile(mr: int, nv: int, a_trans: bool, accumulate: bool):
 
 
 # the tiles every product below needs: full, one row, one vector, one row x one vector
+# (the weight gradient's tiles accumulate: its sum runs in blocks of rows)
 _NN = {(m, v): _make_tile(m, v, False, False) for m in (MR, 1) for v in (NV, 1)}
-_TN0 = {(m, v): _make_tile(m, v, True, False) for m in (MR, 1) for v in (NV, 1)}
 _TNA = {(m, v): _make_tile(m, v, True, True) for m in (MR, 1) for v in (NV, 1)}
 
 _NN_F, _NN_R, _NN_C, _NN_1 = _NN[MR, NV], _NN[1, NV], _NN[MR, 1], _NN[1, 1]
-_TN0_F, _TN0_R, _TN0_C, _TN0_1 = _TN0[MR, NV], _TN0[1, NV], _TN0[MR, 1], _TN0[1, 1]
 _TNA_F, _TNA_R, _TNA_C, _TNA_1 = _TNA[MR, NV], _TNA[1, NV], _TNA[MR, 1], _TNA[1, 1]
 
 
@@ -203,7 +202,8 @@ def gemm_nn(A, Bm, C):
 def gemm_tn(At, Bm, C):
     """C = At^T @ Bm, At (K x M), Bm (K x N): a sum over K rows (a weight gradient
     sum_k G_k^T P_k over the T*B rows of a trajectory), in blocks of ``K_BLOCK`` rows;
-    each block continues every entry's sequential sum (module docstring)."""
+    C starts at +0 and each block continues every entry's sequential sum (module
+    docstring: the same bits as one unblocked sum from 0)."""
     K, M = At.shape
     N = Bm.shape[1]
     V = _vector_width(C)
@@ -211,34 +211,21 @@ def gemm_tn(At, Bm, C):
     mfull = M - M % MR
     nfull = N - N % W
     nvec = N - N % V
-    for k0 in range(0, max(K, 1), K_BLOCK):
+    C[:] = 0.0
+    for k0 in range(0, K, K_BLOCK):
         k1 = min(K, k0 + K_BLOCK)
-        if k0 == 0:
-            for j in range(0, nfull, W):
-                for i in range(0, mfull, MR):
-                    _TN0_F(At, Bm, C, i, j, k0, k1)
-                for i in range(mfull, M):
-                    _TN0_R(At, Bm, C, i, j, k0, k1)
-            for j in range(nfull, nvec, V):
-                for i in range(0, mfull, MR):
-                    _TN0_C(At, Bm, C, i, j, k0, k1)
-                for i in range(mfull, M):
-                    _TN0_1(At, Bm, C, i, j, k0, k1)
-            if nvec < N:
-                _scalar_tail(At, Bm, C, True, False, 0, M, nvec, N, k0, k1)
-        else:
-            for j in range(0, nfull, W):
-                for i in range(0, mfull, MR):
-                    _TNA_F(At, Bm, C, i, j, k0, k1)
-                for i in range(mfull, M):
-                    _TNA_R(At, Bm, C, i, j, k0, k1)
-            for j in range(nfull, nvec, V):
-                for i in range(0, mfull, MR):
-                    _TNA_C(At, Bm, C, i, j, k0, k1)
-                for i in range(mfull, M):
-                    _TNA_1(At, Bm, C, i, j, k0, k1)
-            if nvec < N:
-                _scalar_tail(At, Bm, C, True, True, 0, M, nvec, N, k0, k1)
+        for j in range(0, nfull, W):
+            for i in range(0, mfull, MR):
+                _TNA_F(At, Bm, C, i, j, k0, k1)
+            for i in range(mfull, M):
+                _TNA_R(At, Bm, C, i, j, k0, k1)
+        for j in range(nfull, nvec, V):
+            for i in range(0, mfull, MR):
+                _TNA_C(At, Bm, C, i, j, k0, k1)
+            for i in range(mfull, M):
+                _TNA_1(At, Bm, C, i, j, k0, k1)
+        if nvec < N:
+            _scalar_tail(At, Bm, C, True, True, 0, M, nvec, N, k0, k1)
 
 
 @intrinsic
