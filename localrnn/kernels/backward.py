@@ -162,6 +162,19 @@ def _fused_rows(DELTA, R, X, FT, rec, k, a_next, Z, gb, gWinT, gWout, gbout, al,
 
 
 @njit(inline="always")
+def _fused_step(DELTA, R, X, FT, rec, k, a_next, Z, gb, gWinT, gWout, gbout, al, keep, exact):
+    """Step k through :func:`_fused_rows`, the output width made a literal (``exact`` is
+    an integer literal at the call)."""
+    O = FT.shape[0]
+    if O == 2:
+        _fused_rows(DELTA, R, X, FT, rec, k, a_next, Z, gb, gWinT, gWout, gbout, al, keep, 2, exact)
+    elif O == 1:
+        _fused_rows(DELTA, R, X, FT, rec, k, a_next, Z, gb, gWinT, gWout, gbout, al, keep, 1, exact)
+    else:
+        _fused_rows(DELTA, R, X, FT, rec, k, a_next, Z, gb, gWinT, gWout, gbout, al, keep, 3, exact)
+
+
+@njit(inline="always")
 def _generic_row(DELTA, H, R, X, FT, rec, code, k, i, fb, dp, a_next, Z, gb, gWinT, gWout, gbout,
                  al, keep, exact):
     """One row (k, i) of the current-form adjoint, any activation and width: the
@@ -225,21 +238,10 @@ def backward_current(DELTA, H, R, h0, X, W, FT, alpha, code, truncate, want_g0, 
                 gemm_nn(a_next, Wc, rec)  # (W^T a)^T = a^T W
             else:
                 np.dot(a_next, W, rec)
-        # the output width and ``exact`` as literals at each call
         if fused and exact:
-            if O == 2:
-                _fused_rows(DELTA, R, X, FT, rec, k, a_next, Z, gb, gWinT, gWout, gbout, al, keep, 2, 1)
-            elif O == 1:
-                _fused_rows(DELTA, R, X, FT, rec, k, a_next, Z, gb, gWinT, gWout, gbout, al, keep, 1, 1)
-            else:
-                _fused_rows(DELTA, R, X, FT, rec, k, a_next, Z, gb, gWinT, gWout, gbout, al, keep, 3, 1)
+            _fused_step(DELTA, R, X, FT, rec, k, a_next, Z, gb, gWinT, gWout, gbout, al, keep, 1)
         elif fused:
-            if O == 2:
-                _fused_rows(DELTA, R, X, FT, rec, k, a_next, Z, gb, gWinT, gWout, gbout, al, keep, 2, 0)
-            elif O == 1:
-                _fused_rows(DELTA, R, X, FT, rec, k, a_next, Z, gb, gWinT, gWout, gbout, al, keep, 1, 0)
-            else:
-                _fused_rows(DELTA, R, X, FT, rec, k, a_next, Z, gb, gWinT, gWout, gbout, al, keep, 3, 0)
+            _fused_step(DELTA, R, X, FT, rec, k, a_next, Z, gb, gWinT, gWout, gbout, al, keep, 0)
         else:
             for i in range(B):
                 _generic_row(DELTA, H, R, X, FT, rec, code, k, i, fb, dp, a_next, Z, gb, gWinT, gWout,

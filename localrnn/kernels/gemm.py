@@ -73,6 +73,31 @@ def lanes(dtype) -> int:
     return 16 if dtype == _types.float32 else 8
 
 
+def _ir_types(context, dtype):
+    """(scalar type, 512-bit vector type, its lane count, element size, i64) in LLVM IR."""
+    fty = context.get_value_type(dtype)
+    V = lanes(dtype)
+    return fty, _ir.VectorType(fty, V), V, context.get_abi_sizeof(fty), _ir.IntType(64)
+
+
+def _ir_array(context, builder, ty, val):
+    """(data pointer, row stride in bytes) of a C-contiguous 2-D array argument."""
+    a = context.make_array(ty)(context, builder, val)
+    return a.data, _cg.unpack_tuple(builder, a.strides)[0]
+
+
+def _ir_at(builder, data, off, ty):
+    """Pointer to a ``ty`` at byte offset ``off`` from ``data``."""
+    i8p = _ir.IntType(8).as_pointer()
+    return builder.bitcast(builder.gep(builder.bitcast(data, i8p), [off]), ty.as_pointer())
+
+
+def _ir_fma(builder, vty, V, size):
+    """LLVM's vector ``fmuladd`` for ``vty``."""
+    return _cg.get_or_insert_function(builder.module, _ir.FunctionType(vty, [vty] * 3),
+                                      "llvm.fmuladd.v%d%s" % (V, "f32" if size == 4 else "f64"))
+
+
 def _make_tile(mr: int, nv: int, a_trans: bool, accumulate: bool):
     """The intrinsic ``tile(A, Bm, C, i0, j0, k0, k1)``:
 
@@ -89,29 +114,19 @@ def _make_tile(mr: int, nv: int, a_trans: bool, accumulate: bool):
             return None
         if not (A.dtype == Bm.dtype == C.dtype and A.dtype in (_types.float32, _types.float64)):
             return None
-        V = lanes(A.dtype)
 
         def codegen(context, builder, sig, args):
             Av, Bv, Cv, i0v, j0v, k0v, k1v = args
-            fty = context.get_value_type(A.dtype)
-            vty = _ir.VectorType(fty, V)
-            i64 = _ir.IntType(64)
-            size = context.get_abi_sizeof(fty)
+            fty, vty, V, size, i64 = _ir_types(context, A.dtype)
             isz = _ir.Constant(i64, size)
-            a = context.make_array(A)(context, builder, Av)
-            bm = context.make_array(Bm)(context, builder, Bv)
-            c = context.make_array(C)(context, builder, Cv)
-            sa = _cg.unpack_tuple(builder, a.strides)[0]
-            sb = _cg.unpack_tuple(builder, bm.strides)[0]
-            sc = _cg.unpack_tuple(builder, c.strides)[0]
-            i8p = _ir.IntType(8).as_pointer()
+            a_data, sa = _ir_array(context, builder, A, Av)
+            b_data, sb = _ir_array(context, builder, Bm, Bv)
+            c_data, sc = _ir_array(context, builder, C, Cv)
 
             def at(data, off, ty):
-                return builder.bitcast(builder.gep(builder.bitcast(data, i8p), [off]), ty.as_pointer())
+                return _ir_at(builder, data, off, ty)
 
-            fma = _cg.get_or_insert_function(
-                builder.module, _ir.FunctionType(vty, [vty] * 3),
-                "llvm.fmuladd.v%d%s" % (V, "f32" if size == 4 else "f64"))
+            fma = _ir_fma(builder, vty, V, size)
             rows = [builder.add(i0v, _ir.Constant(i64, r)) for r in range(mr)]
             cols = [builder.mul(builder.add(j0v, _ir.Constant(i64, v * V)), isz) for v in range(nv)]
             # A[i, k] at i*sa + k*size; A^T: A[k, i] at k*sa + i*size
@@ -121,7 +136,7 @@ def _make_tile(mr: int, nv: int, a_trans: bool, accumulate: bool):
             for r in range(mr):
                 for v in range(nv):
                     if accumulate:
-                        init = builder.load(at(c.data, builder.add(c_row[r], cols[v]), vty), align=size)
+                        init = builder.load(at(c_data, builder.add(c_row[r], cols[v]), vty), align=size)
                     else:
                         init = _ir.Constant(vty, None)
                     builder.store(init, acc[r][v])
@@ -129,17 +144,17 @@ def _make_tile(mr: int, nv: int, a_trans: bool, accumulate: bool):
             with _cg.for_range_slice(builder, k0v, k1v, _ir.Constant(i64, 1), inc=True) as (k, _):
                 a_k = builder.mul(k, sa if a_trans else isz)
                 b_k = builder.mul(k, sb)
-                bvec = [builder.load(at(bm.data, builder.add(b_k, cols[v]), vty), align=size)
+                bvec = [builder.load(at(b_data, builder.add(b_k, cols[v]), vty), align=size)
                         for v in range(nv)]
                 for r in range(mr):
-                    s = builder.load(at(a.data, builder.add(a_row[r], a_k), fty))
+                    s = builder.load(at(a_data, builder.add(a_row[r], a_k), fty))
                     sv = builder.insert_element(_ir.Constant(vty, None), s, _ir.Constant(_ir.IntType(32), 0))
                     sv = builder.shuffle_vector(sv, _ir.Constant(vty, None), zero32)
                     for v in range(nv):
                         builder.store(builder.call(fma, [sv, bvec[v], builder.load(acc[r][v])]), acc[r][v])
             for r in range(mr):
                 for v in range(nv):
-                    builder.store(builder.load(acc[r][v]), at(c.data, builder.add(c_row[r], cols[v]), vty),
+                    builder.store(builder.load(acc[r][v]), at(c_data, builder.add(c_row[r], cols[v]), vty),
                                   align=size)
             return context.get_dummy_value()
 
@@ -174,10 +189,12 @@ def _scalar_tail(A, Bm, C, a_trans, accumulate, i0, i1, j0, j1, k0, k1):
             C[i, j] = s
 
 
-@njit
-def gemm_nn(A, Bm, C):
-    """C = A @ Bm (M x K)(K x N), C-contiguous, in registers (see the module docstring)."""
-    M, K = A.shape
+@njit(inline="always")
+def _sweep(A, Bm, C, k0, k1, trans):
+    """Every tile of C over the sum's rows k0..k1: whole tiles, the remaining rows one
+    by one, the remaining whole vectors, then the scalar tail.  ``trans`` (a literal):
+    0 for ``A @ Bm`` from 0, 1 for ``A^T @ Bm`` continuing C's sums."""
+    M = A.shape[1] if trans == 1 else A.shape[0]
     N = Bm.shape[1]
     V = _vector_width(C)
     W = NV * V
@@ -186,16 +203,34 @@ def gemm_nn(A, Bm, C):
     nvec = N - N % V
     for j in range(0, nfull, W):
         for i in range(0, mfull, MR):
-            _NN_F(A, Bm, C, i, j, 0, K)
+            if trans == 1:
+                _TNA_F(A, Bm, C, i, j, k0, k1)
+            else:
+                _NN_F(A, Bm, C, i, j, k0, k1)
         for i in range(mfull, M):
-            _NN_R(A, Bm, C, i, j, 0, K)
+            if trans == 1:
+                _TNA_R(A, Bm, C, i, j, k0, k1)
+            else:
+                _NN_R(A, Bm, C, i, j, k0, k1)
     for j in range(nfull, nvec, V):
         for i in range(0, mfull, MR):
-            _NN_C(A, Bm, C, i, j, 0, K)
+            if trans == 1:
+                _TNA_C(A, Bm, C, i, j, k0, k1)
+            else:
+                _NN_C(A, Bm, C, i, j, k0, k1)
         for i in range(mfull, M):
-            _NN_1(A, Bm, C, i, j, 0, K)
+            if trans == 1:
+                _TNA_1(A, Bm, C, i, j, k0, k1)
+            else:
+                _NN_1(A, Bm, C, i, j, k0, k1)
     if nvec < N:
-        _scalar_tail(A, Bm, C, False, False, 0, M, nvec, N, 0, K)
+        _scalar_tail(A, Bm, C, trans == 1, trans == 1, 0, M, nvec, N, k0, k1)
+
+
+@njit
+def gemm_nn(A, Bm, C):
+    """C = A @ Bm (M x K)(K x N), C-contiguous, in registers (see the module docstring)."""
+    _sweep(A, Bm, C, 0, A.shape[1], 0)
 
 
 @njit
@@ -204,28 +239,10 @@ def gemm_tn(At, Bm, C):
     sum_k G_k^T P_k over the T*B rows of a trajectory), in blocks of ``K_BLOCK`` rows;
     C starts at +0 and each block continues every entry's sequential sum (module
     docstring: the same bits as one unblocked sum from 0)."""
-    K, M = At.shape
-    N = Bm.shape[1]
-    V = _vector_width(C)
-    W = NV * V
-    mfull = M - M % MR
-    nfull = N - N % W
-    nvec = N - N % V
+    K = At.shape[0]
     C[:] = 0.0
     for k0 in range(0, K, K_BLOCK):
-        k1 = min(K, k0 + K_BLOCK)
-        for j in range(0, nfull, W):
-            for i in range(0, mfull, MR):
-                _TNA_F(At, Bm, C, i, j, k0, k1)
-            for i in range(mfull, M):
-                _TNA_R(At, Bm, C, i, j, k0, k1)
-        for j in range(nfull, nvec, V):
-            for i in range(0, mfull, MR):
-                _TNA_C(At, Bm, C, i, j, k0, k1)
-            for i in range(mfull, M):
-                _TNA_1(At, Bm, C, i, j, k0, k1)
-        if nvec < N:
-            _scalar_tail(At, Bm, C, True, True, 0, M, nvec, N, k0, k1)
+        _sweep(At, Bm, C, k0, min(K, k0 + K_BLOCK), 1)
 
 
 @intrinsic
@@ -238,27 +255,18 @@ def _lane_dot(typingctx, A, i, Bm, j, n):
         return None
     if not (A.dtype == Bm.dtype and A.dtype in (_types.float32, _types.float64)):
         return None
-    V = lanes(A.dtype)
 
     def codegen(context, builder, sig, args):
         Av, iv, Bv, jv, nv = args
-        fty = context.get_value_type(A.dtype)
-        vty = _ir.VectorType(fty, V)
-        i64 = _ir.IntType(64)
-        size = context.get_abi_sizeof(fty)
+        fty, vty, V, size, i64 = _ir_types(context, A.dtype)
         isz = _ir.Constant(i64, size)
-        a = context.make_array(A)(context, builder, Av)
-        bm = context.make_array(Bm)(context, builder, Bv)
-        sa = _cg.unpack_tuple(builder, a.strides)[0]
-        sb = _cg.unpack_tuple(builder, bm.strides)[0]
-        i8p = _ir.IntType(8).as_pointer()
+        a_data, sa = _ir_array(context, builder, A, Av)
+        b_data, sb = _ir_array(context, builder, Bm, Bv)
 
         def at(data, off):
-            return builder.bitcast(builder.gep(builder.bitcast(data, i8p), [off]), vty.as_pointer())
+            return _ir_at(builder, data, off, vty)
 
-        fma = _cg.get_or_insert_function(
-            builder.module, _ir.FunctionType(vty, [vty] * 3),
-            "llvm.fmuladd.v%d%s" % (V, "f32" if size == 4 else "f64"))
+        fma = _ir_fma(builder, vty, V, size)
         a_row = builder.mul(iv, sa)
         b_row = builder.mul(jv, sb)
         acc = _cg.alloca_once(builder, vty)
@@ -266,8 +274,8 @@ def _lane_dot(typingctx, A, i, Bm, j, n):
         step = _ir.Constant(i64, V)
         with _cg.for_range_slice(builder, _ir.Constant(i64, 0), nv, step, inc=True) as (m, _):
             off = builder.mul(m, isz)
-            x = builder.load(at(a.data, builder.add(a_row, off)), align=size)
-            y = builder.load(at(bm.data, builder.add(b_row, off)), align=size)
+            x = builder.load(at(a_data, builder.add(a_row, off)), align=size)
+            y = builder.load(at(b_data, builder.add(b_row, off)), align=size)
             builder.store(builder.call(fma, [x, y, builder.load(acc)]), acc)
         v = builder.load(acc)
         w = V
