@@ -32,7 +32,10 @@ _WS = threading.local()
 
 
 def _workspace(key, names) -> Dict[str, np.ndarray]:
-    """Reusable (T, B, N)-sized buffers for :func:`gradient`, one set per thread and shape.
+    """Reusable buffers for :func:`gradient`, one set per thread and shape: (T + 1, B, N)
+    for ``"states"`` and ``"act"`` (the forward pass writes the presynaptic history
+    after its initial row, :attr:`Trajectory.history`), (T, B, O) for ``"Y"`` and
+    ``"delta"``, (T, B, N) for the rest.
 
     Fresh multi-megabyte arrays are fresh pages from the OS on every call, and the
     first touch of each page faults: for the Romo batch that cost ~25% of a BPTT
@@ -46,9 +49,9 @@ def _workspace(key, names) -> Dict[str, np.ndarray]:
     if bufs is None:
         if len(cache) >= 4:
             cache.clear()
-        shape, dtype = key[0], key[1]
-        bufs = cache[key] = {n: np.empty(shape if n != "Y" else shape[:2] + (key[2],), dtype=dtype)
-                             for n in names}
+        (T, B, N), dtype, O = key
+        shapes = {"states": (T + 1, B, N), "act": (T + 1, B, N), "Y": (T, B, O), "delta": (T, B, O)}
+        bufs = cache[key] = {n: np.empty(shapes.get(n, (T, B, N)), dtype=dtype) for n in names}
     return bufs
 
 
@@ -109,24 +112,20 @@ def loss_value(net: Network, outputs, targets, mask=None, loss: str = "mse") -> 
 
 # --------------------------------------------------------------------------- gradients
 
-def _grads_from_drive(net: Network, tr: Trajectory, G: np.ndarray, gb: np.ndarray,
-                      delta: np.ndarray) -> Dict[str, np.ndarray]:
-    """The five gradients from ``G_k = dL/d(recurrent drive at step k)`` (T, B, N).
+def _grads_from_drive(net: Network, tr: Trajectory, G: np.ndarray, sums) -> Dict[str, np.ndarray]:
+    """The five gradients from ``G_k = dL/d(recurrent drive at step k)`` (T, B, N) and
+    the sums the backward kernel made while each row was in cache (``sums``: dL/db,
+    (dL/dW_in)^T, dL/dW_out, dL/db_out, see :func:`backward`).
 
-    ``dL/dW = sum_k G_k^T P_k``, ``dL/dW_in = sum_k G_k^T x_k`` (GEMMs over the T*B
-    rows), ``dL/db = gb = sum_k G_k`` (summed by the backward kernel), plus the
-    readout's :func:`readout_gradient`.  ``P_k`` is r_{k-1} (a_{k-1}): the GEMM runs
-    on views, ``G_{2..T}^T P_{2..T}`` over (T-1)*B rows plus the rank-B term
-    ``G_1^T P_1`` of the initial state, with no shifted copy of the trajectory.
+    ``dL/dW = sum_k G_k^T P_k`` with ``P_k`` = r_{k-1} (a_{k-1}): one product over the
+    T*B rows of G and of the trajectory's history (a view, no shifted copy), through
+    ``kernels.backward.weight_grad`` (register-tiled at small N, BLAS above).
     """
     T, B, N = G.shape
-    X2 = tr.inputs.reshape(T * B, net.n_in)
-    gW = G[0].T @ tr.prev0
-    if T > 1:
-        gW += G[1:].reshape((T - 1) * B, N).T @ tr.presyn[:-1].reshape((T - 1) * B, N)
-    grads = {"W_in": G.reshape(T * B, N).T @ X2, "W": gW, "b": gb}
-    grads.update(readout_gradient(delta, tr.presyn))
-    return grads
+    gb, gWinT, gWout, gbout = sums
+    gW = np.empty((N, N), dtype=G.dtype)
+    _bw.weight_grad(G.reshape(T * B, N), tr.prev_rows(), gW)
+    return {"W_in": np.ascontiguousarray(gWinT.T), "W": gW, "b": gb, "W_out": gWout, "b_out": gbout}
 
 
 #: ``truncate`` codes of the backward kernels (:mod:`localrnn.kernels.backward`)
@@ -136,15 +135,18 @@ TRUNCATE_CODE = {"recurrent": 1, "state": 2}
 
 def backward(net: Network, tr: Trajectory, delta: np.ndarray, F: np.ndarray, truncate: int,
              out=None, want_g0: bool = True):
-    """``(G, dL/ds_0, dL/db)``: G (T, B, N) the gradient with respect to the recurrent
+    """``(G, dL/ds_0, sums)``: G (T, B, N) the gradient with respect to the recurrent
     drive at each step (the kernels' ``Z``, see :mod:`localrnn.kernels.backward`), the
     initial state's gradient (None unless ``want_g0``: it costs one more step GEMM)
-    and the bias gradient ``sum_k G_k``.  ``truncate``: :data:`EXACT_CODE` (BPTT) or a
-    value of :data:`TRUNCATE_CODE`."""
+    and the sums made in the same pass, ``(dL/db, (dL/dW_in)^T, dL/dW_out, dL/db_out)``
+    (the readout's exact gradient, whatever the rule).  ``truncate``: :data:`EXACT_CODE`
+    (BPTT) or a value of :data:`TRUNCATE_CODE`."""
     code = kernel_code(net.activation, net.dtype)
     G = np.empty_like(tr.presyn) if out is None else out
     g0 = np.empty_like(tr.s0) if want_g0 else np.empty((0, 0), dtype=net.dtype)
-    gb = np.empty(net.n_rec, dtype=net.dtype)
+    N, I, O = net.n_rec, net.n_in, net.n_out
+    sums = (np.empty(N, dtype=net.dtype), np.empty((I, N), dtype=net.dtype),
+            np.empty((O, N), dtype=net.dtype), np.empty(O, dtype=net.dtype))
     FT = np.ascontiguousarray(F.T)
     with step_blas_limit():
         if net.form == "current":
@@ -153,12 +155,12 @@ def backward(net: Network, tr: Trajectory, delta: np.ndarray, F: np.ndarray, tru
                                  "and this trajectory did not keep them (keep_states=False)")
             # without states (phi' from the rates) the kernel never reads H: pass the rates
             H = tr.states if tr.states is not None else tr.rates
-            _bw.backward_current(delta, H, tr.rates, tr.s0, net.W, FT, net.alpha, code,
-                                 int(truncate), want_g0, G, g0, gb)
+            _bw.backward_current(delta, H, tr.rates, tr.s0, tr.inputs, net.W, FT, net.alpha, code,
+                                 int(truncate), want_g0, G, g0, *sums)
         else:
-            _bw.backward_rate(delta, tr.preacts, net.W, FT, net.alpha, code, int(truncate), want_g0,
-                              G, g0, gb)
-    return G, (g0 if want_g0 else None), gb
+            _bw.backward_rate(delta, tr.preacts, tr.states, tr.inputs, net.W, FT, net.alpha, code,
+                              int(truncate), want_g0, G, g0, *sums)
+    return G, (g0 if want_g0 else None), sums
 
 
 def _local_traces(net: Network, tr: Trajectory, delta: np.ndarray, F: np.ndarray):
@@ -286,8 +288,8 @@ def _gradient(net, x, tg, m, loss, rule, local, F, s0, nz, has, method, return_h
         if not local:
             F = np.ascontiguousarray(net.W_out.T)
         code = TRUNCATE_CODE[truncation] if local else EXACT_CODE
-        G, g0, gb = backward(net, tr, delta, F, truncate=code, out=ws["G"], want_g0=return_h0)
-        grads = _grads_from_drive(net, tr, G, gb, delta)
+        G, g0, sums = backward(net, tr, delta, F, truncate=code, out=ws["G"], want_g0=return_h0)
+        grads = _grads_from_drive(net, tr, G, sums)
         if return_h0:
             grads["h0"] = g0
     if return_trajectory:

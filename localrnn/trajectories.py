@@ -62,6 +62,12 @@ class Trajectory:
         Rate form: the pre-activations u_k (a_k = (1 - alpha) a_{k-1} + alpha phi(u_k)).
         None in the current form.
 
+    history : (T + 1, B, N) array or None
+        The buffer the forward pass wrote the presynaptic activity into: ``history[0]``
+        is ``prev0`` and ``history[1:]`` is :attr:`presyn` (views of it), so the
+        activity entering every step is the view ``history[:-1]``
+        (:meth:`prev_rows`) -- no shifted copy for the weight gradient.
+
     Exactly one of ``rates`` and ``preacts`` is set.  :attr:`act` is whichever is
     set (the kernels' second history array, the argument their ``phi'`` needs);
     :attr:`presyn` is what the readout and the next step see.
@@ -74,6 +80,7 @@ class Trajectory:
     prev0: np.ndarray
     rates: Optional[np.ndarray] = None
     preacts: Optional[np.ndarray] = None
+    history: Optional[np.ndarray] = None
 
     def __post_init__(self):
         if (self.rates is None) == (self.preacts is None):
@@ -106,13 +113,29 @@ class Trajectory:
         P[1:] = self.presyn[:-1]
         return P
 
+    def prev_rows(self) -> np.ndarray:
+        """(T*B, N) presynaptic activity entering each step, row k*B + b: r_{k-1} or
+        a_{k-1} of trial b.  A view of :attr:`history` when there is one (do not write
+        to it), else a fresh array."""
+        T, B, N = self.presyn.shape
+        P = self.history[:-1] if self.history is not None else self.prev()
+        return P.reshape(T * B, N)
+
     def copy(self) -> "Trajectory":
         """A copy whose history arrays (states, rates/preacts, outputs) are fresh."""
-        return Trajectory(self.inputs, None if self.states is None else self.states.copy(),
-                          self.outputs.copy(), self.s0,
-                          self.prev0,
-                          rates=None if self.rates is None else self.rates.copy(),
-                          preacts=None if self.preacts is None else self.preacts.copy())
+        hist = None if self.history is None else self.history.copy()
+        states = None if self.states is None else self.states.copy()
+        rates = None if self.rates is None else self.rates.copy()
+        prev0 = self.prev0
+        if hist is not None:   # presyn and prev0 stay views of the (copied) history
+            prev0 = hist[0]
+            if self.rates is not None:
+                rates = hist[1:]
+            else:
+                states = hist[1:]
+        return Trajectory(self.inputs, states, self.outputs.copy(), self.s0, prev0, rates=rates,
+                          preacts=None if self.preacts is None else self.preacts.copy(),
+                          history=hist)
 
 
 # --------------------------------------------------------------------------- checks
@@ -186,32 +209,39 @@ def run_trajectory(net: Network, x: np.ndarray, s0: np.ndarray, noise, has_noise
                    keep_states: bool = True) -> Trajectory:
     """:func:`trajectory` for arrays already checked (``check_inputs`` etc.).
 
-    ``ws``, if given, supplies the (T, B, N) buffers ``"states"``, ``"act"``
+    ``ws``, if given, supplies the (T + 1, B, N) buffers ``"states"``, ``"act"``
     and the (T, B, O) buffer ``"Y"`` (reused across calls by the gradient driver);
     the trajectory then refers to them (copy it before they are reused).
     ``keep_states=False`` (current form only; the rate form's states are its rates):
     the states h_k are not kept (``Trajectory.states`` is None), for a backward pass
     whose phi' comes from the rates (``activations.dphi_needs_state`` is False).
+    The presynaptic activity (rates, or the rate form's states) goes to a (T + 1)-row
+    buffer after its initial value (:attr:`Trajectory.history`).
     """
     T, B, _ = x.shape
     N, O = net.n_rec, net.n_out
     code = kernel_code(net.activation, net.dtype)
     if ws is None:
-        states = np.empty((T, B, N), dtype=net.dtype)
-        act = np.empty((T, B, N), dtype=net.dtype)
+        states = np.empty((T + 1, B, N), dtype=net.dtype)
+        act = np.empty((T + 1, B, N), dtype=net.dtype)
         Y = np.empty((T, B, O), dtype=net.dtype)
     else:
         states, act, Y = ws["states"], ws["act"], ws["Y"]
+    W_out = np.ascontiguousarray(net.W_out)
     with step_blas_limit():
         if net.form == "current":
-            r0 = _fw.forward_current(x, net.W_in, net.b, net.W, net.alpha, code, s0, noise,
-                                     has_noise, states if keep_states else states[:2], act)
-            _fw.readout(act, net.W_out, net.b_out, Y)
-            return Trajectory(x, states if keep_states else None, Y, s0, r0, rates=act)
+            H = states[:T] if keep_states else states[:2]
+            _fw.forward_current(x, net.W_in, net.b, net.W, net.alpha, code, s0, noise,
+                                has_noise, H, act)
+            rates = act[1:]
+            _fw.readout(rates, W_out, net.b_out, Y)
+            return Trajectory(x, H if keep_states else None, Y, s0, act[0], rates=rates,
+                              history=act)
         _fw.forward_rate(x, net.W_in, net.b, net.W, net.alpha, code, s0, noise, has_noise,
-                         states, act)
-        _fw.readout(states, net.W_out, net.b_out, Y)
-        return Trajectory(x, states, Y, s0, s0, preacts=act)
+                         states, act[:T])
+        A = states[1:]
+        _fw.readout(A, W_out, net.b_out, Y)
+        return Trajectory(x, A, Y, s0, states[0], preacts=act[:T], history=states)
 
 
 def trajectory(net: Network, inputs, h0=None, noise=None) -> Trajectory:

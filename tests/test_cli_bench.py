@@ -63,12 +63,16 @@ def test_bench_table_columns_and_arithmetic():
          "peer_s": None, "peer": "none", "ours_over_floor": 2.0, "peer_over_ours": None,
          "peer_over_floor": None, "target": "t"},
     ]
+    rows[1].update(arith_s=5.5e-3, arith="31.2 MFLOP at 5.7 GFLOP/s", ours_over_arith=4.0)
     lines = format_table(rows).splitlines()
-    assert re.split(r"\s{2,}", lines[0])[:8] == ["case", "per", "ours", "floor", "ours/floor", "peer",
-                                                 "peer/ours", "peer/floor"]
+    assert re.split(r"\s{2,}", lines[0])[:10] == ["case", "per", "ours", "floor", "ours/floor", "arith",
+                                                  "ours/arith", "peer", "peer/ours", "peer/floor"]
     cells = [re.split(r"\s{2,}", ln) for ln in lines[1:]]
-    assert cells[0][:8] == ["case a", "step", "150.0 us", "100.0 us", "1.50", "450.0 us", "3.00", "4.50"]
-    assert cells[1][:8] == ["case b", "iteration", "22.00 ms", "11.00 ms", "2.00", "n/a", "n/a", "n/a"]
+    assert cells[0][:10] == ["case a", "step", "150.0 us", "100.0 us", "1.50", "n/a", "n/a", "450.0 us",
+                             "3.00", "4.50"]
+    assert cells[1][:10] == ["case b", "iteration", "22.00 ms", "11.00 ms", "2.00", "5.50 ms", "4.00", "n/a",
+                             "n/a", "n/a"]
+    assert "arith: 31.2 MFLOP at 5.7 GFLOP/s" in lines[2]
 
 
 def test_bench_quick_engine_table_printed_ratios_match_times():
@@ -79,10 +83,41 @@ def test_bench_quick_engine_table_printed_ratios_match_times():
     assert "ours/floor" in lines[0] and "peer/ours" in lines[0]
     for ln in lines[1:]:
         c = re.split(r"\s{2,}", ln)
-        ours, floor, peer = _seconds(c[2]), _seconds(c[3]), _seconds(c[5])
+        ours, floor, peer = _seconds(c[2]), _seconds(c[3]), _seconds(c[7])
         _check_ratio(float(c[4]), ours, floor)
-        _check_ratio(float(c[6]), peer, ours)
-        _check_ratio(float(c[7]), peer, floor)
+        _check_ratio(float(c[8]), peer, ours)
+        _check_ratio(float(c[9]), peer, floor)
+
+
+def test_romo_flops_counts_every_gemm_shaped_product():
+    """The arithmetic floor's FLOPs, written out from the shapes (N = 64, B = 32, T = 56,
+    I = 1, O = 2): forward r W^T, x W_in^T, r W_out^T; the signal delta F^T; dW, dW_in,
+    dW_out over T*B rows; BPTT also a W at T - 1 steps."""
+    from localrnn.benchmarks.iteration import romo_flops
+
+    N, B, T, I, O = 64, 32, 56, 1, 2
+    fwd = T * (2 * B * N * N + 2 * B * I * N + 2 * B * N * O)
+    signal = T * 2 * B * O * N
+    grads = 2 * N * (T * B) * N + 2 * N * (T * B) * I + 2 * O * (T * B) * N
+    assert romo_flops("eprop", N, B, T, I, O) == fwd + signal + grads == 31_195_136
+    assert romo_flops("rflo", N, B, T, I, O) == romo_flops("eprop", N, B, T, I, O)
+    assert romo_flops("bptt", N, B, T, I, O) == fwd + signal + grads + (T - 1) * 2 * B * N * N
+
+
+def test_arith_rows_are_flops_over_the_measured_peak():
+    """A tiny run of the arithmetic-floor rows (N = 16, one round, a 64 x 64 peak GEMM):
+    the floor is the row's FLOPs over the peak rate, and the ratios are those of the times."""
+    from localrnn.benchmarks.iteration import RULES, arith_cases, romo_flops
+
+    rows = arith_cases(sizes=(16,), rounds=1, peak_sizes=(64,))
+    assert len(rows) == 2 * len(RULES)
+    for r, rule in zip(rows, RULES * 2):
+        assert rule in r["name"] and "N=16" in r["name"] and r["per"] == "iteration"
+        mflop, peak = re.match(r"([\d.]+) MFLOP at ([\d.]+) GFLOP/s", r["arith"]).groups()
+        assert float(mflop) == pytest.approx(romo_flops(rule, 16, 32, 56) / 1e6, abs=0.05)
+        assert r["arith_s"] == pytest.approx(romo_flops(rule, 16, 32, 56) / (float(peak) * 1e9), rel=2e-3)
+        assert r["ours_over_arith"] == pytest.approx(r["ours_s"] / r["arith_s"], rel=1e-12)
+        assert r["ours_over_floor"] == pytest.approx(r["ours_s"] / r["floor_s"], rel=1e-12)
 
 
 def test_bench_rejects_unknown_group():

@@ -10,6 +10,9 @@ see :mod:`localrnn.benchmarks.floors`) and the peer (PyTorch) -- and two ratios:
 ``peer_over_ours`` (speed-up against the peer, higher is better) -- and
 ``peer_over_floor``, the largest speed-up any implementation doing the floor's work
 could show against this peer on this machine: a peer target above it cannot be met.
+Rows with an **arithmetic floor** (the case's FLOPs over the peak GEMM rate measured in
+the same rounds, :mod:`localrnn.benchmarks.iteration`) also carry ``arith_s`` and
+``ours_over_arith``.
 """
 from __future__ import annotations
 
@@ -65,12 +68,15 @@ def torch_or_none():
         return None
 
 
-def case(name, ours, floor, floor_name, peer, peer_name, target, per="step"):
+def case(name, ours, floor, floor_name, peer, peer_name, target, per="step", arith=None,
+         arith_name=None):
     """A result row (times in seconds per ``per``: "step" or "iteration").
 
     ``ours_over_floor = ours / floor``, ``peer_over_ours = peer / ours`` and
     ``peer_over_floor = peer / floor`` (the bound of peer/ours); ``None`` where the
-    floor or the peer was not timed (e.g. PyTorch not installed).
+    floor or the peer was not timed (e.g. PyTorch not installed).  ``arith``: the
+    arithmetic floor in seconds (FLOPs over the measured peak GEMM rate; ``arith_name``
+    says what was counted), giving ``ours_over_arith``; ``None`` for rows without one.
     """
     return {"name": name, "per": per,
             "ours_s": ours, "floor_s": floor, "floor": floor_name,
@@ -78,22 +84,30 @@ def case(name, ours, floor, floor_name, peer, peer_name, target, per="step"):
             "ours_over_floor": None if floor is None else ours / floor,
             "peer_over_ours": None if peer is None else peer / ours,
             "peer_over_floor": None if peer is None or floor is None else peer / floor,
+            "arith_s": arith, "arith": arith_name,
+            "ours_over_arith": None if arith is None else ours / arith,
             "target": target}
 
 
-def interleaved(fns, rounds: int, number: int = 1, warmup: int = 1):
+def interleaved(fns, rounds: int, number: int = 1, warmup: int = 1, rewarm=None):
     """Best seconds per call of each ``fn()``, rounds of ``number`` calls alternating between them.
 
     Every function is called ``warmup`` times first (compile, caches).  Alternating the
     rounds puts ours, the floor and the peer under the same load on a shared machine:
     a preempted round is slow on one side only, and the best round of each side is kept.
+    ``rewarm`` (one bool per function): call that function once, untimed, right before
+    each of its rounds -- for a case timed beside a large GEMM that evicts its data from
+    the caches, which the case, run back to back as in training, would find there.
     """
     for fn in fns:
         for _ in range(warmup):
             fn()
     best = [float("inf")] * len(fns)
+    rewarm = [False] * len(fns) if rewarm is None else list(rewarm)
     for _ in range(rounds):
         for i, fn in enumerate(fns):
+            if rewarm[i]:
+                fn()
             t = time.perf_counter()
             for _ in range(number):
                 fn()

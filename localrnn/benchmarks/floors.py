@@ -183,6 +183,35 @@ def local_step(N: int, B: int, T: int, dtype="float32") -> float:
     return gemm(B, N, N, dtype) + gemm_tn(N, T * B, N, dtype) / T
 
 
+#: Sizes n of the square GEMMs whose best rate is the peak of :func:`peak_gemm_fns`.
+PEAK_SIZES = (256, 512, 1024)
+
+
+def peak_gemm_fns(dtype="float64", sizes=PEAK_SIZES):
+    """[(closure, flops)]: one (n x n)(n x n) GEMM per n in ``sizes``, each through the
+    faster of the two BLAS builds (:func:`fastest`), for the peak GEMM rate of the
+    arithmetic floor (not timed here: the caller times them in the same alternating
+    rounds as the case, under the same one-thread limit).
+
+    The peak is the best rate over the sizes: large enough for BLAS's blocking to reach
+    its plateau (256: the three operands in 0.8-1.5 MB, resident in L2; 1024: 12-24 MB,
+    in L3 where the CPU has that much), so on any core the size at which it runs fastest
+    counts.  A higher peak is a stricter floor.
+    """
+    out = []
+    for n in sizes:
+        A, B, C = _rand((n, n), dtype, 0), _rand((n, n), dtype, 1), np.empty((n, n), dtype)
+
+        def via_numpy(A=A, B=B, C=C):
+            np.dot(A, B, out=C)
+
+        def via_scipy(A=A, B=B, C=C):
+            _dot_loop(A, B, C, 1)
+
+        out.append((fastest([via_numpy, via_scipy], rounds=2), 2.0 * n ** 3))
+    return out
+
+
 def clear_cache() -> None:
     """Forget the timed floors (they are reused within a run for identical shapes)."""
     _CACHE.clear()

@@ -112,18 +112,18 @@ def batched_bytes_analytic(N: int, T: int, B: int, rule: str, I: int = 1, O: int
     """Bytes of the buffers the batched driver allocates for one ``gradient`` call.
 
     BPTT, e-prop, RFLO (``method="gemm"``): the workspace of three (T, B, N) arrays
-    (states, rates, adjoint Z; the states buffer is allocated even when the forward
-    keeps only two of its rows), the (T, B, O) outputs and output error, the
-    gradients (N^2 + N I + N + O N + O) and one N x N temporary (dW's rank-B term of
-    the initial state is added to the GEMM over the other rows).  RTRL: the trajectory
-    (three (T, B, N) arrays and the outputs) and two N x P influence matrices
-    (one trial at a time), P = N^2 + N I + N, plus the gradients.
+    (states and rates with one more row each, the initial one: (T + 1, B, N); the
+    states buffer is allocated even when the forward keeps only two of its rows; the
+    adjoint Z), the (T, B, O) outputs and output error, and the gradients (N^2 + N I +
+    N + O N + O; dL/dW_in twice, as the backward kernel's (I, N) sum and its transpose).
+    RTRL: the trajectory (three (T, B, N) arrays and the outputs) and two N x P
+    influence matrices (one trial at a time), P = N^2 + N I + N, plus the gradients.
     """
     P = N * N + N * I + N
     grads = P + O * N + O
     if rule == "rtrl":
         return itemsize * (3 * T * B * N + 2 * T * B * O + 2 * N * P + grads)
-    return itemsize * (3 * T * B * N + 2 * T * B * O + grads + N * N)
+    return itemsize * (3 * T * B * N + 2 * B * N + 2 * T * B * O + grads + N * I)
 
 
 def _time(fn: Callable, repeat: int) -> float:

@@ -27,14 +27,17 @@ def format_table(rows) -> str:
     """The table printed by ``localrnn bench`` (one line per row, a header line first)."""
     w = max(len(r["name"]) for r in rows)
     head = (f"{'case':<{w}}  {'per':<9}  {'ours':>9}  {'floor':>9}  {'ours/floor':>10}  "
-            f"{'peer':>9}  {'peer/ours':>9}  {'peer/floor':>10}  target  [floor: ...; peer: ...]")
+            f"{'arith':>9}  {'ours/arith':>10}  "
+            f"{'peer':>9}  {'peer/ours':>9}  {'peer/floor':>10}  target  [floor: ...; arith: ...; peer: ...]")
     lines = [head]
     for r in rows:
+        arith = f"; arith: {r['arith']}" if r.get("arith") else ""
         lines.append(f"{r['name']:<{w}}  {r['per']:<9}  {_fmt_t(r['ours_s']):>9}  {_fmt_t(r['floor_s']):>9}  "
-                     f"{_fmt_r(r['ours_over_floor']):>10}  {_fmt_t(r['peer_s']):>9}  "
+                     f"{_fmt_r(r['ours_over_floor']):>10}  {_fmt_t(r.get('arith_s')):>9}  "
+                     f"{_fmt_r(r.get('ours_over_arith')):>10}  {_fmt_t(r['peer_s']):>9}  "
                      f"{_fmt_r(r['peer_over_ours']):>9}  {_fmt_r(r.get('peer_over_floor')):>10}  "
                      f"{r['target']}  "
-                     f"[floor: {r['floor']}; peer: {r['peer']}]")
+                     f"[floor: {r['floor']}{arith}; peer: {r['peer']}]")
     return "\n".join(lines)
 
 
@@ -53,7 +56,9 @@ def bench(quick, as_json, only, scaling, throughput, out):
 
     ours/floor: our time over the BLAS/LAPACK work the case cannot avoid, timed
     with NumPy in the same run under the same BLAS thread limit (lower is
-    better; 1 is the floor).  peer/ours: PyTorch's time over ours (the speed-up;
+    better; 1 is the floor).  ours/arith (small-N Romo iterations): our time over
+    the iteration's GEMM FLOPs at the peak one-thread GEMM rate measured in the same
+    rounds.  peer/ours: PyTorch's time over ours (the speed-up;
     higher is better).  peer/floor: the largest peer/ours possible on this machine
     (ours = floor); a peer target above it cannot be met here.  Times are per time
     step or per training iteration, as the 'per' column says.  Quote ratios, not absolute times.

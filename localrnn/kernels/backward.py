@@ -6,8 +6,10 @@ recurrent drive at each step, so that for either form and either rule
     dL/dW    = sum_k Z_k^T P_k      (P_k: r_{k-1} in the current form, a_{k-1} in the rate form)
     dL/dW_in = sum_k Z_k^T x_k,     dL/db = sum_k Z_k
 
-are single GEMMs over T*B rows (done by the driver; dL/db is summed by the kernels
-while Z_k is in cache).
+dL/dW is one product over the T*B rows (:func:`weight_grad`); dL/dW_in, dL/db and
+the readout's exact gradient (dL/dW_out = sum_k delta_k p_k^T, dL/db_out = sum_k
+delta_k) are summed by the backward kernels while each row is in cache (I and O are
+small), in reverse time order.
 
 Current form (MODEL.md section 4), adjoint a_k = dL/dh_k:
 
@@ -28,31 +30,15 @@ gradient is its own, ``abar_k = L_k``.
 import numpy as np
 
 from .._config import njit
-from .common import RELU, TANH, TANH32, dphi, dphi_from, leak_coefs
-
-
-@njit(inline="always")
-def _dphi_row(h, r, code, out):
-    """out = phi'(h) for one (N,) row given r = phi(h), one branch-free loop per activation."""
-    N = h.shape[0]
-    if code == TANH or code == TANH32:
-        one = out.dtype.type(1.0)   # in the rows' float type, as ``dphi_from``
-        for n in range(N):
-            out[n] = one - r[n] * r[n]
-    elif code == RELU:
-        for n in range(N):
-            out[n] = 1.0 if r[n] > 0.0 else 0.0
-    else:
-        for n in range(N):
-            out[n] = dphi_from(h[n], r[n], code)
+from .common import RELU, TANH, TANH32, dphi, dphi_from, leak_coefs, wide_vectors
+from .gemm import GRAD_TILE_MAX_N, STEP_TILE_MAX_N, gemm_nn, gemm_tn
 
 
 @njit(inline="always")
 def signal_row(d, FT, out):
-    """out = F d for one trial: the learning signal sum_o d_o F[:, o] (``FT`` is F^T, (O, N)).
-
-    O (the number of outputs) is small: a loop over outputs with the vectorised loop
-    over neurons inside costs less than a BLAS call per step."""
+    """out = F d for one trial: the learning signal sum_o d_o F[:, o] (``FT`` is F^T,
+    (O, N)), one vectorised loop per output (O is small: cheaper than a BLAS call per
+    step).  Also the spiking kernels' learning signal."""
     O, N = FT.shape
     d0 = d[0]
     for n in range(N):
@@ -63,46 +49,213 @@ def signal_row(d, FT, out):
             out[n] += do * FT[o, n]
 
 
-@njit
-def backward_current(DELTA, H, R, h0, W, FT, alpha, code, truncate, want_g0, Z, g0, gb):
-    """Current-form adjoint.  ``FT`` is F^T (O, N); ``R = phi(H)``; ``truncate`` 0 (exact),
-    1 (recurrent term dropped) or 2 (whole state detached), see the module notes.
+@njit(inline="always")
+def _signal_row(DELTA, FT, k, i, fb):
+    """fb = F delta_k for trial i (:func:`signal_row` of row (k, i))."""
+    signal_row(DELTA[k, i], FT, fb)
 
-    Writes Z, gb = dL/db = sum_k Z_k (summed while Z_k is in cache) and, if
-    ``want_g0``, g0 = dL/dh_0 (one more (B x N)(N x N) product and phi'(h_0): a whole
-    step's GEMM, skipped when the caller does not return dL/dh_0).
+
+@njit(inline="always")
+def _dphi_row(H, R, code, k, i, dp):
+    """dp = phi'(h) for row (k, i) given r = phi(h), one branch-free loop per activation."""
+    N = dp.shape[0]
+    if code == TANH or code == TANH32:
+        one = dp.dtype.type(1.0)   # in the rows' float type, as ``dphi_from``
+        for n in range(N):
+            dp[n] = one - R[k, i, n] * R[k, i, n]
+    elif code == RELU:
+        for n in range(N):
+            dp[n] = 1.0 if R[k, i, n] > 0.0 else 0.0
+    else:
+        for n in range(N):
+            dp[n] = dphi_from(H[k, i, n], R[k, i, n], code)
+
+
+@njit(inline="always")
+def _input_readout_grads(Z, X, DELTA, S, k, i, gWinT, gWout, gbout):
+    """Add row (k, i)'s terms of dL/dW_in (z x^T, as its transpose (I, N)) and of the
+    readout's dL/dW_out = sum delta p^T, dL/db_out = sum delta while the row is in cache
+    (I and O are small: one vectorised loop each)."""
+    N = Z.shape[2]
+    for j in range(X.shape[2]):
+        xj = X[k, i, j]
+        for n in range(N):
+            gWinT[j, n] += Z[k, i, n] * xj
+    for o in range(DELTA.shape[2]):
+        do = DELTA[k, i, o]
+        gbout[o] += do
+        for n in range(N):
+            gWout[o, n] += do * S[k, i, n]
+
+
+#: Output and input widths whose backward rows run as one fused loop (tanh networks):
+#: one loop per (O, I) pair, so that both are constants inside it.
+FUSED_OUTPUTS = 3
+FUSED_INPUTS = 3
+
+
+@njit(inline="always")
+def _fused_row(DELTA, R, X, FT, rec, k, i, a_next, Z, gb, gWinT, gWout, gbout, al, keep, O, I, exact):
+    """One row (k, i) of the current-form adjoint for tanh (phi' = 1 - r^2), with its
+    learning signal, dL/db, dL/dW_in and the readout's gradients, in one loop.
+
+    ``O``, ``I`` (<= 3) and ``exact`` (0 or 1: an integer, because Numba kept a bool
+    literal as a run-time branch here and the loop ran 5x slower) are literals at every
+    call, so the loop has no branch inside; each quantity is computed as in the separate loops of
+    :func:`_generic_row` (same operations, same order: the same bits).  One loop
+    instead of seven per row: at N = 64 the loop set-ups (LLVM's alias checks between
+    the many arrays) cost more than the row's arithmetic.
     """
-    T, B, N = H.shape
-    fb = np.empty(N, dtype=H.dtype)
-    dp = np.empty(N, dtype=H.dtype)
-    rec = np.zeros((B, N), dtype=H.dtype)
-    a_next = np.zeros((B, N), dtype=H.dtype)
-    al, keep = leak_coefs(alpha, W)
-    kt = keep if truncate < 2 else keep - keep   # the leak kept by the truncated forms
+    N = R.shape[2]
+    one = R.dtype.type(1.0)
+    d0 = DELTA[k, i, 0]
+    d1 = DELTA[k, i, 1] if O >= 2 else d0
+    d2 = DELTA[k, i, 2] if O >= 3 else d0
+    x0 = X[k, i, 0] if I >= 1 else d0
+    x1 = X[k, i, 1] if I >= 2 else d0
+    x2 = X[k, i, 2] if I >= 3 else d0
+    for n in range(N):
+        r = R[k, i, n]
+        fb = d0 * FT[0, n]
+        if O >= 2:
+            fb += d1 * FT[1, n]
+        if O >= 3:
+            fb += d2 * FT[2, n]
+        if exact == 1:
+            a = (one - r * r) * (fb + al * rec[i, n]) + keep * a_next[i, n]
+        else:
+            a = (one - r * r) * fb + keep * a_next[i, n]
+        a_next[i, n] = a
+        z = al * a
+        Z[k, i, n] = z
+        gb[n] += z
+        if I >= 1:
+            gWinT[0, n] += z * x0
+        if I >= 2:
+            gWinT[1, n] += z * x1
+        if I >= 3:
+            gWinT[2, n] += z * x2
+        gWout[0, n] += d0 * r
+        if O >= 2:
+            gWout[1, n] += d1 * r
+        if O >= 3:
+            gWout[2, n] += d2 * r
+    gbout[0] += d0
+    if O >= 2:
+        gbout[1] += d1
+    if O >= 3:
+        gbout[2] += d2
+
+
+@njit(inline="always")
+def _fused_rows(DELTA, R, X, FT, rec, k, a_next, Z, gb, gWinT, gWout, gbout, al, keep, O, exact):
+    """All rows of step k through :func:`_fused_row`, the input width made a literal
+    (``O`` and ``exact`` are literals at the call).  The width is tested once per step,
+    outside the loop over rows (inside it, the 4-way branch around the inlined loops
+    cost the vectorisation: 5x slower)."""
+    I = X.shape[2]
+    B = DELTA.shape[1]
+    if I == 1:
+        for i in range(B):
+            _fused_row(DELTA, R, X, FT, rec, k, i, a_next, Z, gb, gWinT, gWout, gbout, al, keep, O, 1, exact)
+    elif I == 0:
+        for i in range(B):
+            _fused_row(DELTA, R, X, FT, rec, k, i, a_next, Z, gb, gWinT, gWout, gbout, al, keep, O, 0, exact)
+    elif I == 2:
+        for i in range(B):
+            _fused_row(DELTA, R, X, FT, rec, k, i, a_next, Z, gb, gWinT, gWout, gbout, al, keep, O, 2, exact)
+    else:
+        for i in range(B):
+            _fused_row(DELTA, R, X, FT, rec, k, i, a_next, Z, gb, gWinT, gWout, gbout, al, keep, O, 3, exact)
+
+
+@njit(inline="always")
+def _fused_step(DELTA, R, X, FT, rec, k, a_next, Z, gb, gWinT, gWout, gbout, al, keep, exact):
+    """Step k through :func:`_fused_rows`, the output width made a literal (``exact`` is
+    an integer literal at the call)."""
+    O = FT.shape[0]
+    if O == 2:
+        _fused_rows(DELTA, R, X, FT, rec, k, a_next, Z, gb, gWinT, gWout, gbout, al, keep, 2, exact)
+    elif O == 1:
+        _fused_rows(DELTA, R, X, FT, rec, k, a_next, Z, gb, gWinT, gWout, gbout, al, keep, 1, exact)
+    else:
+        _fused_rows(DELTA, R, X, FT, rec, k, a_next, Z, gb, gWinT, gWout, gbout, al, keep, 3, exact)
+
+
+@njit(inline="always")
+def _generic_row(DELTA, H, R, X, FT, rec, code, k, i, fb, dp, a_next, Z, gb, gWinT, gWout, gbout,
+                 al, keep, exact):
+    """One row (k, i) of the current-form adjoint, any activation and width: the
+    learning signal, phi', the adjoint, then the input and readout sums, one loop each."""
+    N = R.shape[2]
+    _signal_row(DELTA, FT, k, i, fb)
+    _dphi_row(H, R, code, k, i, dp)
+    if exact:
+        for n in range(N):
+            a = dp[n] * (fb[n] + al * rec[i, n]) + keep * a_next[i, n]
+            a_next[i, n] = a
+            z = al * a
+            Z[k, i, n] = z
+            gb[n] += z
+    else:
+        for n in range(N):
+            a = dp[n] * fb[n] + keep * a_next[i, n]
+            a_next[i, n] = a
+            z = al * a
+            Z[k, i, n] = z
+            gb[n] += z
+    _input_readout_grads(Z, X, DELTA, R, k, i, gWinT, gWout, gbout)
+
+
+@njit(inline="always")
+def _scratch(A, W, gb, gWinT, gWout, gbout):
+    """The backward kernels' set-up: the row scratch (fb, dp), the step product's output
+    and the adjoint carried between steps (rec, nxt, zero), W as a C-contiguous array
+    for the tiled step product and whether it is used, and the sums zeroed."""
+    B, N = A.shape[1], A.shape[2]
     gb[:] = 0.0
+    gWinT[:] = 0.0
+    gWout[:] = 0.0
+    gbout[:] = 0.0
+    return (np.empty(N, dtype=A.dtype), np.empty(N, dtype=A.dtype), np.zeros((B, N), dtype=A.dtype),
+            np.zeros((B, N), dtype=A.dtype), np.ascontiguousarray(W), N <= STEP_TILE_MAX_N)
+
+
+@njit
+def backward_current(DELTA, H, R, h0, X, W, FT, alpha, code, truncate, want_g0, Z, g0, gb,
+                     gWinT, gWout, gbout):
+    """Current-form adjoint.  ``FT`` is F^T (O, N); ``R = phi(H)``; ``X`` the inputs;
+    ``truncate`` 0 (exact), 1 (recurrent term dropped) or 2 (the whole state detached).
+
+    Writes Z and, summed over the trajectory while each row is in cache: gb = dL/db =
+    sum_k Z_k, gWinT = (dL/dW_in)^T = sum_k x_k Z_k^T (I, N), and the readout's
+    gWout = sum_k delta_k r_k^T, gbout = sum_k delta_k (reverse time order).  If
+    ``want_g0``, g0 = dL/dh_0 (one more (B x N)(N x N) product and phi'(h_0): a whole
+    step's GEMM, skipped when the caller does not return dL/dh_0).  The step products
+    ``a W`` are register-tiled for N <= STEP_TILE_MAX_N (kernels/gemm.py), BLAS above.
+    """
+    wide_vectors()
+    T, B, N = R.shape
+    fb, dp, rec, a_next, Wc, tiled = _scratch(R, W, gb, gWinT, gWout, gbout)
+    O = FT.shape[0]
+    fused = (code == TANH or code == TANH32) and 1 <= O <= FUSED_OUTPUTS and X.shape[2] <= FUSED_INPUTS
+    al, keep = leak_coefs(alpha, W)
+    kt = keep if truncate < 2 else keep - keep   # the leak the truncated steps keep
     for k in range(T - 1, -1, -1):
         exact = truncate == 0 and k < T - 1
         if exact:
-            np.dot(a_next, W, rec)  # (W^T a)^T = a^T W
-        Zk, Dk, Hk, Rk = Z[k], DELTA[k], H[k], R[k]
-        for i in range(B):
-            signal_row(Dk[i], FT, fb)
-            _dphi_row(Hk[i], Rk[i], code, dp)
-            an, zr, rr = a_next[i], Zk[i], rec[i]
-            if exact:
-                for n in range(N):
-                    a = dp[n] * (fb[n] + al * rr[n]) + keep * an[n]
-                    an[n] = a
-                    z = al * a
-                    zr[n] = z
-                    gb[n] += z
+            if tiled:
+                gemm_nn(a_next, Wc, rec)  # (W^T a)^T = a^T W
             else:
-                for n in range(N):
-                    a = dp[n] * fb[n] + kt * an[n]
-                    an[n] = a
-                    z = al * a
-                    zr[n] = z
-                    gb[n] += z
+                np.dot(a_next, W, rec)
+        if fused and exact:
+            _fused_step(DELTA, R, X, FT, rec, k, a_next, Z, gb, gWinT, gWout, gbout, al, keep, 1)
+        elif fused:
+            _fused_step(DELTA, R, X, FT, rec, k, a_next, Z, gb, gWinT, gWout, gbout, al, kt, 0)
+        else:
+            for i in range(B):
+                _generic_row(DELTA, H, R, X, FT, rec, code, k, i, fb, dp, a_next, Z, gb, gWinT, gWout,
+                             gbout, al, keep if exact else kt, exact)
     if not want_g0:
         return
     # dL/dh_0 (exact form: through W and the leak)
@@ -113,48 +266,62 @@ def backward_current(DELTA, H, R, h0, W, FT, alpha, code, truncate, want_g0, Z, 
 
 
 @njit
-def backward_rate(DELTA, U, W, FT, alpha, code, truncate, want_g0, Z, g0, gb):
-    """Rate-form adjoint.  ``U`` holds pre-activations.  Writes Z, gb = dL/db = sum_k Z_k
-    and, if ``want_g0``, g0 = dL/da_0 (one more step GEMM)."""
+def backward_rate(DELTA, U, S, X, W, FT, alpha, code, truncate, want_g0, Z, g0, gb,
+                  gWinT, gWout, gbout):
+    """Rate-form adjoint.  ``U`` holds pre-activations, ``S`` the states a_k (what the
+    readout sees), ``X`` the inputs.  Writes Z and the sums of :func:`backward_current`
+    (gb, gWinT, and the readout's gWout, gbout from the states), and, if ``want_g0``,
+    g0 = dL/da_0 (one more step GEMM)."""
+    wide_vectors()
     T, B, N = U.shape
-    fb = np.empty(N, dtype=U.dtype)
-    dp = np.empty(N, dtype=U.dtype)
-    rec = np.zeros((B, N), dtype=U.dtype)
-    g_next = np.zeros((B, N), dtype=U.dtype)
+    fb, dp, rec, g_next, Wc, tiled = _scratch(U, W, gb, gWinT, gWout, gbout)
     al, keep = leak_coefs(alpha, W)
-    kt = keep if truncate < 2 else keep - keep   # the leak kept by the truncated forms
-    gb[:] = 0.0
+    kt = keep if truncate < 2 else keep - keep   # the leak the truncated steps keep
     for k in range(T - 1, -1, -1):
         exact = truncate == 0 and k < T - 1
         if exact:
-            np.dot(Z[k + 1], W, rec)
-        Zk, Dk, Uk = Z[k], DELTA[k], U[k]
+            if tiled:
+                gemm_nn(Z[k + 1], Wc, rec)
+            else:
+                np.dot(Z[k + 1], W, rec)
         for i in range(B):
-            signal_row(Dk[i], FT, fb)
-            u = Uk[i]
+            _signal_row(DELTA, FT, k, i, fb)
             for n in range(N):
-                dp[n] = dphi(u[n], code)
-            gn, zr, rr = g_next[i], Zk[i], rec[i]
+                dp[n] = dphi(U[k, i, n], code)
             if exact:
                 for n in range(N):
-                    g = fb[n] + keep * gn[n] + rr[n]
-                    gn[n] = g
+                    g = fb[n] + keep * g_next[i, n] + rec[i, n]
+                    g_next[i, n] = g
                     z = al * dp[n] * g
-                    zr[n] = z
+                    Z[k, i, n] = z
                     gb[n] += z
             else:
                 for n in range(N):
-                    g = fb[n] + kt * gn[n]
-                    gn[n] = g
+                    g = fb[n] + kt * g_next[i, n]
+                    g_next[i, n] = g
                     z = al * dp[n] * g
-                    zr[n] = z
+                    Z[k, i, n] = z
                     gb[n] += z
+            _input_readout_grads(Z, X, DELTA, S, k, i, gWinT, gWout, gbout)
     if not want_g0:
         return
     np.dot(Z[0], W, rec)
     for i in range(B):
         for n in range(N):
             g0[i, n] = keep * g_next[i, n] + rec[i, n]
+
+
+@njit
+def weight_grad(G, P, gW):
+    """gW = G^T P = sum over the T*B rows of G_r^T p_r: dL/dW from the drive gradient G
+    and the presynaptic activity P (both (T*B, N), C-contiguous).  Register-tiled for
+    N <= GRAD_TILE_MAX_N (a sequential sum over the rows, kernels/gemm.py), one BLAS GEMM
+    above."""
+    wide_vectors()
+    if gW.shape[0] <= GRAD_TILE_MAX_N:
+        gemm_tn(G, P, gW)
+    else:
+        np.dot(G.T, P, gW)
 
 
 @njit

@@ -6,127 +6,167 @@ k+1 (h_{k+1} or a_{k+1}); the initial state ``s0`` is h_0 (a_0).
 import numpy as np
 
 from .._config import njit
-from .common import apply_phi, leak_coefs, phi
+from .common import RELU, TANH, TANH32, apply_phi, leak_coefs, phi, tanh32, tanh64, wide_vectors
+from .gemm import STEP_TILE_MAX_N, gemm_nn, row_dot
 
 
-#: Inputs up to this many channels are summed in the time loop (vectorised over
-#: neurons, while the step's block is in cache); wider inputs get one BLAS call per step.
-SMALL_INPUT = 8
+@njit
+def _extended_inputs(X, W_in, b):
+    """(Xe, WinTe): the inputs with a constant-1 channel appended, (T, B, I + 1), and
+    [W_in^T; b], (I + 1, N): the drive W_in x_k + b of a whole step is then one small
+    product ``Xe[k] @ WinTe`` (:func:`localrnn.kernels.gemm.gemm_nn`).  Its sum runs
+    over the channels in order, one multiply-add each, then adds b: for one input
+    channel exactly ``x_0 w_0 + b``, as a separate multiply and add."""
+    T, B, I = X.shape
+    N = b.shape[0]
+    Xe = np.empty((T, B, I + 1), dtype=b.dtype)
+    for k in range(T):
+        for i in range(B):
+            for j in range(I):
+                Xe[k, i, j] = X[k, i, j]
+            Xe[k, i, I] = 1.0
+    WinTe = np.empty((I + 1, N), dtype=b.dtype)
+    for j in range(I):
+        for n in range(N):
+            WinTe[j, n] = W_in[n, j]
+    for n in range(N):
+        WinTe[I, n] = b[n]
+    return Xe, WinTe
 
 
 @njit(inline="always")
-def _drive_row(X, WinT, b, k, i, d, out):
-    """out = W_in x_{k+1} + b for trial i: the input drive of one row.
-
-    Few channels (I <= SMALL_INPUT): summed in channel order, ``x_0 w_0 + x_1 w_1 +
-    ... + b`` (for I = 1 that is exactly the old one-term GEMM plus b).  More
-    channels: ``d`` holds the step's BLAS product ``X[k] W_in^T`` and b is added.
-    """
-    I, N = WinT.shape
-    if I == 0:
-        for n in range(N):
-            out[n] = b[n]
-    elif I <= SMALL_INPUT:
-        x0 = X[k, i, 0]
-        for n in range(N):
-            out[n] = x0 * WinT[0, n]
-        for j in range(1, I):
-            xj = X[k, i, j]
-            for n in range(N):
-                out[n] += xj * WinT[j, n]
-        for n in range(N):
-            out[n] += b[n]
+def _apply_phi_flat(x, code, out):
+    """out = phi(x) for 1-D arrays, one branch-free loop per activation."""
+    if code == TANH32:
+        for m in range(x.shape[0]):
+            out[m] = tanh32(x[m])
+    elif code == TANH:
+        for m in range(x.shape[0]):
+            out[m] = tanh64(x[m])
+    elif code == RELU:
+        for m in range(x.shape[0]):
+            out[m] = max(x[m], 0.0)
     else:
-        for n in range(N):
-            out[n] = d[i, n] + b[n]
+        for m in range(x.shape[0]):
+            out[m] = phi(x[m], code)
 
 
 @njit
 def forward_current(X, W_in, b, W, alpha, code, h0, noise, has_noise, H, R):
     """Current form: h_k = (1-a) h_{k-1} + a (W r_{k-1} + W_in x_k + b) + noise_k.
 
-    Writes rates ``R = phi(H)`` (T, B, N) and states ``H``; returns r_0 = phi(h_0).
-    ``H`` is (T, B, N) to keep every state, or (2, B, N) to keep only the last two
-    (h_k goes to ``H[k % len(H)]``): a gradient whose phi' comes from the rates
-    needs no state history, and not writing it saves a (T, B, N) stream out of cache.
-    One pass per step: the recurrent GEMM, then per trial the input drive, the
-    leak and phi of the row while it is in L1 (no (T, B, N) drive array).
+    Writes the rates ``R`` (T + 1, B, N): ``R[0] = r_0 = phi(h_0)``, ``R[k] = phi(h_k)``,
+    and the states ``H``.  ``H`` is (T, B, N) to keep every state, or (2, B, N) to keep
+    only the last two (h_k goes to ``H[k % len(H)]``): a gradient whose phi' comes from
+    the rates needs no state history, and not writing it saves a (T, B, N) stream out
+    of cache.
+
+    Per step: the recurrent product ``r_{k-1} W^T`` (register-tiled for N <=
+    STEP_TILE_MAX_N, BLAS above), the drive ``[x_k, 1] [W_in^T; b]``
+    (:func:`_extended_inputs`), then the leak and phi over the whole (B, N) step as
+    one flat loop each: no per-row loops, views or calls (at N = 64 their set-up cost
+    more than a row's arithmetic).
     """
+    wide_vectors()
     T, B, I = X.shape
     N = W.shape[0]
     nH = H.shape[0]
-    WinT = np.ascontiguousarray(W_in.T)
-    r0 = np.empty((B, N), dtype=W.dtype)
-    apply_phi(h0, code, r0)
+    apply_phi(h0, code, R[0])
     pre = np.empty((B, N), dtype=W.dtype)
     d = np.empty((B, N), dtype=W.dtype)
-    drow = np.empty(N, dtype=W.dtype)
+    Xe, WinTe = _extended_inputs(X, W_in, b)
     al, keep = leak_coefs(alpha, W)
+    tiled = N <= STEP_TILE_MAX_N
+    WT = np.ascontiguousarray(W.T) if tiled else np.empty((0, 0), dtype=W.dtype)
+    pf = pre.reshape(B * N)
+    df = d.reshape(B * N)
     for k in range(T):
-        if k == 0:
-            np.dot(r0, W.T, pre)
-            hp = h0
+        if tiled:
+            gemm_nn(R[k], WT, pre)
         else:
-            np.dot(R[k - 1], W.T, pre)
-            hp = H[(k - 1) % nH]
-        if I > SMALL_INPUT:
-            np.dot(X[k], W_in.T, d)
-        Hk = H[k % nH]
-        Rk = R[k]
-        for i in range(B):
-            _drive_row(X, WinT, b, k, i, d, drow)
-            hr, pr, qr = Hk[i], pre[i], hp[i]
-            # separate, branch-free loops so LLVM can vectorise them
-            for n in range(N):
-                hr[n] = keep * qr[n] + al * (pr[n] + drow[n])
-            if has_noise:
-                for n in range(N):
-                    hr[n] += noise[k, i, n]
-            apply_phi(Hk[i:i + 1], code, Rk[i:i + 1])
-    return r0
+            np.dot(R[k], W.T, pre)
+        gemm_nn(Xe[k], WinTe, d)
+        hp = (h0 if k == 0 else H[(k - 1) % nH]).reshape(B * N)
+        hk = H[k % nH].reshape(B * N)
+        rk = R[k + 1].reshape(B * N)
+        if has_noise:
+            nk = noise[k].reshape(B * N)
+            for m in range(B * N):
+                hk[m] = (keep * hp[m] + al * (pf[m] + df[m])) + nk[m]
+            _apply_phi_flat(hk, code, rk)
+        elif code == TANH32:
+            for m in range(B * N):
+                h = keep * hp[m] + al * (pf[m] + df[m])
+                hk[m] = h
+                rk[m] = tanh32(h)
+        elif code == TANH:
+            for m in range(B * N):
+                h = keep * hp[m] + al * (pf[m] + df[m])
+                hk[m] = h
+                rk[m] = tanh64(h)
+        else:
+            for m in range(B * N):
+                hk[m] = keep * hp[m] + al * (pf[m] + df[m])
+            _apply_phi_flat(hk, code, rk)
 
 
 @njit
 def forward_rate(X, W_in, b, W, alpha, code, a0, noise, has_noise, A, U):
     """Rate form: u_k = W a_{k-1} + W_in x_k + b;  a_k = (1-a) a_{k-1} + a phi(u_k) + noise_k.
 
-    Writes states ``A`` (T, B, N) and pre-activations ``U``.
+    Writes the states ``A`` (T + 1, B, N): ``A[0] = a_0``, ``A[k] = a_k``, and the
+    pre-activations ``U`` (T, B, N).  Per step as :func:`forward_current`: the
+    recurrent product, the drive, then u and a over the whole step, one flat loop each.
     """
+    wide_vectors()
     T, B, I = X.shape
     N = W.shape[0]
-    WinT = np.ascontiguousarray(W_in.T)
     d = np.empty((B, N), dtype=W.dtype)
-    drow = np.empty(N, dtype=W.dtype)
+    Xe, WinTe = _extended_inputs(X, W_in, b)
     al, keep = leak_coefs(alpha, W)
+    tiled = N <= STEP_TILE_MAX_N
+    WT = np.ascontiguousarray(W.T) if tiled else np.empty((0, 0), dtype=W.dtype)
+    df = d.reshape(B * N)
+    A[0] = a0
     for k in range(T):
-        Uk = U[k]
-        if k == 0:
-            np.dot(a0, W.T, Uk)
-            ap = a0
+        if tiled:
+            gemm_nn(A[k], WT, U[k])
         else:
-            np.dot(A[k - 1], W.T, Uk)
-            ap = A[k - 1]
-        if I > SMALL_INPUT:
-            np.dot(X[k], W_in.T, d)
-        Ak = A[k]
-        for i in range(B):
-            _drive_row(X, WinT, b, k, i, d, drow)
-            for n in range(N):
-                u = Uk[i, n] + drow[n]
-                Uk[i, n] = u
-                v = keep * ap[i, n] + al * phi(u, code)
-                if has_noise:
-                    v += noise[k, i, n]
-                Ak[i, n] = v
+            np.dot(A[k], W.T, U[k])
+        gemm_nn(Xe[k], WinTe, d)
+        uk = U[k].reshape(B * N)
+        ap = A[k].reshape(B * N)
+        ak = A[k + 1].reshape(B * N)
+        for m in range(B * N):
+            uk[m] = uk[m] + df[m]
+        if code == TANH32:
+            for m in range(B * N):
+                ak[m] = keep * ap[m] + al * tanh32(uk[m])
+        elif code == TANH:
+            for m in range(B * N):
+                ak[m] = keep * ap[m] + al * tanh64(uk[m])
+        else:
+            for m in range(B * N):
+                ak[m] = keep * ap[m] + al * phi(uk[m], code)
+        if has_noise:
+            nk = noise[k].reshape(B * N)
+            for m in range(B * N):
+                ak[m] += nk[m]
 
 
 @njit
 def readout(S, W_out, b_out, Y):
-    """Y[k] = S[k] @ W_out^T + b_out, one GEMM over T*B rows."""
+    """Y[k] = S[k] @ W_out^T + b_out for S (T, B, N), W_out (O, N) C-contiguous.
+
+    O (the outputs) is small: each of the T*B*O entries is one :func:`row_dot`
+    (kernels/gemm.py: vectorised over N in an order fixed by its definition), plus
+    b_out; a BLAS GEMM with O columns packs all of S for two outputs.
+    """
+    wide_vectors()
     T, B, N = S.shape
     O = W_out.shape[0]
+    S2 = S.reshape(T * B, N)
     Y2 = Y.reshape(T * B, O)
-    np.dot(S.reshape(T * B, N), W_out.T, Y2)
-    for i in range(T * B):
+    for r in range(T * B):
         for o in range(O):
-            Y2[i, o] += b_out[o]
+            Y2[r, o] = row_dot(S2, r, W_out, o) + b_out[o]

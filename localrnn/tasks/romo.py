@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels.tasks import romo_draw, romo_fill
+from ..kernels.tasks import romo_batch
 from .base import Batch, Task, check_dt, make_defaults, window_mask
 
 #: phase durations in units of tau (TASKS.md)
@@ -95,19 +95,19 @@ class RomoTask(Task):
                                       trainable=("W_in", "W", "W_out"), gain=1.0)
 
     def _batch(self, B: int, rng: np.random.Generator) -> Batch:
-        # f1, f2 ~ U(0.5, 1.5), the pairs closer than 0.2 redrawn; delay ~ U(2, 8) tau
-        f1, f2, delay = romo_draw(rng, B, AMP_LO, AMP_HI, MIN_DIFF, DELAY_MIN, DELAY_MAX)
-        d = np.rint(delay / self.dt).astype(np.int64)
-
+        # f1, f2 ~ U(0.5, 1.5), the pairs closer than 0.2 redrawn; delay ~ U(2, 8) tau;
+        # drawn and filled in one compiled call (kernels.tasks.romo_batch)
         T = self.T
         inputs = np.empty((T, B, 1))
         targets = np.empty((T, B, 2))
         mask = np.empty((T, B, 2))
         se = np.empty((len(self.period_names), B, 2), dtype=np.int64)
-        romo_fill(f1, f2, d, self.n_fix, self.n_stim, self.n_dd, self.n_dec, TARGET,
-                  inputs, targets, mask, se)
-        label = (f2 > f1).astype(np.int64)           # 0: f1 larger, 1: f2 larger
-        info = dict(f1=f1, f2=f2, delay=delay, delay_steps=d, label=label)
+        f = np.empty((3, B))                         # f1, f2, delay
+        d = np.empty(B, dtype=np.int64)
+        label = np.empty(B, dtype=np.int64)          # 0: f1 larger, 1: f2 larger
+        romo_batch(rng, AMP_LO, AMP_HI, MIN_DIFF, DELAY_MIN, DELAY_MAX, self.dt, self.n_fix, self.n_stim,
+                   self.n_dd, self.n_dec, TARGET, inputs, targets, mask, se, f[0], f[1], f[2], d, label)
+        info = dict(f1=f[0], f2=f[1], delay=f[2], delay_steps=d, label=label)
         info.update({f"t_{n}": se[i] for i, n in enumerate(self.period_names)})
         return Batch(inputs=inputs, targets=targets, mask=mask, info=info)
 
