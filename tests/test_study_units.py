@@ -58,12 +58,26 @@ def test_paired_pairs_by_seed_and_drops_non_finite():
     assert same.sd_diff != pytest.approx(shuffled.sd_diff)    # ... the paired spread does
 
 
+def test_significance_needs_the_interval_and_the_exact_test():
+    # skewed differences: 3 large ones, 7 near 0 -- the bootstrap interval can exclude 0
+    # while the exact sign-flip test, with n = 10, cannot reach p < 0.05
+    d = [1.0, 0.9, 0.8, 0.01, -0.01, 0.02, -0.02, 0.015, -0.005, 0.001]
+    e = paired({s: v for s, v in enumerate(d)}, {s: 0.0 for s in range(10)}, expected=1)
+    assert e.p >= 0.05 and not e.significant and not e.supports
+    # the opposite direction is named
+    o = paired(B, A, expected=1)
+    assert o.opposite and not o.supports and "significant the other way" in o.sentence()
+
+
 def test_paired_direction_size_and_degenerate_cases():
     assert not paired(A, B, expected=-1).supports             # right size, wrong side
     assert not paired(A, B, expected=1, min_abs=1.0).supports  # significant, too small
     assert paired(A, B, expected=1, min_abs=1.0).significant
-    const = paired({s: 2.0 for s in range(5)}, {s: 1.0 for s in range(5)})
+    const = paired({s: 2.0 for s in range(6)}, {s: 1.0 for s in range(6)})
     assert (const.ci_low, const.ci_high) == (1.0, 1.0) and const.supports
+    # five pairs can never reach p < 0.05 with the exact two-sided test (2 / 2^5)
+    five = paired({s: 2.0 for s in range(5)}, {s: 1.0 for s in range(5)})
+    assert five.p == 2 / 32 and not five.significant
     few = paired({0: 1.0, 1: 2.0}, {0: 0.0, 1: 0.0})
     assert math.isnan(few.ci_low) and not few.supports
     with pytest.raises(ValueError, match="expected"):

@@ -27,9 +27,12 @@ PAIRED_RULE = (
     "paired by seed. A contrast is the mean over seeds of the paired difference a - b of one "
     "metric. Its 95% interval is a bias-corrected and accelerated (BCa) bootstrap interval of "
     "that mean (10,000 resamples of the seeds, seeded); its p-value is the exact two-sided "
-    "sign-flip permutation test (all 2^n sign patterns). A contrast *supports* the claim when "
-    "the interval excludes 0 on the side the paper states and the mean difference is at least "
-    "the stated minimum size (relative to the larger of the two group means, and/or absolute). "
+    "sign-flip permutation test (all 2^n sign patterns). A contrast is *significant* when the "
+    "interval excludes 0 on the side the paper states AND the sign-flip p-value is below 0.05 "
+    "(both: with 10 seeds and skewed differences the bootstrap interval alone can exclude 0 "
+    "where the exact test does not); it *supports* the claim when it is significant and the "
+    "mean difference is at least the stated minimum size (relative to the larger of the two "
+    "group means, and/or absolute). "
     "A contrast is *untestable here* when its groups sit at a floor or a ceiling of the measure "
     "(defined with the claim) or a learning rate could not be tuned to an interior optimum: "
     "then the numbers are shown but do not count. Verdict of a claim over its testable "
@@ -68,9 +71,6 @@ class PairedEffect:
         Standardised effect ``diff / sd_diff`` (Cohen's d_z; inf when sd_diff = 0).
     expected, min_rel, min_abs, level
         As :func:`welch`.
-    significant, large, supports : bool
-        The interval excludes 0 on the expected side; the difference reaches both minimum
-        sizes; both.
     untestable : str
         Empty, or why the contrast cannot test the claim (a floor, a ceiling, a learning
         rate at its search bound); then ``supports`` is False and the contrast does not
@@ -99,6 +99,7 @@ class PairedEffect:
     significant: bool
     large: bool
     supports: bool
+    opposite: bool = False
     untestable: str = ""
     meta: Dict = field(default_factory=dict)
 
@@ -112,8 +113,11 @@ class PairedEffect:
     def word(self) -> str:
         if self.untestable:
             return UNTESTABLE
-        return "supports" if self.supports else ("significant but small" if self.significant
-                                                 else "does not support")
+        if self.supports:
+            return "supports"
+        if self.significant:
+            return "significant but small"
+        return "does not support (significant the other way)" if self.opposite else "does not support"
 
     def sentence(self, fmt: str = ".3g") -> str:
         """``label: 0.1 vs 0.05 (n=10 pairs); mean difference 0.05 [95% BCa 0.03, 0.07],
@@ -149,8 +153,12 @@ def sign_flip_p(d) -> float:
     return float(np.mean(stats_ >= obs * (1.0 - 1e-12)))
 
 
+#: The sign-flip p-value a significant contrast must stay below (with the interval).
+ALPHA = 0.05
+
+
 def paired(a, b, label: str = "", expected: int = 1, min_rel: float = 0.0, min_abs: float = 0.0,
-           level: float = 0.95, n_boot: int = 10_000, seed: int = 0) -> PairedEffect:
+           level: float = 0.95, n_boot: int = 10_000, seed: int = 0, alpha: float = ALPHA) -> PairedEffect:
     """The paired contrast ``a - b`` over the seeds present and finite in both.
 
     Parameters
@@ -202,14 +210,16 @@ def paired(a, b, label: str = "", expected: int = 1, min_rel: float = 0.0, min_a
             tlo, thi = float(tci.low), float(tci.high)
     p = sign_flip_p(d) if n >= 2 else nan
     dz = (diff / sd if sd > 0 else (math.copysign(math.inf, diff) if diff != 0 else nan)) if n > 1 else nan
-    significant = bool(math.isfinite(lo) and (lo > 0 if expected > 0 else hi < 0))
+    small_p = bool(math.isfinite(p) and p < alpha)
+    significant = bool(math.isfinite(lo) and (lo > 0 if expected > 0 else hi < 0) and small_p)
+    opposite = bool(math.isfinite(lo) and (hi < 0 if expected > 0 else lo > 0) and small_p)
     scale = max(abs(ma), abs(mb)) if n else nan
     large = bool(math.isfinite(diff) and abs(diff) >= min_abs and abs(diff) >= min_rel * scale)
     return PairedEffect(label=label, seeds=seeds, dropped=dropped, mean_a=ma, mean_b=mb, diff=diff,
                         sd_diff=sd, ci_low=lo, ci_high=hi, p=p, t_low=tlo, t_high=thi, dz=dz,
                         expected=int(expected), min_rel=float(min_rel), min_abs=float(min_abs),
                         level=float(level), significant=significant, large=large,
-                        supports=bool(significant and large))
+                        supports=bool(significant and large), opposite=opposite)
 
 
 def mark_untestable(e: PairedEffect, reason: str) -> PairedEffect:
@@ -231,4 +241,4 @@ def paired_verdict(effects: Iterable[PairedEffect]) -> str:
     return PARTLY if k > 0 else NOT
 
 __all__ = ["HOLDS", "PARTLY", "NOT", "UNTESTABLE", "VERDICTS", "PairedEffect", "paired",
-           "paired_verdict", "sign_flip_p", "mark_untestable", "PAIRED_RULE"]
+           "paired_verdict", "sign_flip_p", "mark_untestable", "PAIRED_RULE", "ALPHA"]
