@@ -79,11 +79,11 @@ def test_claim3_pairs_the_exponents_of_each_seed():
     g = {}
     for rule in ("bptt", "eprop"):
         g[romo(rule, 0.5)] = {s: fake_run(romo(rule, 0.5), s, 0.01, 0.9, lam=(-0.3 - 0.01 * s, -0.02))
-                              for s in range(5)}
-        g[romo(rule, 1.5)] = {s: fake_run(romo(rule, 1.5), s, 0.01, 0.9, lam=(0.01, 0.0)) for s in range(5)}
+                              for s in range(6)}
+        g[romo(rule, 1.5)] = {s: fake_run(romo(rule, 1.5), s, 0.01, 0.9, lam=(0.01, 0.0)) for s in range(6)}
     c = C.claim3(SC, g, {})
     assert c.verdict == HOLDS
-    assert c.contrasts[0].diff == pytest.approx(np.mean([0.3 + 0.01 * s for s in range(5)]) - 0.01)
+    assert c.contrasts[0].diff == pytest.approx(np.mean([0.3 + 0.01 * s for s in range(6)]) - 0.01)
 
 
 # ------------------------------------------------------------------ the whole study, tiny
