@@ -27,6 +27,6 @@ __all__ = [
     "lambda_max_vs_gain", "GainSweep",
     "get_task", "list_tasks", "Task", "Batch",
     "TrainConfig", "Trainer", "TrainResult", "train",
-    "OnlineLearner", "fixedpoint", "spiking", "load_mnist",
+    "OnlineLearner", "fixedpoint", "spiking", "load_mnist", "__version__",
     "RunDir",
 ]

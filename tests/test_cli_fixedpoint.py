@@ -123,8 +123,9 @@ def test_mnist_grid_in_workers_equals_sequential(tmp_path, fake_npz):
     r2 = invoke(args + ["--jobs", "2", "--out", str(tmp_path / "b")])
     assert r1.exit_code == 0 and r2.exit_code == 0, (r1.output, r2.output)
     s1, s2 = json.loads(r1.output), json.loads(r2.output)
-    assert s1["runs"] == 4 and [(t["rule"], t["lr"]) for t in s1["table"]] == \
-        [("dW3", 0.1), ("dW3", 0.3), ("dW4", 0.1), ("dW4", 0.3)]
+    for s in (s1, s2):
+        assert s["runs"] == 4 and [(t["rule"], t["lr"]) for t in s["table"]] == \
+            [("dW3", 0.1), ("dW3", 0.3), ("dW4", 0.1), ("dW4", 0.3)]
     with np.load(tmp_path / "a" / "weights.npz") as a, np.load(tmp_path / "b" / "weights.npz") as b:
         assert sorted(a.files) == sorted(b.files)
         for k in a.files:

@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-import localrnn
 from localrnn import Network
 from localrnn.engine import forward, gradient, loss_value
 from localrnn.network import feedback_matrix

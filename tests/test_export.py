@@ -268,7 +268,7 @@ def counted_bptt(net, x, y_star, m, lr):
     N = net.n_rec
     xs = [Ops(v, c) for v in x]
     h = Ops(np.zeros(N), c)
-    states, outs, us = [], [], []
+    outs, us = [], []
     prev = phi(h) if net.form == "current" else h          # r_0 = phi(h_0) / a_0
     rates = [prev]
     for t in range(T_):

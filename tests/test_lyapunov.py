@@ -8,7 +8,7 @@ from localrnn.engine import trajectory
 from localrnn.lyapunov import (default_warmup, flossing_gradient, lambda_max_vs_gain,
                                lyapunov_spectrum)
 
-from helpers import ATOL_UNIT_EXACT, RTOL_EXACT
+from helpers import ATOL_UNIT_EXACT
 
 FORMS = ["current", "rate"]
 ACTS = ["tanh", "relu", "softplus", "retanh"]

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from localrnn.optim import SGD, Adam, make_optimizer
+from localrnn.optim import Adam, make_optimizer
 
 torch = pytest.importorskip("torch", reason="PyTorch is the reference; install the 'test' extra")
 

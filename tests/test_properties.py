@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from localrnn import Network
 from localrnn.engine import forward, gradient
 
-from helpers import RTOL_EXACT, assert_grads_close
+from helpers import RTOL_EXACT
 
 torch = pytest.importorskip("torch", reason="PyTorch is the reference; install the 'test' extra")
 import torch_ref  # noqa: E402

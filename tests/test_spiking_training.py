@@ -13,7 +13,7 @@ from localrnn.runs import RunDir, read_metrics
 from localrnn.spiking import (SpikingBatchLearner, SpikingNetwork, SpikingOnlineLearner,
                               gradient, gradient_terms)
 from localrnn.tasks import get_task
-from localrnn.training import TrainConfig, Trainer, evaluate, make_learner
+from localrnn.training import TrainConfig, Trainer, evaluate
 
 #: a cue task short enough for a test (T = 3 * 30 + 20 + 20 = 130 steps)
 SMALL_CUE = dict(n_cues=3, t_cue=20, t_interval=30, delay=20, t_recall=20)

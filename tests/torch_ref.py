@@ -10,7 +10,6 @@ rules the two changes that define them:
 * feedback: the readout's backward pass sends ``F delta`` instead of
   ``W_out^T delta`` to the state, while ``W_out`` still gets its exact gradient.
 """
-import numpy as np
 import torch
 
 ACT = {

@@ -34,7 +34,6 @@ time-stepping kernels), as does the numpy floor; PyTorch keeps its default threa
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
 

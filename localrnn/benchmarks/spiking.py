@@ -173,7 +173,7 @@ class TorchSpikingOnlineStep:
     def step(self, x, target):
         torch, net = self.torch, self.net
         al, rho, kap = net.alpha, net.rho, net.kappa
-        N, I = net.n_rec, net.n_in
+        I = net.n_in
         with torch.no_grad():
             zp = self.zp
             v = al * self.v + self.W_in @ x + self.b + self.W @ zp - net.v_th * zp
