@@ -42,7 +42,7 @@ from typing import Dict, Mapping, Optional, Protocol, Union, runtime_checkable
 
 import numpy as np
 
-from ._validate import check_choice, check_number
+from ._validate import check_array, check_choice, check_number
 from .engine import gradient
 from .names import LOCAL_RULES, LOSSES, RULES, TRUNCATIONS
 from .network import Network, check_trainable, feedback_matrix, rule_feedback
@@ -106,7 +106,18 @@ class StreamingLearner:
     ``run(inputs, targets, mask) -> (T,) per-step losses`` (weights updated while the
     trials run).  ``learn`` resets to ``h0``, streams the batch's B trials and returns
     :func:`trial_loss`.
+
+    It also holds the plumbing the streaming learners share, read from attributes the
+    subclass sets: ``net``, ``batch_size``, ``_ctl`` (the kernel's int64 control block)
+    and ``_FT`` (F^T, the feedback in use), and class attributes naming the kernel
+    module's ``_ctl`` slots of the counters: ``_C_NSTEP`` (steps taken), ``_C_NUPD``
+    (updates applied) and ``_C_COUNT`` (contributing steps in the current window; None
+    for a learner that updates at every contributing step).
     """
+
+    _C_NSTEP: int
+    _C_NUPD: int
+    _C_COUNT: Optional[int] = None
 
     def learn(self, batch, h0=None) -> float:
         self.reset(h0)
@@ -118,6 +129,38 @@ class StreamingLearner:
 
     def saved_arrays(self) -> Dict[str, np.ndarray]:
         return {}
+
+    @property
+    def feedback(self) -> np.ndarray:
+        """(N, O) copy of the feedback matrix F in use now (W_out^T if symmetric)."""
+        return self._FT.T.copy()
+
+    @property
+    def n_steps(self) -> int:
+        """Steps taken (every call of the step kernel, contributing or not)."""
+        return int(self._ctl[self._C_NSTEP])
+
+    @property
+    def n_updates(self) -> int:
+        """Optimiser updates applied (with Adam, its step count)."""
+        return int(self._ctl[self._C_NUPD])
+
+    @property
+    def pending_steps(self) -> int:
+        """Contributing steps accumulated since the last update (always 0 for a learner
+        that updates at every contributing step)."""
+        return 0 if self._C_COUNT is None else int(self._ctl[self._C_COUNT])
+
+    def _check_h0(self, h0):
+        """None, or ``h0`` ((B, N), or (N,) broadcast to every stream) as a checked
+        (B, N) array of the network's dtype."""
+        if h0 is None:
+            return None
+        N, B = self.net.n_rec, self.batch_size
+        h = np.asarray(h0)
+        if h.ndim == 1:
+            return np.broadcast_to(check_array("h0", h, (N,), self.net.dtype), (B, N)).copy()
+        return check_array("h0", h, (B, N), self.net.dtype)
 
 
 class GradientLearner:

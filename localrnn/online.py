@@ -151,6 +151,8 @@ class OnlineLearner(StreamingLearner):
     0.03125
     """
 
+    _C_NSTEP, _C_NUPD, _C_COUNT = _L.C_NSTEP, _L.C_NUPD, _L.C_COUNT
+
     def __init__(self, net: Network, rule: str = "eprop", lr: Union[float, Mapping] = 1e-3,
                  optimizer: str = "sgd", feedback=None, update_every: int = 1,
                  loss: str = "mse", seed: int = 0, batch_size: int = 1,
@@ -527,11 +529,6 @@ class OnlineLearner(StreamingLearner):
         return self._S[_L.S_H].copy()
 
     @property
-    def feedback(self) -> np.ndarray:
-        """(N, O) copy of the feedback matrix F in use now (W_out^T if symmetric)."""
-        return self._FT.T.copy()
-
-    @property
     def grads(self) -> Dict[str, np.ndarray]:
         """Copies of the accumulated gradients of the trainable parameters: the sum of the
         step contributions of the current window (after an update, of the window just
@@ -564,21 +561,6 @@ class OnlineLearner(StreamingLearner):
     def _blocks(self):
         """This learner's trace blocks (:func:`localrnn.kernels.online_layout.trace_blocks`)."""
         return _L.trace_blocks(self.rule, self.net.form, self.net.n_rec, self.net.n_in, self._PM)
-
-    @property
-    def n_steps(self) -> int:
-        """Steps taken (every call of the step kernel, contributing or not)."""
-        return int(self._ctl[_L.C_NSTEP])
-
-    @property
-    def n_updates(self) -> int:
-        """Optimiser updates applied (Adam's step count)."""
-        return int(self._ctl[_L.C_NUPD])
-
-    @property
-    def pending_steps(self) -> int:
-        """Contributing steps accumulated since the last update."""
-        return int(self._ctl[_L.C_COUNT])
 
     def memory(self) -> Dict[str, int]:
         """Floats of memory by role (counts, not bytes), as held now.
@@ -624,15 +606,6 @@ class OnlineLearner(StreamingLearner):
         return m["traces_per_stream"] / m["synapses"] if m["synapses"] else 0.0
 
     # ------------------------------------------------------------- slow checks
-    def _check_h0(self, h0):
-        if h0 is None:
-            return None
-        N, B = self.net.n_rec, self.batch_size
-        h = np.asarray(h0)
-        if h.ndim == 1:
-            return np.broadcast_to(check_array("h0", h, (N,), self._dt), (B, N)).copy()
-        return check_array("h0", h, (B, N), self._dt)
-
     def _check_step_x(self, x):
         return check_array("x", x, self._xshape, self._dt)
 

@@ -54,7 +54,7 @@ import numpy as np
 
 from .._validate import check_choice, check_number
 from ..activations import dphi as _dphi_np, phi as _phi_np
-from ..engine import check_inputs, check_state0, check_targets
+from ..engine import check_inputs, check_targets
 from ..kernels import fixed_online as _k
 from ..learners import StreamingLearner
 from ..names import LOCAL_RULES, PARAM_NAMES
@@ -158,6 +158,8 @@ class QuantizedOnlineLearner(StreamingLearner):
         log2 of the number of table segments (default 8).
     """
 
+    _C_NSTEP, _C_NUPD = _k.C_NSTEP, _k.C_NUPD
+
     def __init__(self, net: Network, rule: str = "eprop", lr: Union[float, Mapping] = 1e-3,
                  spec: Union[str, QuantSpec] = "w16,s16,t16,l16,acc32", feedback=None,
                  loss: str = "mse", seed: int = 0, batch_size: int = 1,
@@ -220,7 +222,7 @@ class QuantizedOnlineLearner(StreamingLearner):
         Z = N + I + 1
         self._E = np.zeros((B, N, Z) if net.form == "rate" else (B, 1, Z), dtype=np.int64)
         self._rng = pcg_seed(self.seed)
-        self._h0 = None if h0 is None else check_state0(net, h0, B)
+        self._h0 = self._check_h0(h0)
         self._head = (self._w["W_in"], self._w["W"], self._w["b"], self._w["W_out"],
                       self._w["b_out"], self._FT, self._S, self._Y, self._E, self._lut, ctl,
                       self._rng)
@@ -294,7 +296,7 @@ class QuantizedOnlineLearner(StreamingLearner):
     def reset(self, h0=None) -> None:
         """Start new trials: state to ``h0`` (or the constructor's, else zeros) rounded into
         the state format, traces to zero.  Weights and the random stream are kept."""
-        h = self._h0 if h0 is None else check_state0(self.net, h0, self.batch_size)
+        h = self._h0 if h0 is None else self._check_h0(h0)
         S = self._S
         S[...] = 0
         if h is not None:
@@ -382,14 +384,6 @@ class QuantizedOnlineLearner(StreamingLearner):
     def feedback(self) -> np.ndarray:
         """(N, O) float feedback in use (W_out^T if symmetric)."""
         return self._FT.T * 2.0 ** (-self.weight_frac["F"])
-
-    @property
-    def n_steps(self) -> int:
-        return int(self._ctl[_k.C_NSTEP])
-
-    @property
-    def n_updates(self) -> int:
-        return int(self._ctl[_k.C_NUPD])
 
     def config(self) -> Dict:
         """What this learner uses (for summaries): formats, rounding, constants."""

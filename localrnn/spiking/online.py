@@ -19,7 +19,7 @@ from ..learners import StreamingLearner
 from ..names import LOSSES, PARAM_NAMES
 from ..network import check_trainable, feedback_matrix
 from ..optim import OPTIMIZERS, check_lr
-from ..trajectories import check_state0, check_targets
+from ..trajectories import check_targets
 from .engine import check_inputs, check_network
 from .network import SpikingNetwork
 
@@ -89,6 +89,8 @@ class SpikingOnlineLearner(StreamingLearner):
     >>> learner = SpikingOnlineLearner(net, lr=1e-3)
     >>> loss = learner.step(np.ones((1, 2)), np.zeros((1, 1)))
     """
+
+    _C_NSTEP, _C_NUPD, _C_COUNT = _k.C_NSTEP, _k.C_NUPD, _k.C_COUNT
 
     def __init__(self, net: SpikingNetwork, rule: str = "eprop", lr: Union[float, Mapping] = 1e-3,
                  optimizer: str = "sgd", feedback=None, update_every: int = 1,
@@ -335,11 +337,6 @@ class SpikingOnlineLearner(StreamingLearner):
         return self._S[_k.S_Z].copy()
 
     @property
-    def feedback(self) -> np.ndarray:
-        """(N, O) copy of the feedback matrix F in use now (W_out^T if symmetric)."""
-        return self._FT.T.copy()
-
-    @property
     def traces(self) -> Dict[str, np.ndarray]:
         """Copies of the learning state per stream: ``eps_v`` (B, 1 or N, P), ``eps_a``
         (B, N, P; ALIF), ``ebar`` (B, N, P) over the presynaptic vector [x; 1; z_{t-1}]
@@ -348,18 +345,6 @@ class SpikingOnlineLearner(StreamingLearner):
         if self.net.model == "alif":
             d["eps_a"] = self._EA.copy()
         return d
-
-    @property
-    def n_steps(self) -> int:
-        return int(self._ctl[_k.C_NSTEP])
-
-    @property
-    def n_updates(self) -> int:
-        return int(self._ctl[_k.C_NUPD])
-
-    @property
-    def pending_steps(self) -> int:
-        return int(self._ctl[_k.C_COUNT])
 
     def memory(self) -> Dict[str, int]:
         """Floats of memory by role (counts, not bytes), as held now.
@@ -396,10 +381,6 @@ class SpikingOnlineLearner(StreamingLearner):
         N, I = self.net.n_rec, self.net.n_in
         per = self._EV[0].size + self._EA[0].size + self._EB[0].size
         return per / (N * (I + 1 + N))
-
-    # ------------------------------------------------------------- checks
-    def _check_h0(self, h0):
-        return None if h0 is None else check_state0(self.net, h0, self.batch_size, name="h0")
 
 
 __all__ = ["SpikingOnlineLearner", "ONLINE_RULES"]
