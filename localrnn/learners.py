@@ -47,6 +47,7 @@ from .engine import gradient
 from .names import LOCAL_RULES, LOSSES, RULES, TRUNCATIONS
 from .network import Network, check_trainable, feedback_matrix, rule_feedback
 from .optim import make_optimizer
+from .trajectories import check_inputs, check_targets
 
 
 class TrainingDiverged(RuntimeError):
@@ -112,12 +113,16 @@ class StreamingLearner:
     and ``_FT`` (F^T, the feedback in use), and class attributes naming the kernel
     module's ``_ctl`` slots of the counters: ``_C_NSTEP`` (steps taken), ``_C_NUPD``
     (updates applied) and ``_C_COUNT`` (contributing steps in the current window; None
-    for a learner that updates at every contributing step).
+    for a learner that updates at every contributing step).  ``run``'s checks
+    (:meth:`_check_run`) also read ``loss``, ``_net_kind`` (the network class it runs)
+    and ``_no_noise`` (what to name in refusing state noise; None if noise is taken).
     """
 
     _C_NSTEP: int
     _C_NUPD: int
     _C_COUNT: Optional[int] = None
+    _net_kind: type = Network
+    _no_noise: Optional[str] = None
 
     def learn(self, batch, h0=None) -> float:
         self.reset(h0)
@@ -150,6 +155,20 @@ class StreamingLearner:
         """Contributing steps accumulated since the last update (always 0 for a learner
         that updates at every contributing step)."""
         return 0 if self._C_COUNT is None else int(self._ctl[self._C_COUNT])
+
+    def _check_run(self, inputs, targets, mask, noise=None):
+        """``(x, targets, mask)`` for ``run``: state noise refused if the learner takes
+        none, ``inputs`` a (T, batch_size, I) array, ``targets`` and ``mask`` checked for
+        the learner's loss (:func:`localrnn.trajectories.check_targets`)."""
+        if noise is not None and self._no_noise is not None:
+            raise ValueError(f"noise is not supported by {self._no_noise}; give noise=None")
+        x = check_inputs(self.net, inputs, self._net_kind)
+        T, B, _ = x.shape
+        if B != self.batch_size:
+            raise ValueError(f"inputs has {B} streams (shape {x.shape}); this learner has "
+                             f"batch_size={self.batch_size}")
+        tg, m = check_targets(self.net, targets, mask, self.loss, T, B)
+        return x, tg, m
 
     def _check_h0(self, h0):
         """None, or ``h0`` ((B, N), or (N,) broadcast to every stream) as a checked

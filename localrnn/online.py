@@ -17,7 +17,7 @@ from ._threads import step_blas_limit
 from ._validate import check_array, check_choice, check_labels, check_number
 from .activations import kernel_code
 from .names import LOSSES
-from .trajectories import check_inputs, check_noise, check_targets
+from .trajectories import check_noise
 from ._numba_compat import compiled_entry
 from .kernels import online as _k
 from .kernels import online_layout as _L
@@ -432,12 +432,8 @@ class OnlineLearner(StreamingLearner):
         -------
         (T,) array of the per-step losses.
         """
-        x = check_inputs(self.net, inputs)
+        x, tg, m = self._check_run(inputs, targets, mask)
         T, B, _ = x.shape
-        if B != self.batch_size:
-            raise ValueError(f"inputs has {B} streams (shape {x.shape}); this learner has "
-                             f"batch_size={self.batch_size}")
-        tg, m = check_targets(self.net, targets, mask, self.loss, T, B)
         nz, has = check_noise(self.net, noise, T, B)
         losses = np.empty(T)
         if self.loss == "mse":

@@ -54,7 +54,6 @@ import numpy as np
 
 from .._validate import check_choice, check_number
 from ..activations import dphi as _dphi_np, phi as _phi_np
-from ..engine import check_inputs, check_targets
 from ..kernels import fixed_online as _k
 from ..learners import StreamingLearner
 from ..names import LOCAL_RULES, PARAM_NAMES
@@ -159,6 +158,7 @@ class QuantizedOnlineLearner(StreamingLearner):
     """
 
     _C_NSTEP, _C_NUPD = _k.C_NSTEP, _k.C_NUPD
+    _no_noise = "the integer learner"
 
     def __init__(self, net: Network, rule: str = "eprop", lr: Union[float, Mapping] = 1e-3,
                  spec: Union[str, QuantSpec] = "w16,s16,t16,l16,acc32", feedback=None,
@@ -276,15 +276,9 @@ class QuantizedOnlineLearner(StreamingLearner):
     def run(self, inputs, targets, mask=None, noise=None) -> np.ndarray:
         """Stream a (T, B, ...) sequence: inputs (T, B, I), targets (T, B, O), mask
         (T, B, O) or (T, B) of 0/1.  Returns the (T,) per-step losses."""
-        if noise is not None:
-            raise ValueError("noise is not supported by the integer learner; give noise=None")
         net = self.net
-        x = check_inputs(net, inputs)
+        x, tg, m = self._check_run(inputs, targets, mask, noise)
         T, B, _ = x.shape
-        if B != self.batch_size:
-            raise ValueError(f"inputs has {B} streams (shape {x.shape}); this learner has "
-                             f"batch_size={self.batch_size}")
-        tg, m = check_targets(net, targets, mask, "mse", T, B)
         X = np.ascontiguousarray(self._qs(x))
         TG = np.ascontiguousarray(self._qs(tg))
         MK = self._mask01(m, (T, B, net.n_out))

@@ -19,8 +19,7 @@ from ..learners import StreamingLearner
 from ..names import LOSSES, PARAM_NAMES
 from ..network import check_trainable, feedback_matrix
 from ..optim import OPTIMIZERS, check_lr
-from ..trajectories import check_targets
-from .engine import check_inputs, check_network
+from .engine import check_network
 from .network import SpikingNetwork
 
 #: Rules a spiking network can learn online (BPTT runs backward in time).
@@ -91,6 +90,7 @@ class SpikingOnlineLearner(StreamingLearner):
     """
 
     _C_NSTEP, _C_NUPD, _C_COUNT = _k.C_NSTEP, _k.C_NUPD, _k.C_COUNT
+    _net_kind, _no_noise = SpikingNetwork, "spiking networks"
 
     def __init__(self, net: SpikingNetwork, rule: str = "eprop", lr: Union[float, Mapping] = 1e-3,
                  optimizer: str = "sgd", feedback=None, update_every: int = 1,
@@ -227,14 +227,8 @@ class SpikingOnlineLearner(StreamingLearner):
         Identical numbers to T calls of :meth:`step`.  ``inputs`` (T, B, I); ``targets``
         (T, B, O) or (T, B) labels; ``mask`` (T, B, O) or (T, B).  Returns the (T,) losses.
         """
-        if noise is not None:
-            raise ValueError("noise is not supported by spiking networks; give noise=None")
-        x = check_inputs(self.net, inputs)
-        T, B, _ = x.shape
-        if B != self.batch_size:
-            raise ValueError(f"inputs has {B} streams (shape {x.shape}); this learner has "
-                             f"batch_size={self.batch_size}")
-        tg, m = check_targets(self.net, targets, mask, self.loss, T, B)
+        x, tg, m = self._check_run(inputs, targets, mask, noise)
+        T = x.shape[0]
         if self.loss == "mse":
             lb = np.zeros((T, 0), dtype=np.int64)
         else:
