@@ -116,6 +116,9 @@ class StreamingLearner:
     for a learner that updates at every contributing step).  ``run``'s checks
     (:meth:`_check_run`) also read ``loss``, ``_net_kind`` (the network class it runs)
     and ``_no_noise`` (what to name in refusing state noise; None if noise is taken).
+    The checkpoint helpers (:meth:`_counter_state`, :meth:`_check_state_keys`,
+    :meth:`_load_counters`) read ``update_every`` (with a window) and ``_state_keys``
+    (whose keys a state dict must have, for the "missing keys" message).
     """
 
     _C_NSTEP: int
@@ -123,6 +126,7 @@ class StreamingLearner:
     _C_COUNT: Optional[int] = None
     _net_kind: type = Network
     _no_noise: Optional[str] = None
+    _state_keys: str
 
     def learn(self, batch, h0=None) -> float:
         self.reset(h0)
@@ -169,6 +173,33 @@ class StreamingLearner:
                              f"batch_size={self.batch_size}")
         tg, m = check_targets(self.net, targets, mask, self.loss, T, B)
         return x, tg, m
+
+    def _counter_state(self) -> Dict[str, np.ndarray]:
+        """The state dict's counters: ``step_count`` (updates applied), ``pending``
+        (contributing steps in the current window, 0 without one) and ``n_steps``."""
+        c = self._ctl
+        return {"step_count": np.array(int(c[self._C_NUPD])),
+                "pending": np.array(0 if self._C_COUNT is None else int(c[self._C_COUNT])),
+                "n_steps": np.array(int(c[self._C_NSTEP]))}
+
+    def _check_state_keys(self, d) -> None:
+        """Refuse a state dict without every key of this learner's ``state_dict()``."""
+        missing = sorted(set(self.state_dict()) - set(d))
+        if missing:
+            raise ValueError(f"state dict is missing {missing}; expected the keys of "
+                             f"{self._state_keys}")
+
+    def _load_counters(self, d) -> None:
+        """Restore :meth:`_counter_state`'s counters into ``_ctl`` (integers >= 0; a
+        pending count below ``update_every``; ``pending`` is not read without a window)."""
+        ctl = self._ctl
+        for key, slot in (("step_count", self._C_NUPD), ("pending", self._C_COUNT),
+                          ("n_steps", self._C_NSTEP)):
+            if slot is not None:
+                ctl[slot] = check_number(key, np.asarray(d[key]).item(), lo=0, integer=True)
+        if self._C_COUNT is not None and ctl[self._C_COUNT] >= self.update_every:
+            raise ValueError(f"pending={int(ctl[self._C_COUNT])} is out of range; allowed 0.."
+                             f"{self.update_every - 1} (update_every={self.update_every})")
 
     def _check_h0(self, h0):
         """None, or ``h0`` ((B, N), or (N,) broadcast to every stream) as a checked

@@ -152,6 +152,7 @@ class OnlineLearner(StreamingLearner):
     """
 
     _C_NSTEP, _C_NUPD, _C_COUNT = _L.C_NSTEP, _L.C_NUPD, _L.C_COUNT
+    _state_keys = "OnlineLearner.state_dict() for this optimiser and trainable set"
 
     def __init__(self, net: Network, rule: str = "eprop", lr: Union[float, Mapping] = 1e-3,
                  optimizer: str = "sgd", feedback=None, update_every: int = 1,
@@ -458,9 +459,7 @@ class OnlineLearner(StreamingLearner):
         state and traces are not included: a restored learner starts new trials.
         """
         G, ctl = self._full_G()
-        d = {"step_count": np.array(int(ctl[_L.C_NUPD])),
-             "pending": np.array(int(ctl[_L.C_COUNT])),
-             "n_steps": np.array(int(ctl[_L.C_NSTEP]))}
+        d = self._counter_state()
         rows = ("acc", "m", "v") if self.optimizer == "adam" else ("acc",)
         for j, k in enumerate(PARAM_NAMES):
             if k in self.trainable:
@@ -476,11 +475,7 @@ class OnlineLearner(StreamingLearner):
         The accumulated sums are restored for every trained parameter, so a learner that
         sent its recurrent contributions straight into the weights (see the class notes)
         holds the full accumulator from here on."""
-        want = set(self.state_dict())
-        missing = sorted(want - set(d))
-        if missing:
-            raise ValueError(f"state dict is missing {missing}; expected the keys of "
-                             "OnlineLearner.state_dict() for this optimiser and trainable set")
+        self._check_state_keys(d)
         if self._ctl[_L.C_KEEP]:
             self._hold_all()
         ctl = self._ctl
@@ -492,11 +487,7 @@ class OnlineLearner(StreamingLearner):
                 for r, name in enumerate(rows):
                     a = check_array(f"{name}_{k}", d[f"{name}_{k}"], shape, self._dt)
                     self._G[r, o:o + self._psize[k]] = a.reshape(-1)
-        for key, slot in (("step_count", _L.C_NUPD), ("pending", _L.C_COUNT), ("n_steps", _L.C_NSTEP)):
-            ctl[slot] = check_number(key, np.asarray(d[key]).item(), lo=0, integer=True)
-        if ctl[_L.C_COUNT] >= self.update_every:
-            raise ValueError(f"pending={int(ctl[_L.C_COUNT])} is out of range; allowed 0.."
-                             f"{self.update_every - 1} (update_every={self.update_every})")
+        self._load_counters(d)
         ctl[_L.C_LAZY] = 0
 
     def reset(self, h0=None) -> None:

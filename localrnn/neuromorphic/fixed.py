@@ -159,6 +159,7 @@ class QuantizedOnlineLearner(StreamingLearner):
 
     _C_NSTEP, _C_NUPD = _k.C_NSTEP, _k.C_NUPD
     _no_noise = "the integer learner"
+    _state_keys = "QuantizedOnlineLearner.state_dict()"
 
     def __init__(self, net: Network, rule: str = "eprop", lr: Union[float, Mapping] = 1e-3,
                  spec: Union[str, QuantSpec] = "w16,s16,t16,l16,acc32", feedback=None,
@@ -329,19 +330,15 @@ class QuantizedOnlineLearner(StreamingLearner):
         """Counters, the integer weights (``int_<name>``) and the random stream (``rng``).
         The streams' state and traces are not included: a restored learner starts new
         trials (as :meth:`localrnn.OnlineLearner.state_dict`)."""
-        d = {"step_count": np.array(int(self._ctl[_k.C_NUPD])), "pending": np.array(0),
-             "n_steps": np.array(int(self._ctl[_k.C_NSTEP])), "rng": self._rng.copy()}
+        d = self._counter_state()
+        d["rng"] = self._rng.copy()
         for k in PARAM_NAMES:
             d["int_" + k] = self._w[k].copy()
         return d
 
     def load_state_dict(self, d) -> None:
         """Restore what :meth:`state_dict` returned (same network shapes and spec)."""
-        want = set(self.state_dict())
-        missing = sorted(want - set(d))
-        if missing:
-            raise ValueError(f"state dict is missing {missing}; expected the keys of "
-                             "QuantizedOnlineLearner.state_dict()")
+        self._check_state_keys(d)
         lo, hi = -(2 ** (self.formats["w"][0] - 1)), 2 ** (self.formats["w"][0] - 1) - 1
         for k in PARAM_NAMES:
             a = np.asarray(d["int_" + k])
@@ -355,8 +352,7 @@ class QuantizedOnlineLearner(StreamingLearner):
         if rng.shape != (2,):
             raise ValueError(f"rng has shape {rng.shape}; expected (2,)")
         self._rng[...] = rng.astype(np.uint64)
-        for key, slot in (("step_count", _k.C_NUPD), ("n_steps", _k.C_NSTEP)):
-            self._ctl[slot] = check_number(key, np.asarray(d[key]).item(), lo=0, integer=True)
+        self._load_counters(d)
         self._sync()
 
     # ------------------------------------------------------------- inspection

@@ -91,6 +91,7 @@ class SpikingOnlineLearner(StreamingLearner):
 
     _C_NSTEP, _C_NUPD, _C_COUNT = _k.C_NSTEP, _k.C_NUPD, _k.C_COUNT
     _net_kind, _no_noise = SpikingNetwork, "spiking networks"
+    _state_keys = "SpikingOnlineLearner.state_dict() for this optimiser and trainable set"
 
     def __init__(self, net: SpikingNetwork, rule: str = "eprop", lr: Union[float, Mapping] = 1e-3,
                  optimizer: str = "sgd", feedback=None, update_every: int = 1,
@@ -267,9 +268,7 @@ class SpikingOnlineLearner(StreamingLearner):
         ``step_count``, ``pending``, ``n_steps``, and per trained parameter
         ``acc_<name>`` and, for Adam, ``m_<name>``, ``v_<name>``.  The streams' state and
         traces are not included: a restored learner starts new trials."""
-        d = {"step_count": np.array(int(self._ctl[_k.C_NUPD])),
-             "pending": np.array(int(self._ctl[_k.C_COUNT])),
-             "n_steps": np.array(int(self._ctl[_k.C_NSTEP]))}
+        d = self._counter_state()
         rows = ("acc", "m", "v") if self.optimizer == "adam" else ("acc",)
         for k, (o, n, shape) in self._segments().items():
             if k in self.trainable:
@@ -282,11 +281,7 @@ class SpikingOnlineLearner(StreamingLearner):
 
     def load_state_dict(self, d) -> None:
         """Restore what :meth:`state_dict` returned (same optimiser and trainable set)."""
-        want = set(self.state_dict())
-        missing = sorted(want - set(d))
-        if missing:
-            raise ValueError(f"state dict is missing {missing}; expected the keys of "
-                             "SpikingOnlineLearner.state_dict() for this optimiser and trainable set")
+        self._check_state_keys(d)
         rows = ("acc", "m", "v") if self.optimizer == "adam" else ("acc",)
         self._G[0] = 0.0
         for k, (o, n, shape) in self._segments().items():
@@ -294,12 +289,7 @@ class SpikingOnlineLearner(StreamingLearner):
                 for r, name in enumerate(rows):
                     a = check_array(f"{name}_{k}", d[f"{name}_{k}"], shape, self._dt)
                     self._G[r, o:o + n] = a.reshape(-1)
-        for key, slot in (("step_count", _k.C_NUPD), ("pending", _k.C_COUNT),
-                          ("n_steps", _k.C_NSTEP)):
-            self._ctl[slot] = check_number(key, np.asarray(d[key]).item(), lo=0, integer=True)
-        if self._ctl[_k.C_COUNT] >= self.update_every:
-            raise ValueError(f"pending={int(self._ctl[_k.C_COUNT])} is out of range; allowed 0.."
-                             f"{self.update_every - 1} (update_every={self.update_every})")
+        self._load_counters(d)
         self._ctl[_k.C_FRESH] = 0
 
     # ------------------------------------------------------------- inspection
