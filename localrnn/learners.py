@@ -44,9 +44,9 @@ import numpy as np
 
 from ._validate import check_array, check_choice, check_number
 from .engine import gradient
-from .names import LOCAL_RULES, LOSSES, RULES, TRUNCATIONS
+from .names import LOCAL_RULES, LOSSES, PARAM_NAMES, RULES, TRUNCATIONS
 from .network import Network, check_trainable, feedback_matrix, rule_feedback
-from .optim import make_optimizer
+from .optim import OPTIMIZERS, make_optimizer
 from .trajectories import check_inputs, check_targets
 
 
@@ -159,6 +159,35 @@ class StreamingLearner:
         """Contributing steps accumulated since the last update (always 0 for a learner
         that updates at every contributing step)."""
         return 0 if self._C_COUNT is None else int(self._ctl[self._C_COUNT])
+
+    def _setup_stream(self, net, rule: str, rules, optimizer: str, loss: str, update_every,
+                      seed, batch_size, trainable) -> None:
+        """The constructor checks of a learner with an optimiser and an update window:
+        ``rule`` in ``rules``, optimiser, loss, ``update_every``, ``seed``, ``batch_size``
+        and ``trainable`` checked and kept, with ``net`` (whose five arrays the kernels
+        write into: each must be writeable and C-contiguous) and its dtype ``_dt``."""
+        check_choice("rule", rule, rules)
+        check_choice("optimizer", optimizer, OPTIMIZERS)
+        check_choice("loss", loss, LOSSES)
+        self.update_every = check_number("update_every", update_every, lo=1, integer=True)
+        self.seed = check_number("seed", seed, lo=0, integer=True)
+        self.batch_size = check_number("batch_size", batch_size, lo=1, integer=True)
+        self.trainable = check_trainable(trainable)
+        self.net, self.rule, self.loss, self.optimizer = net, rule, loss, optimizer
+        self._dt = net.dtype
+        for k in PARAM_NAMES:
+            a = getattr(net, k)
+            if not (a.flags.c_contiguous and a.flags.writeable):
+                raise ValueError(f"net.{k} must be a writeable C-contiguous array")
+
+    @staticmethod
+    def _adam_constants(betas, eps):
+        """``(beta1, beta2, eps)`` checked (as ``torch.optim.Adam``'s)."""
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas={betas!r} must be a pair (beta1, beta2)")
+        return (check_number("beta1", betas[0], lo=0.0, hi=1.0, hi_open=True),
+                check_number("beta2", betas[1], lo=0.0, hi=1.0, hi_open=True),
+                check_number("eps", eps, lo=0.0))
 
     def _check_run(self, inputs, targets, mask, noise=None):
         """``(x, targets, mask)`` for ``run``: state noise refused if the learner takes

@@ -14,9 +14,8 @@ from typing import Dict, Iterable, Mapping, NamedTuple, Optional, Union
 import numpy as np
 
 from ._threads import step_blas_limit
-from ._validate import check_array, check_choice, check_labels, check_number
+from ._validate import check_array, check_labels
 from .activations import kernel_code
-from .names import LOSSES
 from .trajectories import check_noise
 from ._numba_compat import compiled_entry
 from .kernels import online as _k
@@ -25,8 +24,8 @@ from .kernels.common import apply_phi
 from .learners import StreamingLearner
 from .names import (ONLINE_RULES, P_B, P_W, P_WIN, PARAM_NAMES, READOUT_PARAMS,
                     RECURRENT_PARAMS)
-from .network import Network, check_trainable, feedback_matrix, rule_feedback
-from .optim import OPTIMIZERS, check_lr
+from .network import Network, feedback_matrix, rule_feedback
+from .optim import check_lr
 
 _ndarray = np.ndarray
 
@@ -161,20 +160,8 @@ class OnlineLearner(StreamingLearner):
                  eps: float = 1e-8, h0=None):
         if not isinstance(net, Network):
             raise ValueError(f"net is a {type(net).__name__}; expected a localrnn.Network")
-        check_choice("rule", rule, ONLINE_RULES)
-        check_choice("optimizer", optimizer, OPTIMIZERS)
-        check_choice("loss", loss, LOSSES)
-        self.update_every = check_number("update_every", update_every, lo=1, integer=True)
-        self.seed = check_number("seed", seed, lo=0, integer=True)
-        self.batch_size = check_number("batch_size", batch_size, lo=1, integer=True)
-        self.trainable = check_trainable(trainable)
-        self.net, self.rule, self.loss, self.optimizer = net, rule, loss, optimizer
-        self._dt = net.dtype
-        for k in PARAM_NAMES:  # the kernels write into these arrays
-            a = getattr(net, k)
-            if not (a.flags.c_contiguous and a.flags.writeable):
-                raise ValueError(f"net.{k} must be a writeable C-contiguous array")
-
+        self._setup_stream(net, rule, ONLINE_RULES, optimizer, loss, update_every, seed,
+                           batch_size, trainable)
         self._FT = self._feedback_transpose(feedback)
         self._hyp = self._hyperparameters(betas, eps)
         self.set_lr(lr)
@@ -209,11 +196,7 @@ class OnlineLearner(StreamingLearner):
         hyp = np.zeros(_L.N_HYP)
         hyp[_L.H_ALPHA] = self.net.alpha
         if self.optimizer == "adam":
-            if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-                raise ValueError(f"betas={betas!r} must be a pair (beta1, beta2)")
-            hyp[_L.H_B1] = check_number("beta1", betas[0], lo=0.0, hi=1.0, hi_open=True)
-            hyp[_L.H_B2] = check_number("beta2", betas[1], lo=0.0, hi=1.0, hi_open=True)
-            hyp[_L.H_EPS] = check_number("eps", eps, lo=0.0)
+            hyp[_L.H_B1], hyp[_L.H_B2], hyp[_L.H_EPS] = self._adam_constants(betas, eps)
         return hyp
 
     def _control(self):

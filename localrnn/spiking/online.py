@@ -13,12 +13,12 @@ from typing import Dict, Iterable, Mapping, Optional, Union
 
 import numpy as np
 
-from .._validate import check_array, check_choice, check_labels, check_number
+from .._validate import check_array, check_labels
 from ..kernels import spiking_online as _k
 from ..learners import StreamingLearner
-from ..names import LOSSES, PARAM_NAMES
-from ..network import check_trainable, feedback_matrix
-from ..optim import OPTIMIZERS, check_lr
+from ..names import PARAM_NAMES
+from ..network import feedback_matrix
+from ..optim import check_lr
 from .engine import check_network
 from .network import SpikingNetwork
 
@@ -99,19 +99,8 @@ class SpikingOnlineLearner(StreamingLearner):
                  trainable: Optional[Iterable[str]] = None, betas=(0.9, 0.999),
                  eps: float = 1e-8, h0=None):
         check_network(net)
-        check_choice("rule", rule, ONLINE_RULES)
-        check_choice("optimizer", optimizer, OPTIMIZERS)
-        check_choice("loss", loss, LOSSES)
-        self.update_every = check_number("update_every", update_every, lo=1, integer=True)
-        self.seed = check_number("seed", seed, lo=0, integer=True)
-        self.batch_size = check_number("batch_size", batch_size, lo=1, integer=True)
-        self.trainable = check_trainable(trainable)
-        self.net, self.rule, self.loss, self.optimizer = net, rule, loss, optimizer
-        self._dt = net.dtype
-        for k in PARAM_NAMES:
-            a = getattr(net, k)
-            if not (a.flags.c_contiguous and a.flags.writeable):
-                raise ValueError(f"net.{k} must be a writeable C-contiguous array")
+        self._setup_stream(net, rule, ONLINE_RULES, optimizer, loss, update_every, seed,
+                           batch_size, trainable)
         if feedback is None or (isinstance(feedback, str) and feedback == "symmetric"):
             self._symmetric = True
             self._FT = net.W_out                  # read live: follows the readout
@@ -121,11 +110,8 @@ class SpikingOnlineLearner(StreamingLearner):
         self._prm, self._mode = net.kernel_scalars()
         self._hyp = np.zeros(_k.N_HYP)
         if optimizer == "adam":
-            if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-                raise ValueError(f"betas={betas!r} must be a pair (beta1, beta2)")
-            self._hyp[_k.H_B1] = check_number("beta1", betas[0], lo=0.0, hi=1.0, hi_open=True)
-            self._hyp[_k.H_B2] = check_number("beta2", betas[1], lo=0.0, hi=1.0, hi_open=True)
-            self._hyp[_k.H_EPS] = check_number("eps", eps, lo=0.0)
+            self._hyp[_k.H_B1], self._hyp[_k.H_B2], self._hyp[_k.H_EPS] = \
+                self._adam_constants(betas, eps)
         self._ctl = np.zeros(_k.N_CTL, dtype=np.int64)
         self._ctl[_k.C_OPT] = 1 if optimizer == "adam" else 0
         self._ctl[_k.C_EVERY] = self.update_every
