@@ -34,6 +34,9 @@ The streaming learners get ``learn`` and ``saved_arrays`` from
 ``run(inputs, targets, mask) -> per-step losses``: a new streaming learner with
 :class:`~localrnn.OnlineLearner`'s public interface inherits it and
 is a Learner.  The batch loss of a streamed batch is :func:`trial_loss`.
+:class:`StreamingLearner` also holds what the three streaming learners share besides
+their kernels: the counters, ``feedback``, ``run``'s argument checks, the state dict's
+counters and key check, the constructor checks (see the class notes).
 """
 from __future__ import annotations
 
