@@ -34,6 +34,9 @@ The streaming learners get ``learn`` and ``saved_arrays`` from
 ``run(inputs, targets, mask) -> per-step losses``: a new streaming learner with
 :class:`~localrnn.OnlineLearner`'s public interface inherits it and
 is a Learner.  The batch loss of a streamed batch is :func:`trial_loss`.
+:class:`StreamingLearner` also holds what the three streaming learners share besides
+their kernels: the counters, ``feedback``, ``run``'s argument checks, the state dict's
+counters and key check, the constructor checks (see the class notes).
 """
 from __future__ import annotations
 
@@ -42,11 +45,12 @@ from typing import Dict, Mapping, Optional, Protocol, Union, runtime_checkable
 
 import numpy as np
 
-from ._validate import check_choice, check_number
+from ._validate import check_array, check_choice, check_number
 from .engine import gradient
-from .names import LOCAL_RULES, LOSSES, RULES, TRUNCATIONS
+from .names import LOCAL_RULES, LOSSES, PARAM_NAMES, RULES, TRUNCATIONS
 from .network import Network, check_trainable, feedback_matrix, rule_feedback
-from .optim import make_optimizer
+from .optim import OPTIMIZERS, make_optimizer
+from .trajectories import check_inputs, check_targets
 
 
 class TrainingDiverged(RuntimeError):
@@ -106,7 +110,26 @@ class StreamingLearner:
     ``run(inputs, targets, mask) -> (T,) per-step losses`` (weights updated while the
     trials run).  ``learn`` resets to ``h0``, streams the batch's B trials and returns
     :func:`trial_loss`.
+
+    It also holds the plumbing the streaming learners share, read from attributes the
+    subclass sets: ``net``, ``batch_size``, ``_ctl`` (the kernel's int64 control block)
+    and ``_FT`` (F^T, the feedback in use), and class attributes naming the kernel
+    module's ``_ctl`` slots of the counters: ``_C_NSTEP`` (steps taken), ``_C_NUPD``
+    (updates applied) and ``_C_COUNT`` (contributing steps in the current window; None
+    for a learner that updates at every contributing step).  ``run``'s checks
+    (:meth:`_check_run`) also read ``loss``, ``_net_kind`` (the network class it runs)
+    and ``_no_noise`` (what to name in refusing state noise; None if noise is taken).
+    The checkpoint helpers (:meth:`_counter_state`, :meth:`_check_state_keys`,
+    :meth:`_load_counters`) read ``update_every`` (with a window) and ``_state_keys``
+    (whose keys a state dict must have, for the "missing keys" message).
     """
+
+    _C_NSTEP: int
+    _C_NUPD: int
+    _C_COUNT: Optional[int] = None
+    _net_kind: type = Network
+    _no_noise: Optional[str] = None
+    _state_keys: str
 
     def learn(self, batch, h0=None) -> float:
         self.reset(h0)
@@ -118,6 +141,108 @@ class StreamingLearner:
 
     def saved_arrays(self) -> Dict[str, np.ndarray]:
         return {}
+
+    @property
+    def feedback(self) -> np.ndarray:
+        """(N, O) copy of the feedback matrix F in use now (W_out^T if symmetric)."""
+        return self._FT.T.copy()
+
+    @property
+    def n_steps(self) -> int:
+        """Steps taken (every call of the step kernel, contributing or not)."""
+        return int(self._ctl[self._C_NSTEP])
+
+    @property
+    def n_updates(self) -> int:
+        """Optimiser updates applied (with Adam, its step count)."""
+        return int(self._ctl[self._C_NUPD])
+
+    @property
+    def pending_steps(self) -> int:
+        """Contributing steps accumulated since the last update (always 0 for a learner
+        that updates at every contributing step)."""
+        return 0 if self._C_COUNT is None else int(self._ctl[self._C_COUNT])
+
+    def _setup_stream(self, net, rule: str, rules, optimizer: str, loss: str, update_every,
+                      seed, batch_size, trainable) -> None:
+        """The constructor checks of a learner with an optimiser and an update window:
+        ``rule`` in ``rules``, optimiser, loss, ``update_every``, ``seed``, ``batch_size``
+        and ``trainable`` checked and kept, with ``net`` (whose five arrays the kernels
+        write into: each must be writeable and C-contiguous) and its dtype ``_dt``."""
+        check_choice("rule", rule, rules)
+        check_choice("optimizer", optimizer, OPTIMIZERS)
+        check_choice("loss", loss, LOSSES)
+        self.update_every = check_number("update_every", update_every, lo=1, integer=True)
+        self.seed = check_number("seed", seed, lo=0, integer=True)
+        self.batch_size = check_number("batch_size", batch_size, lo=1, integer=True)
+        self.trainable = check_trainable(trainable)
+        self.net, self.rule, self.loss, self.optimizer = net, rule, loss, optimizer
+        self._dt = net.dtype
+        for k in PARAM_NAMES:
+            a = getattr(net, k)
+            if not (a.flags.c_contiguous and a.flags.writeable):
+                raise ValueError(f"net.{k} must be a writeable C-contiguous array")
+
+    @staticmethod
+    def _adam_constants(betas, eps):
+        """``(beta1, beta2, eps)`` checked (as ``torch.optim.Adam``'s)."""
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas={betas!r} must be a pair (beta1, beta2)")
+        return (check_number("beta1", betas[0], lo=0.0, hi=1.0, hi_open=True),
+                check_number("beta2", betas[1], lo=0.0, hi=1.0, hi_open=True),
+                check_number("eps", eps, lo=0.0))
+
+    def _check_run(self, inputs, targets, mask, noise=None):
+        """``(x, targets, mask)`` for ``run``: state noise refused if the learner takes
+        none, ``inputs`` a (T, batch_size, I) array, ``targets`` and ``mask`` checked for
+        the learner's loss (:func:`localrnn.trajectories.check_targets`)."""
+        if noise is not None and self._no_noise is not None:
+            raise ValueError(f"noise is not supported by {self._no_noise}; give noise=None")
+        x = check_inputs(self.net, inputs, self._net_kind)
+        T, B, _ = x.shape
+        if B != self.batch_size:
+            raise ValueError(f"inputs has {B} streams (shape {x.shape}); this learner has "
+                             f"batch_size={self.batch_size}")
+        tg, m = check_targets(self.net, targets, mask, self.loss, T, B)
+        return x, tg, m
+
+    def _counter_state(self) -> Dict[str, np.ndarray]:
+        """The state dict's counters: ``step_count`` (updates applied), ``pending``
+        (contributing steps in the current window, 0 without one) and ``n_steps``."""
+        c = self._ctl
+        return {"step_count": np.array(int(c[self._C_NUPD])),
+                "pending": np.array(0 if self._C_COUNT is None else int(c[self._C_COUNT])),
+                "n_steps": np.array(int(c[self._C_NSTEP]))}
+
+    def _check_state_keys(self, d) -> None:
+        """Refuse a state dict without every key of this learner's ``state_dict()``."""
+        missing = sorted(set(self.state_dict()) - set(d))
+        if missing:
+            raise ValueError(f"state dict is missing {missing}; expected the keys of "
+                             f"{self._state_keys}")
+
+    def _load_counters(self, d) -> None:
+        """Restore :meth:`_counter_state`'s counters into ``_ctl`` (integers >= 0; a
+        pending count below ``update_every``; ``pending`` is not read without a window)."""
+        ctl = self._ctl
+        for key, slot in (("step_count", self._C_NUPD), ("pending", self._C_COUNT),
+                          ("n_steps", self._C_NSTEP)):
+            if slot is not None:
+                ctl[slot] = check_number(key, np.asarray(d[key]).item(), lo=0, integer=True)
+        if self._C_COUNT is not None and ctl[self._C_COUNT] >= self.update_every:
+            raise ValueError(f"pending={int(ctl[self._C_COUNT])} is out of range; allowed 0.."
+                             f"{self.update_every - 1} (update_every={self.update_every})")
+
+    def _check_h0(self, h0):
+        """None, or ``h0`` ((B, N), or (N,) broadcast to every stream) as a checked
+        (B, N) array of the network's dtype."""
+        if h0 is None:
+            return None
+        N, B = self.net.n_rec, self.batch_size
+        h = np.asarray(h0)
+        if h.ndim == 1:
+            return np.broadcast_to(check_array("h0", h, (N,), self.net.dtype), (B, N)).copy()
+        return check_array("h0", h, (B, N), self.net.dtype)
 
 
 class GradientLearner:

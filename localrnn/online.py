@@ -14,10 +14,9 @@ from typing import Dict, Iterable, Mapping, NamedTuple, Optional, Union
 import numpy as np
 
 from ._threads import step_blas_limit
-from ._validate import check_array, check_choice, check_labels, check_number
+from ._validate import check_array, check_labels
 from .activations import kernel_code
-from .names import LOSSES
-from .trajectories import check_inputs, check_noise, check_targets
+from .trajectories import check_noise
 from ._numba_compat import compiled_entry
 from .kernels import online as _k
 from .kernels import online_layout as _L
@@ -25,8 +24,8 @@ from .kernels.common import apply_phi
 from .learners import StreamingLearner
 from .names import (ONLINE_RULES, P_B, P_W, P_WIN, PARAM_NAMES, READOUT_PARAMS,
                     RECURRENT_PARAMS)
-from .network import Network, check_trainable, feedback_matrix, rule_feedback
-from .optim import OPTIMIZERS, check_lr
+from .network import Network, feedback_matrix, rule_feedback
+from .optim import check_lr
 
 _ndarray = np.ndarray
 
@@ -151,6 +150,9 @@ class OnlineLearner(StreamingLearner):
     0.03125
     """
 
+    _C_NSTEP, _C_NUPD, _C_COUNT = _L.C_NSTEP, _L.C_NUPD, _L.C_COUNT
+    _state_keys = "OnlineLearner.state_dict() for this optimiser and trainable set"
+
     def __init__(self, net: Network, rule: str = "eprop", lr: Union[float, Mapping] = 1e-3,
                  optimizer: str = "sgd", feedback=None, update_every: int = 1,
                  loss: str = "mse", seed: int = 0, batch_size: int = 1,
@@ -158,20 +160,8 @@ class OnlineLearner(StreamingLearner):
                  eps: float = 1e-8, h0=None):
         if not isinstance(net, Network):
             raise ValueError(f"net is a {type(net).__name__}; expected a localrnn.Network")
-        check_choice("rule", rule, ONLINE_RULES)
-        check_choice("optimizer", optimizer, OPTIMIZERS)
-        check_choice("loss", loss, LOSSES)
-        self.update_every = check_number("update_every", update_every, lo=1, integer=True)
-        self.seed = check_number("seed", seed, lo=0, integer=True)
-        self.batch_size = check_number("batch_size", batch_size, lo=1, integer=True)
-        self.trainable = check_trainable(trainable)
-        self.net, self.rule, self.loss, self.optimizer = net, rule, loss, optimizer
-        self._dt = net.dtype
-        for k in PARAM_NAMES:  # the kernels write into these arrays
-            a = getattr(net, k)
-            if not (a.flags.c_contiguous and a.flags.writeable):
-                raise ValueError(f"net.{k} must be a writeable C-contiguous array")
-
+        self._setup_stream(net, rule, ONLINE_RULES, optimizer, loss, update_every, seed,
+                           batch_size, trainable)
         self._FT = self._feedback_transpose(feedback)
         self._hyp = self._hyperparameters(betas, eps)
         self.set_lr(lr)
@@ -206,11 +196,7 @@ class OnlineLearner(StreamingLearner):
         hyp = np.zeros(_L.N_HYP)
         hyp[_L.H_ALPHA] = self.net.alpha
         if self.optimizer == "adam":
-            if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-                raise ValueError(f"betas={betas!r} must be a pair (beta1, beta2)")
-            hyp[_L.H_B1] = check_number("beta1", betas[0], lo=0.0, hi=1.0, hi_open=True)
-            hyp[_L.H_B2] = check_number("beta2", betas[1], lo=0.0, hi=1.0, hi_open=True)
-            hyp[_L.H_EPS] = check_number("eps", eps, lo=0.0)
+            hyp[_L.H_B1], hyp[_L.H_B2], hyp[_L.H_EPS] = self._adam_constants(betas, eps)
         return hyp
 
     def _control(self):
@@ -430,12 +416,8 @@ class OnlineLearner(StreamingLearner):
         -------
         (T,) array of the per-step losses.
         """
-        x = check_inputs(self.net, inputs)
+        x, tg, m = self._check_run(inputs, targets, mask)
         T, B, _ = x.shape
-        if B != self.batch_size:
-            raise ValueError(f"inputs has {B} streams (shape {x.shape}); this learner has "
-                             f"batch_size={self.batch_size}")
-        tg, m = check_targets(self.net, targets, mask, self.loss, T, B)
         nz, has = check_noise(self.net, noise, T, B)
         losses = np.empty(T)
         if self.loss == "mse":
@@ -460,9 +442,7 @@ class OnlineLearner(StreamingLearner):
         state and traces are not included: a restored learner starts new trials.
         """
         G, ctl = self._full_G()
-        d = {"step_count": np.array(int(ctl[_L.C_NUPD])),
-             "pending": np.array(int(ctl[_L.C_COUNT])),
-             "n_steps": np.array(int(ctl[_L.C_NSTEP]))}
+        d = self._counter_state()
         rows = ("acc", "m", "v") if self.optimizer == "adam" else ("acc",)
         for j, k in enumerate(PARAM_NAMES):
             if k in self.trainable:
@@ -478,11 +458,7 @@ class OnlineLearner(StreamingLearner):
         The accumulated sums are restored for every trained parameter, so a learner that
         sent its recurrent contributions straight into the weights (see the class notes)
         holds the full accumulator from here on."""
-        want = set(self.state_dict())
-        missing = sorted(want - set(d))
-        if missing:
-            raise ValueError(f"state dict is missing {missing}; expected the keys of "
-                             "OnlineLearner.state_dict() for this optimiser and trainable set")
+        self._check_state_keys(d)
         if self._ctl[_L.C_KEEP]:
             self._hold_all()
         ctl = self._ctl
@@ -494,11 +470,7 @@ class OnlineLearner(StreamingLearner):
                 for r, name in enumerate(rows):
                     a = check_array(f"{name}_{k}", d[f"{name}_{k}"], shape, self._dt)
                     self._G[r, o:o + self._psize[k]] = a.reshape(-1)
-        for key, slot in (("step_count", _L.C_NUPD), ("pending", _L.C_COUNT), ("n_steps", _L.C_NSTEP)):
-            ctl[slot] = check_number(key, np.asarray(d[key]).item(), lo=0, integer=True)
-        if ctl[_L.C_COUNT] >= self.update_every:
-            raise ValueError(f"pending={int(ctl[_L.C_COUNT])} is out of range; allowed 0.."
-                             f"{self.update_every - 1} (update_every={self.update_every})")
+        self._load_counters(d)
         ctl[_L.C_LAZY] = 0
 
     def reset(self, h0=None) -> None:
@@ -525,11 +497,6 @@ class OnlineLearner(StreamingLearner):
     def state(self) -> np.ndarray:
         """(B, N) copy of the current state h_t (current form) or a_t (rate form)."""
         return self._S[_L.S_H].copy()
-
-    @property
-    def feedback(self) -> np.ndarray:
-        """(N, O) copy of the feedback matrix F in use now (W_out^T if symmetric)."""
-        return self._FT.T.copy()
 
     @property
     def grads(self) -> Dict[str, np.ndarray]:
@@ -564,21 +531,6 @@ class OnlineLearner(StreamingLearner):
     def _blocks(self):
         """This learner's trace blocks (:func:`localrnn.kernels.online_layout.trace_blocks`)."""
         return _L.trace_blocks(self.rule, self.net.form, self.net.n_rec, self.net.n_in, self._PM)
-
-    @property
-    def n_steps(self) -> int:
-        """Steps taken (every call of the step kernel, contributing or not)."""
-        return int(self._ctl[_L.C_NSTEP])
-
-    @property
-    def n_updates(self) -> int:
-        """Optimiser updates applied (Adam's step count)."""
-        return int(self._ctl[_L.C_NUPD])
-
-    @property
-    def pending_steps(self) -> int:
-        """Contributing steps accumulated since the last update."""
-        return int(self._ctl[_L.C_COUNT])
 
     def memory(self) -> Dict[str, int]:
         """Floats of memory by role (counts, not bytes), as held now.
@@ -624,15 +576,6 @@ class OnlineLearner(StreamingLearner):
         return m["traces_per_stream"] / m["synapses"] if m["synapses"] else 0.0
 
     # ------------------------------------------------------------- slow checks
-    def _check_h0(self, h0):
-        if h0 is None:
-            return None
-        N, B = self.net.n_rec, self.batch_size
-        h = np.asarray(h0)
-        if h.ndim == 1:
-            return np.broadcast_to(check_array("h0", h, (N,), self._dt), (B, N)).copy()
-        return check_array("h0", h, (B, N), self._dt)
-
     def _check_step_x(self, x):
         return check_array("x", x, self._xshape, self._dt)
 

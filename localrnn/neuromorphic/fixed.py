@@ -54,7 +54,6 @@ import numpy as np
 
 from .._validate import check_choice, check_number
 from ..activations import dphi as _dphi_np, phi as _phi_np
-from ..engine import check_inputs, check_state0, check_targets
 from ..kernels import fixed_online as _k
 from ..learners import StreamingLearner
 from ..names import LOCAL_RULES, PARAM_NAMES
@@ -158,6 +157,10 @@ class QuantizedOnlineLearner(StreamingLearner):
         log2 of the number of table segments (default 8).
     """
 
+    _C_NSTEP, _C_NUPD = _k.C_NSTEP, _k.C_NUPD
+    _no_noise = "the integer learner"
+    _state_keys = "QuantizedOnlineLearner.state_dict()"
+
     def __init__(self, net: Network, rule: str = "eprop", lr: Union[float, Mapping] = 1e-3,
                  spec: Union[str, QuantSpec] = "w16,s16,t16,l16,acc32", feedback=None,
                  loss: str = "mse", seed: int = 0, batch_size: int = 1,
@@ -220,7 +223,7 @@ class QuantizedOnlineLearner(StreamingLearner):
         Z = N + I + 1
         self._E = np.zeros((B, N, Z) if net.form == "rate" else (B, 1, Z), dtype=np.int64)
         self._rng = pcg_seed(self.seed)
-        self._h0 = None if h0 is None else check_state0(net, h0, B)
+        self._h0 = self._check_h0(h0)
         self._head = (self._w["W_in"], self._w["W"], self._w["b"], self._w["W_out"],
                       self._w["b_out"], self._FT, self._S, self._Y, self._E, self._lut, ctl,
                       self._rng)
@@ -274,15 +277,9 @@ class QuantizedOnlineLearner(StreamingLearner):
     def run(self, inputs, targets, mask=None, noise=None) -> np.ndarray:
         """Stream a (T, B, ...) sequence: inputs (T, B, I), targets (T, B, O), mask
         (T, B, O) or (T, B) of 0/1.  Returns the (T,) per-step losses."""
-        if noise is not None:
-            raise ValueError("noise is not supported by the integer learner; give noise=None")
         net = self.net
-        x = check_inputs(net, inputs)
+        x, tg, m = self._check_run(inputs, targets, mask, noise)
         T, B, _ = x.shape
-        if B != self.batch_size:
-            raise ValueError(f"inputs has {B} streams (shape {x.shape}); this learner has "
-                             f"batch_size={self.batch_size}")
-        tg, m = check_targets(net, targets, mask, "mse", T, B)
         X = np.ascontiguousarray(self._qs(x))
         TG = np.ascontiguousarray(self._qs(tg))
         MK = self._mask01(m, (T, B, net.n_out))
@@ -294,7 +291,7 @@ class QuantizedOnlineLearner(StreamingLearner):
     def reset(self, h0=None) -> None:
         """Start new trials: state to ``h0`` (or the constructor's, else zeros) rounded into
         the state format, traces to zero.  Weights and the random stream are kept."""
-        h = self._h0 if h0 is None else check_state0(self.net, h0, self.batch_size)
+        h = self._h0 if h0 is None else self._check_h0(h0)
         S = self._S
         S[...] = 0
         if h is not None:
@@ -333,19 +330,15 @@ class QuantizedOnlineLearner(StreamingLearner):
         """Counters, the integer weights (``int_<name>``) and the random stream (``rng``).
         The streams' state and traces are not included: a restored learner starts new
         trials (as :meth:`localrnn.OnlineLearner.state_dict`)."""
-        d = {"step_count": np.array(int(self._ctl[_k.C_NUPD])), "pending": np.array(0),
-             "n_steps": np.array(int(self._ctl[_k.C_NSTEP])), "rng": self._rng.copy()}
+        d = self._counter_state()
+        d["rng"] = self._rng.copy()
         for k in PARAM_NAMES:
             d["int_" + k] = self._w[k].copy()
         return d
 
     def load_state_dict(self, d) -> None:
         """Restore what :meth:`state_dict` returned (same network shapes and spec)."""
-        want = set(self.state_dict())
-        missing = sorted(want - set(d))
-        if missing:
-            raise ValueError(f"state dict is missing {missing}; expected the keys of "
-                             "QuantizedOnlineLearner.state_dict()")
+        self._check_state_keys(d)
         lo, hi = -(2 ** (self.formats["w"][0] - 1)), 2 ** (self.formats["w"][0] - 1) - 1
         for k in PARAM_NAMES:
             a = np.asarray(d["int_" + k])
@@ -359,8 +352,7 @@ class QuantizedOnlineLearner(StreamingLearner):
         if rng.shape != (2,):
             raise ValueError(f"rng has shape {rng.shape}; expected (2,)")
         self._rng[...] = rng.astype(np.uint64)
-        for key, slot in (("step_count", _k.C_NUPD), ("n_steps", _k.C_NSTEP)):
-            self._ctl[slot] = check_number(key, np.asarray(d[key]).item(), lo=0, integer=True)
+        self._load_counters(d)
         self._sync()
 
     # ------------------------------------------------------------- inspection
@@ -382,14 +374,6 @@ class QuantizedOnlineLearner(StreamingLearner):
     def feedback(self) -> np.ndarray:
         """(N, O) float feedback in use (W_out^T if symmetric)."""
         return self._FT.T * 2.0 ** (-self.weight_frac["F"])
-
-    @property
-    def n_steps(self) -> int:
-        return int(self._ctl[_k.C_NSTEP])
-
-    @property
-    def n_updates(self) -> int:
-        return int(self._ctl[_k.C_NUPD])
 
     def config(self) -> Dict:
         """What this learner uses (for summaries): formats, rounding, constants."""

@@ -13,14 +13,13 @@ from typing import Dict, Iterable, Mapping, Optional, Union
 
 import numpy as np
 
-from .._validate import check_array, check_choice, check_labels, check_number
+from .._validate import check_array, check_labels
 from ..kernels import spiking_online as _k
 from ..learners import StreamingLearner
-from ..names import LOSSES, PARAM_NAMES
-from ..network import check_trainable, feedback_matrix
-from ..optim import OPTIMIZERS, check_lr
-from ..trajectories import check_state0, check_targets
-from .engine import check_inputs, check_network
+from ..names import PARAM_NAMES
+from ..network import feedback_matrix
+from ..optim import check_lr
+from .engine import check_network
 from .network import SpikingNetwork
 
 #: Rules a spiking network can learn online (BPTT runs backward in time).
@@ -90,25 +89,18 @@ class SpikingOnlineLearner(StreamingLearner):
     >>> loss = learner.step(np.ones((1, 2)), np.zeros((1, 1)))
     """
 
+    _C_NSTEP, _C_NUPD, _C_COUNT = _k.C_NSTEP, _k.C_NUPD, _k.C_COUNT
+    _net_kind, _no_noise = SpikingNetwork, "spiking networks"
+    _state_keys = "SpikingOnlineLearner.state_dict() for this optimiser and trainable set"
+
     def __init__(self, net: SpikingNetwork, rule: str = "eprop", lr: Union[float, Mapping] = 1e-3,
                  optimizer: str = "sgd", feedback=None, update_every: int = 1,
                  loss: str = "mse", seed: int = 0, batch_size: int = 1,
                  trainable: Optional[Iterable[str]] = None, betas=(0.9, 0.999),
                  eps: float = 1e-8, h0=None):
         check_network(net)
-        check_choice("rule", rule, ONLINE_RULES)
-        check_choice("optimizer", optimizer, OPTIMIZERS)
-        check_choice("loss", loss, LOSSES)
-        self.update_every = check_number("update_every", update_every, lo=1, integer=True)
-        self.seed = check_number("seed", seed, lo=0, integer=True)
-        self.batch_size = check_number("batch_size", batch_size, lo=1, integer=True)
-        self.trainable = check_trainable(trainable)
-        self.net, self.rule, self.loss, self.optimizer = net, rule, loss, optimizer
-        self._dt = net.dtype
-        for k in PARAM_NAMES:
-            a = getattr(net, k)
-            if not (a.flags.c_contiguous and a.flags.writeable):
-                raise ValueError(f"net.{k} must be a writeable C-contiguous array")
+        self._setup_stream(net, rule, ONLINE_RULES, optimizer, loss, update_every, seed,
+                           batch_size, trainable)
         if feedback is None or (isinstance(feedback, str) and feedback == "symmetric"):
             self._symmetric = True
             self._FT = net.W_out                  # read live: follows the readout
@@ -118,11 +110,8 @@ class SpikingOnlineLearner(StreamingLearner):
         self._prm, self._mode = net.kernel_scalars()
         self._hyp = np.zeros(_k.N_HYP)
         if optimizer == "adam":
-            if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-                raise ValueError(f"betas={betas!r} must be a pair (beta1, beta2)")
-            self._hyp[_k.H_B1] = check_number("beta1", betas[0], lo=0.0, hi=1.0, hi_open=True)
-            self._hyp[_k.H_B2] = check_number("beta2", betas[1], lo=0.0, hi=1.0, hi_open=True)
-            self._hyp[_k.H_EPS] = check_number("eps", eps, lo=0.0)
+            self._hyp[_k.H_B1], self._hyp[_k.H_B2], self._hyp[_k.H_EPS] = \
+                self._adam_constants(betas, eps)
         self._ctl = np.zeros(_k.N_CTL, dtype=np.int64)
         self._ctl[_k.C_OPT] = 1 if optimizer == "adam" else 0
         self._ctl[_k.C_EVERY] = self.update_every
@@ -225,14 +214,8 @@ class SpikingOnlineLearner(StreamingLearner):
         Identical numbers to T calls of :meth:`step`.  ``inputs`` (T, B, I); ``targets``
         (T, B, O) or (T, B) labels; ``mask`` (T, B, O) or (T, B).  Returns the (T,) losses.
         """
-        if noise is not None:
-            raise ValueError("noise is not supported by spiking networks; give noise=None")
-        x = check_inputs(self.net, inputs)
-        T, B, _ = x.shape
-        if B != self.batch_size:
-            raise ValueError(f"inputs has {B} streams (shape {x.shape}); this learner has "
-                             f"batch_size={self.batch_size}")
-        tg, m = check_targets(self.net, targets, mask, self.loss, T, B)
+        x, tg, m = self._check_run(inputs, targets, mask, noise)
+        T = x.shape[0]
         if self.loss == "mse":
             lb = np.zeros((T, 0), dtype=np.int64)
         else:
@@ -271,9 +254,7 @@ class SpikingOnlineLearner(StreamingLearner):
         ``step_count``, ``pending``, ``n_steps``, and per trained parameter
         ``acc_<name>`` and, for Adam, ``m_<name>``, ``v_<name>``.  The streams' state and
         traces are not included: a restored learner starts new trials."""
-        d = {"step_count": np.array(int(self._ctl[_k.C_NUPD])),
-             "pending": np.array(int(self._ctl[_k.C_COUNT])),
-             "n_steps": np.array(int(self._ctl[_k.C_NSTEP]))}
+        d = self._counter_state()
         rows = ("acc", "m", "v") if self.optimizer == "adam" else ("acc",)
         for k, (o, n, shape) in self._segments().items():
             if k in self.trainable:
@@ -286,11 +267,7 @@ class SpikingOnlineLearner(StreamingLearner):
 
     def load_state_dict(self, d) -> None:
         """Restore what :meth:`state_dict` returned (same optimiser and trainable set)."""
-        want = set(self.state_dict())
-        missing = sorted(want - set(d))
-        if missing:
-            raise ValueError(f"state dict is missing {missing}; expected the keys of "
-                             "SpikingOnlineLearner.state_dict() for this optimiser and trainable set")
+        self._check_state_keys(d)
         rows = ("acc", "m", "v") if self.optimizer == "adam" else ("acc",)
         self._G[0] = 0.0
         for k, (o, n, shape) in self._segments().items():
@@ -298,12 +275,7 @@ class SpikingOnlineLearner(StreamingLearner):
                 for r, name in enumerate(rows):
                     a = check_array(f"{name}_{k}", d[f"{name}_{k}"], shape, self._dt)
                     self._G[r, o:o + n] = a.reshape(-1)
-        for key, slot in (("step_count", _k.C_NUPD), ("pending", _k.C_COUNT),
-                          ("n_steps", _k.C_NSTEP)):
-            self._ctl[slot] = check_number(key, np.asarray(d[key]).item(), lo=0, integer=True)
-        if self._ctl[_k.C_COUNT] >= self.update_every:
-            raise ValueError(f"pending={int(self._ctl[_k.C_COUNT])} is out of range; allowed 0.."
-                             f"{self.update_every - 1} (update_every={self.update_every})")
+        self._load_counters(d)
         self._ctl[_k.C_FRESH] = 0
 
     # ------------------------------------------------------------- inspection
@@ -335,11 +307,6 @@ class SpikingOnlineLearner(StreamingLearner):
         return self._S[_k.S_Z].copy()
 
     @property
-    def feedback(self) -> np.ndarray:
-        """(N, O) copy of the feedback matrix F in use now (W_out^T if symmetric)."""
-        return self._FT.T.copy()
-
-    @property
     def traces(self) -> Dict[str, np.ndarray]:
         """Copies of the learning state per stream: ``eps_v`` (B, 1 or N, P), ``eps_a``
         (B, N, P; ALIF), ``ebar`` (B, N, P) over the presynaptic vector [x; 1; z_{t-1}]
@@ -348,18 +315,6 @@ class SpikingOnlineLearner(StreamingLearner):
         if self.net.model == "alif":
             d["eps_a"] = self._EA.copy()
         return d
-
-    @property
-    def n_steps(self) -> int:
-        return int(self._ctl[_k.C_NSTEP])
-
-    @property
-    def n_updates(self) -> int:
-        return int(self._ctl[_k.C_NUPD])
-
-    @property
-    def pending_steps(self) -> int:
-        return int(self._ctl[_k.C_COUNT])
 
     def memory(self) -> Dict[str, int]:
         """Floats of memory by role (counts, not bytes), as held now.
@@ -396,10 +351,6 @@ class SpikingOnlineLearner(StreamingLearner):
         N, I = self.net.n_rec, self.net.n_in
         per = self._EV[0].size + self._EA[0].size + self._EB[0].size
         return per / (N * (I + 1 + N))
-
-    # ------------------------------------------------------------- checks
-    def _check_h0(self, h0):
-        return None if h0 is None else check_state0(self.net, h0, self.batch_size, name="h0")
 
 
 __all__ = ["SpikingOnlineLearner", "ONLINE_RULES"]
