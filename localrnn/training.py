@@ -640,8 +640,9 @@ class Trainer:
         :meth:`~localrnn.learners.Learner.learn`); returns the batch loss."""
         c = self.config
         b = self._train_batch = self._draws.batch(self.task, c.batch, c.seed, 1, i)
+        learn = getattr(self.learner, "_learn_own", self.learner.learn)  # see GradientLearner
         try:
-            return self.learner.learn(b, self._h0(c.batch))
+            return learn(b, self._h0(c.batch))
         except TrainingDiverged as e:
             raise TrainingDiverged(f"iteration {i + 1}: {e}") from None
 
