@@ -49,7 +49,7 @@ from ._validate import check_array, check_choice, check_number
 from .engine import gradient, own_gradient
 from .names import LOCAL_RULES, LOSSES, PARAM_NAMES, RULES, TRUNCATIONS
 from .network import Network, check_trainable, feedback_matrix, rule_feedback
-from .optim import OPTIMIZERS, make_optimizer
+from .optim import OPTIMIZERS, all_finite, make_optimizer
 from .trajectories import check_inputs, check_targets
 
 
@@ -282,7 +282,7 @@ class GradientLearner:
 
     def _update(self, L, g) -> float:
         grads = {k: g[k] for k in self.trainable}
-        if not (math.isfinite(L) and all(np.all(np.isfinite(v)) for v in grads.values())):
+        if not (math.isfinite(L) and all_finite(grads.values())):
             raise TrainingDiverged(f"non-finite loss or gradient (loss={L!r})")
         if self.clip is not None:
             grads, self.last_norm = clip_grad_norm(grads, self.clip)

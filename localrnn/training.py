@@ -37,6 +37,7 @@ from .learners import BatchLearner, Learner, TrainingDiverged
 from .names import (ACTIVATIONS, EXACT_RULES, FEEDBACKS, FLOSS_MODES, FORMS, KIND, LOCAL_RULES,
                     OPTIMIZERS, PARAM_NAMES, RULES, SPIKING_RULES, TRUNCATIONS)
 from .network import Network
+from .optim import all_finite
 from .neuromorphic.fixed import QuantizedOnlineLearner
 from .spiking import SpikingBatchLearner, SpikingNetwork, SpikingOnlineLearner
 from .spiking import trajectory as spiking_trajectory
@@ -561,7 +562,7 @@ class _Draws:
 
 
 def _all_finite(arrays) -> bool:
-    return all(np.all(np.isfinite(a)) for a in arrays)
+    return all_finite(arrays)   # one compiled pass (localrnn.optim.all_finite)
 
 
 class Scores(NamedTuple):
