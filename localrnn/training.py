@@ -37,6 +37,7 @@ from .learners import BatchLearner, Learner, TrainingDiverged
 from .names import (ACTIVATIONS, EXACT_RULES, FEEDBACKS, FLOSS_MODES, FORMS, KIND, LOCAL_RULES,
                     OPTIMIZERS, PARAM_NAMES, RULES, SPIKING_RULES, TRUNCATIONS)
 from .network import Network
+from .kernels.seeding import seed_words as _seed_words_k
 from .optim import all_finite
 from .neuromorphic.fixed import QuantizedOnlineLearner
 from .spiking import SpikingBatchLearner, SpikingNetwork, SpikingOnlineLearner
@@ -475,15 +476,13 @@ def _batch(task, B: int, seed: int, stream: int, i: int = 0):
 #: PCG64's 128-bit LCG multiplier (numpy's ``PCG_DEFAULT_MULTIPLIER_128``)
 _PCG_MULT = (2549297995355413924 << 64) | 4865540595714422341
 _M128, _M32 = (1 << 128) - 1, 0xFFFFFFFF
-# numpy.random.SeedSequence's hash constants (numpy/random/bit_generator.pyx)
-_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
-_MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
 
 
 def _seed_words(entropy) -> List[int]:
     """``SeedSequence(entropy).generate_state(4, np.uint64)`` (pool size 4, no spawn
-    key) for a sequence of non-negative ints, in Python integers: the same hashing,
-    word by word (each int split into little-endian 32-bit words, 0 as one word)."""
+    key) for a sequence of non-negative ints, as Python ints: each int split into
+    little-endian 32-bit words (0 as one word), hashed by the compiled
+    :func:`localrnn.kernels.seeding.seed_words`."""
     ent = []
     for e in entropy:
         e = int(e)
@@ -492,34 +491,9 @@ def _seed_words(entropy) -> List[int]:
         while e:
             ent.append(e & _M32)
             e >>= 32
-    h = _INIT_A
-    pool = []
-
-    def hashmix(v):
-        nonlocal h
-        v ^= h
-        h = (h * _MULT_A) & _M32
-        v = (v * h) & _M32
-        return v ^ (v >> 16)
-
-    for j in range(4):
-        pool.append(hashmix(ent[j] if j < len(ent) else 0))
-    for src in range(4):
-        for dst in range(4):
-            if src != dst:
-                r = (_MIX_L * pool[dst] - _MIX_R * hashmix(pool[src])) & _M32
-                pool[dst] = r ^ (r >> 16)
-    for src in range(4, len(ent)):
-        for dst in range(4):
-            r = (_MIX_L * pool[dst] - _MIX_R * hashmix(ent[src])) & _M32
-            pool[dst] = r ^ (r >> 16)
-    hb, st = _INIT_B, []
-    for j in range(8):
-        v = pool[j % 4] ^ hb
-        hb = (hb * _MULT_B) & _M32
-        v = (v * hb) & _M32
-        st.append(v ^ (v >> 16))
-    return [st[2 * k] | (st[2 * k + 1] << 32) for k in range(4)]
+    out = np.empty(4, dtype=np.uint64)
+    _seed_words_k(np.array(ent, dtype=np.uint64), out)
+    return out.tolist()
 
 
 class _Draws:
@@ -529,8 +503,8 @@ class _Draws:
     In a training loop a new Generator per iteration cost ~15 us, and the compiled batch
     call unboxing it (NumPy builds the bit generator's ctypes interface on first use)
     ~30 us more.  Here the state is computed as PCG64's constructor computes it -- the
-    SeedSequence's four 64-bit words (:func:`_seed_words`; NumPy's own SeedSequence
-    costs as much and, measured, made the batch call after it ~17 us slower), then
+    SeedSequence's four 64-bit words (:func:`_seed_words`, compiled; NumPy's own
+    SeedSequence cost ~14 us and, measured, made the batch call after it ~17 us slower), then
     ``pcg64_set_seed``/``pcg_setseq_128_srandom_r`` -- and assigned, with the buffered
     32-bit value cleared (tests/test_tasks.py compares the states with ``default_rng``'s
     and the batches with :func:`_batch`'s).  The generator is lent to ``task.batch`` and

@@ -550,7 +550,10 @@ def test_training_draws_equal_default_rng():
     from localrnn.tasks import list_tasks
     from localrnn.training import _batch, _Draws, _seed_words
 
-    for ent in ([0], [0, 1, 0], [5, 2, 2**32], [2**64 + 3, 1, 7], [1, 2, 3, 4, 5, 6]):
+    rng = np.random.default_rng(0)
+    rand = [[int(v) for v in rng.integers(0, 2**62, size=n) >> rng.integers(0, 62, size=n)] + [int(n) * 2**70 // 3]
+            for n in rng.integers(1, 7, size=200)]
+    for ent in [[0], [0, 1, 0], [5, 2, 2**32], [2**64 + 3, 1, 7], [1, 2, 3, 4, 5, 6]] + rand:
         assert _seed_words(ent) == np.random.SeedSequence(ent).generate_state(4, np.uint64).tolist()
     for seed in (0, 3, 2**31 - 1, 2**32, 2**40 + 7, 12345678901234567890):
         for stream in (1, 2):
