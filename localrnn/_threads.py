@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from contextlib import contextmanager, nullcontext
+from typing import Optional
 
 # Kernels that loop over time call BLAS once per step on small matrices
 # (B x N by N x N).  A multi-threaded OpenBLAS synchronises its threads on every
@@ -47,14 +48,15 @@ class _StepBlasLimit:
     _depth = 0
     _limiter = None
 
-    def __init__(self, n: int):
-        self.n = n
+    def __init__(self, n: Optional[int]):
+        self.n = n          # None: read at entry if outermost (another thread may have left)
 
     def __enter__(self):
         cls = _StepBlasLimit
         with cls._lock:
             if cls._depth == 0:
-                cls._limiter = _BlasLimit(self.n)
+                n = self.n if self.n is not None else step_blas_threads()
+                cls._limiter = _BlasLimit(n) if n > 0 else None
             cls._depth += 1
         return self
 
@@ -64,7 +66,8 @@ class _StepBlasLimit:
             cls._depth -= 1
             if cls._depth == 0:
                 limiter, cls._limiter = cls._limiter, None
-                limiter.restore_original_limits()
+                if limiter is not None:
+                    limiter.restore_original_limits()
         return False
 
 
@@ -104,7 +107,10 @@ def _controller():
 def step_blas_limit():
     """Context manager: BLAS threads for time-stepping kernels (see above).
 
-    Re-entrant: nested uses keep the outermost limit (see :class:`_StepBlasLimit`)."""
+    Re-entrant: nested uses keep the outermost limit (see :class:`_StepBlasLimit`);
+    inside one, a nested use only counts (the environment is read by the outermost)."""
+    if _StepBlasLimit._depth > 0:
+        return _StepBlasLimit(None)
     n = step_blas_threads()
     if n <= 0:
         return nullcontext()
