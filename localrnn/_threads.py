@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from contextlib import contextmanager, nullcontext
+from typing import Optional
 
 # Kernels that loop over time call BLAS once per step on small matrices
 # (B x N by N x N).  A multi-threaded OpenBLAS synchronises its threads on every
@@ -47,14 +48,15 @@ class _StepBlasLimit:
     _depth = 0
     _limiter = None
 
-    def __init__(self, n: int):
-        self.n = n
+    def __init__(self, n: Optional[int]):
+        self.n = n          # None: read at entry if outermost (another thread may have left)
 
     def __enter__(self):
         cls = _StepBlasLimit
         with cls._lock:
             if cls._depth == 0:
-                cls._limiter = _controller().limit(limits=self.n, user_api="blas")
+                n = self.n if self.n is not None else step_blas_threads()
+                cls._limiter = _BlasLimit(n) if n > 0 else None
             cls._depth += 1
         return self
 
@@ -64,8 +66,32 @@ class _StepBlasLimit:
             cls._depth -= 1
             if cls._depth == 0:
                 limiter, cls._limiter = cls._limiter, None
-                limiter.restore_original_limits()
+                if limiter is not None:
+                    limiter.restore_original_limits()
         return False
+
+
+class _BlasLimit:
+    """``_controller().limit(limits=n, user_api="blas")`` and its
+    ``restore_original_limits()``, without threadpoolctl's ``info()`` walk over every
+    library (16 us of each training iteration's gradient, measured): each BLAS
+    library's count read (``get_num_threads``), set to ``n``, set back on restore --
+    what threadpoolctl's limiter does with the counts it reads."""
+
+    _libs = None
+
+    def __init__(self, n: int):
+        libs = _BlasLimit._libs
+        if libs is None:
+            libs = _BlasLimit._libs = [lc for lc in _controller().lib_controllers if lc.user_api == "blas"]
+        self._saved = [(lc, lc.get_num_threads()) for lc in libs]
+        for lc, _ in self._saved:
+            lc.set_num_threads(n)
+
+    def restore_original_limits(self):
+        for lc, n0 in self._saved:
+            if n0 is not None:
+                lc.set_num_threads(n0)
 
 
 def _controller():
@@ -81,7 +107,10 @@ def _controller():
 def step_blas_limit():
     """Context manager: BLAS threads for time-stepping kernels (see above).
 
-    Re-entrant: nested uses keep the outermost limit (see :class:`_StepBlasLimit`)."""
+    Re-entrant: nested uses keep the outermost limit (see :class:`_StepBlasLimit`);
+    inside one, a nested use only counts (the environment is read by the outermost)."""
+    if _StepBlasLimit._depth > 0:
+        return _StepBlasLimit(None)
     n = step_blas_threads()
     if n <= 0:
         return nullcontext()

@@ -265,6 +265,54 @@ def gradient(net: Network, inputs, targets, mask=None, loss: str = "mse", rule: 
                          method, return_h0, return_trajectory, truncation)
 
 
+_NO_NOISE = {}
+
+
+def own_gradient(net: Network, inputs, targets, mask, loss: str, rule: str, F, h0=None,
+                 truncation: str = "recurrent"):
+    """``(loss, grads)`` as :func:`gradient` (``method="gemm"``, no noise), for arrays
+    the package itself just made: a training batch drawn by the run's task, the
+    learner's own ``F`` (the (N, O) feedback array of a local rule, None for an exact
+    one) and ``h0`` (None or (B, N)/(N,) of the task's).
+
+    The same conversions as :func:`gradient`'s checks (``np.ascontiguousarray`` to the
+    network's dtype; a (T, B) mse mask broadcast over the outputs; int64 labels), so the
+    same arrays and the same numbers, without the checks: no shape, finiteness or
+    choice checks (a training iteration paid ~30-50 us for them).  Only
+    :class:`localrnn.Trainer`'s iterations call it (``BatchLearner._learn_own``);
+    everything public goes through :func:`gradient`.
+    """
+    dt = net.dtype
+    x = np.ascontiguousarray(inputs, dtype=dt)
+    T, B, _ = x.shape
+    O = net.n_out
+    if loss == "mse":
+        tg = np.ascontiguousarray(targets, dtype=dt)
+        if mask is None:
+            m = np.ones((T, B, O), dtype=dt)
+        elif np.ndim(mask) == 2:
+            m = np.ascontiguousarray(np.broadcast_to(np.ascontiguousarray(mask, dtype=dt)[:, :, None],
+                                                     (T, B, O)))
+        else:
+            m = np.ascontiguousarray(mask, dtype=dt)
+    else:
+        tg = np.ascontiguousarray(targets, dtype=np.int64)
+        m = np.ones((T, B), dtype=dt) if mask is None else np.ascontiguousarray(mask, dtype=dt)
+    if h0 is None:
+        s0 = np.zeros((B, net.n_rec), dtype=dt)
+    elif np.ndim(h0) == 1:
+        s0 = np.ascontiguousarray(np.broadcast_to(np.ascontiguousarray(h0, dtype=dt), (B, net.n_rec)))
+    else:
+        s0 = np.ascontiguousarray(h0, dtype=dt)
+    nz = _NO_NOISE.get(dt)
+    if nz is None:
+        nz = _NO_NOISE[dt] = np.zeros((0, 0, 0), dtype=dt)
+    local = F is not None
+    with step_blas_limit():
+        return _gradient(net, x, tg, m, loss, rule, local, F, s0, nz, False, "gemm", False, False,
+                         truncation)
+
+
 def _gradient(net, x, tg, m, loss, rule, local, F, s0, nz, has, method, return_h0,
               return_trajectory, truncation="recurrent"):
     if rule == "rtrl":

@@ -46,10 +46,10 @@ from typing import Dict, Mapping, Optional, Protocol, Union, runtime_checkable
 import numpy as np
 
 from ._validate import check_array, check_choice, check_number
-from .engine import gradient
+from .engine import gradient, own_gradient
 from .names import LOCAL_RULES, LOSSES, PARAM_NAMES, RULES, TRUNCATIONS
 from .network import Network, check_trainable, feedback_matrix, rule_feedback
-from .optim import OPTIMIZERS, make_optimizer
+from .optim import OPTIMIZERS, all_finite, make_optimizer
 from .trajectories import check_inputs, check_targets
 
 
@@ -266,10 +266,23 @@ class GradientLearner:
         of (at least) the trained parameters."""
         raise NotImplementedError
 
+    def _own_loss_and_grads(self, batch, h0=None):
+        """:meth:`loss_and_grads` for a batch the run's task just drew and the run's
+        ``h0`` (:meth:`_learn_own`); a subclass may skip the argument checks here."""
+        return self.loss_and_grads(batch, h0)
+
     def learn(self, batch, h0=None) -> float:
-        L, g = self.loss_and_grads(batch, h0)
+        return self._update(*self.loss_and_grads(batch, h0))
+
+    def _learn_own(self, batch, h0=None) -> float:
+        """:meth:`learn` for :class:`localrnn.Trainer`'s iterations: the batch its task
+        just drew, ``h0`` its task's; the same numbers and the same refusal of a
+        non-finite loss or gradient, the argument checks skipped where the subclass can."""
+        return self._update(*self._own_loss_and_grads(batch, h0))
+
+    def _update(self, L, g) -> float:
         grads = {k: g[k] for k in self.trainable}
-        if not (math.isfinite(L) and all(np.all(np.isfinite(v)) for v in grads.values())):
+        if not (math.isfinite(L) and all_finite(grads.values())):
             raise TrainingDiverged(f"non-finite loss or gradient (loss={L!r})")
         if self.clip is not None:
             grads, self.last_norm = clip_grad_norm(grads, self.clip)
@@ -339,6 +352,18 @@ class BatchLearner(GradientLearner):
             kw["truncation"] = self.truncation
         return gradient(self.net, batch.inputs, batch.targets, batch.mask, loss=self.loss,
                         rule=self.rule, h0=h0, **kw)
+
+    def _own_loss_and_grads(self, batch, h0=None):
+        # engine.own_gradient: gradient()'s conversions without its checks, with the F
+        # gradient() would use (symmetric: the current W_out^T; random: the array drawn
+        # at construction; the exact rules: None)
+        if self.rule in LOCAL_RULES:
+            fb = self.feedback
+            F = np.ascontiguousarray(self.net.W_out.T) if isinstance(fb, str) else fb
+        else:
+            F = None
+        return own_gradient(self.net, batch.inputs, batch.targets, batch.mask, self.loss, self.rule,
+                            F, h0, self.truncation)
 
 
 __all__ = ["Learner", "GradientLearner", "BatchLearner", "StreamingLearner", "TrainingDiverged", "trial_loss",

@@ -13,7 +13,7 @@ from typing import Dict, Mapping, Union
 import numpy as np
 
 from ._validate import check_choice, check_number
-from .kernels.optim import adam_update, sgd_update
+from .kernels.optim import adam_update, all_finite5, sgd_update
 
 from .names import OPTIMIZERS  # noqa: E402  (re-exported)
 
@@ -102,6 +102,26 @@ class Adam(_Optimizer):
         for k in self.params:
             self.m[k][...] = d["m_" + k]
             self.v[k][...] = d["v_" + k]
+
+
+_EMPTY: Dict[np.dtype, np.ndarray] = {}
+
+
+def all_finite(arrays) -> bool:
+    """``all(np.all(np.isfinite(a)) for a in arrays)``: one compiled call
+    (:func:`localrnn.kernels.optim.all_finite5`) for up to five arrays of one float
+    dtype (a network's parameters or gradients), NumPy's otherwise."""
+    arrays = [np.asarray(a) for a in arrays]
+    if not arrays:
+        return True
+    dt = arrays[0].dtype
+    if len(arrays) > 5 or dt.kind != "f" or any(a.dtype != dt or a.ndim == 0 for a in arrays):
+        return all(np.all(np.isfinite(a)) for a in arrays)
+    e = _EMPTY.get(dt)
+    if e is None:
+        e = _EMPTY[dt] = np.empty(0, dtype=dt)
+    arrays += [e] * (5 - len(arrays))
+    return bool(all_finite5(*arrays))
 
 
 def make_optimizer(name: str, params: Dict[str, np.ndarray], lr, **kwargs):

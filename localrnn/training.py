@@ -37,6 +37,8 @@ from .learners import BatchLearner, Learner, TrainingDiverged
 from .names import (ACTIVATIONS, EXACT_RULES, FEEDBACKS, FLOSS_MODES, FORMS, KIND, LOCAL_RULES,
                     OPTIMIZERS, PARAM_NAMES, RULES, SPIKING_RULES, TRUNCATIONS)
 from .network import Network
+from .kernels.seeding import seed_words as _seed_words_k
+from .optim import all_finite
 from .neuromorphic.fixed import QuantizedOnlineLearner
 from .spiking import SpikingBatchLearner, SpikingNetwork, SpikingOnlineLearner
 from .spiking import trajectory as spiking_trajectory
@@ -471,8 +473,70 @@ def _batch(task, B: int, seed: int, stream: int, i: int = 0):
     return task.batch(B, np.random.default_rng([seed, stream, i]))
 
 
+#: PCG64's 128-bit LCG multiplier (numpy's ``PCG_DEFAULT_MULTIPLIER_128``)
+_PCG_MULT = (2549297995355413924 << 64) | 4865540595714422341
+_M128, _M32 = (1 << 128) - 1, 0xFFFFFFFF
+
+
+def _seed_words(entropy) -> List[int]:
+    """``SeedSequence(entropy).generate_state(4, np.uint64)`` (pool size 4, no spawn
+    key) for a sequence of non-negative ints, as Python ints: each int split into
+    little-endian 32-bit words (0 as one word), hashed by the compiled
+    :func:`localrnn.kernels.seeding.seed_words`."""
+    ent = []
+    for e in entropy:
+        e = int(e)
+        if e == 0:
+            ent.append(0)
+        while e:
+            ent.append(e & _M32)
+            e >>= 32
+    out = np.empty(4, dtype=np.uint64)
+    _seed_words_k(np.array(ent, dtype=np.uint64), out)
+    return out.tolist()
+
+
+class _Draws:
+    """One ``Generator(PCG64)`` set, per batch, to the state ``default_rng([seed,
+    stream, i])`` starts from: the same numbers as a new generator, without building one.
+
+    In a training loop a new Generator per iteration cost ~15 us, and the compiled batch
+    call unboxing it (NumPy builds the bit generator's ctypes interface on first use)
+    ~30 us more.  Here the state is computed as PCG64's constructor computes it -- the
+    SeedSequence's four 64-bit words (:func:`_seed_words`, compiled; NumPy's own
+    SeedSequence cost ~14 us and, measured, made the batch call after it ~17 us slower), then
+    ``pcg64_set_seed``/``pcg_setseq_128_srandom_r`` -- and assigned, with the buffered
+    32-bit value cleared (tests/test_tasks.py compares the states with ``default_rng``'s
+    and the batches with :func:`_batch`'s).  The generator is lent to ``task.batch`` and
+    reset on every draw: nothing may keep it.
+    """
+
+    def __init__(self):
+        self.bit_generator = np.random.PCG64(0)
+        self.generator = np.random.Generator(self.bit_generator)
+
+    @staticmethod
+    def state(seed: int, stream: int, i: int) -> Dict:
+        """The ``PCG64.state`` of ``default_rng([seed, stream, i])``."""
+        w = _seed_words((seed, stream, i))
+        initstate, initseq = (w[0] << 64) | w[1], (w[2] << 64) | w[3]
+        inc = ((initseq << 1) | 1) & _M128
+        s = (inc + initstate) & _M128                     # state 0 stepped (0 * mult + inc), plus initstate
+        s = (s * _PCG_MULT + inc) & _M128                 # stepped again
+        return {"bit_generator": "PCG64", "state": {"state": s, "inc": inc},
+                "has_uint32": 0, "uinteger": 0}
+
+    def rng(self, seed: int, stream: int, i: int) -> np.random.Generator:
+        self.bit_generator.state = self.state(seed, stream, i)
+        return self.generator
+
+    def batch(self, task, B: int, seed: int, stream: int, i: int = 0):
+        """:func:`_batch`'s batch, bit for bit."""
+        return task.batch(B, self.rng(seed, stream, i))
+
+
 def _all_finite(arrays) -> bool:
-    return all(np.all(np.isfinite(a)) for a in arrays)
+    return all_finite(arrays)   # one compiled pass (localrnn.optim.all_finite)
 
 
 class Scores(NamedTuple):
@@ -539,19 +603,26 @@ class Trainer:
         self.start_iter = 0
         self.lyapunov: Optional[Dict] = None
         self.eval_data = _batch(self.task, c.eval_batch, c.seed, 2)
+        self._draws = _Draws()
 
     # -------------------------------------------------------------- one iteration
     def _h0(self, B):
-        h0 = self.task.h0(B, self.net.n_rec)
-        return None if h0 is None else np.asarray(h0, dtype=self.net.dtype)
+        # the task's h0 for B trials, made once per B (Task.h0 is a function of B and N;
+        # the drivers only read it): its argument checks cost ~3 us per iteration
+        cache = self.__dict__.setdefault("_h0_cache", {})
+        if B not in cache:
+            h0 = self.task.h0(B, self.net.n_rec)
+            cache[B] = None if h0 is None else np.asarray(h0, dtype=self.net.dtype)
+        return cache[B]
 
     def step(self, i: int) -> float:
         """One iteration on the batch of iteration ``i`` (the learner's
         :meth:`~localrnn.learners.Learner.learn`); returns the batch loss."""
         c = self.config
-        b = self._train_batch = _batch(self.task, c.batch, c.seed, 1, i)
+        b = self._train_batch = self._draws.batch(self.task, c.batch, c.seed, 1, i)
+        learn = getattr(self.learner, "_learn_own", self.learner.learn)  # see GradientLearner
         try:
-            return self.learner.learn(b, self._h0(c.batch))
+            return learn(b, self._h0(c.batch))
         except TrainingDiverged as e:
             raise TrainingDiverged(f"iteration {i + 1}: {e}") from None
 

@@ -262,3 +262,44 @@ def test_layout_counts_with_symbols():
     assert lay.size(N=5, I=2, O=3) == L.buffer_layout("eprop", "current", 1, 5, 2, 3, 0).size
     names = [b[0] for b in L.trace_blocks("rflo", "rate", N, I, 0)]
     assert names == ["p", "q", "pb"]
+
+
+@pytest.mark.parametrize("rule,feedback,truncation", [("bptt", None, "recurrent"), ("rtrl", None, "recurrent"),
+                                                      ("eprop", None, "recurrent"), ("eprop", "random", "state"),
+                                                      ("rflo", None, "recurrent")])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_own_gradient_path_equals_public(rule, feedback, truncation, dtype):
+    """The Trainer's path (BatchLearner._learn_own, engine.own_gradient: conversions
+    without checks) gives gradient()'s numbers bit for bit: mse with (T, B, O) and
+    (T, B) masks, xent labels, h0 None, (N,) and (B, N)."""
+    from types import SimpleNamespace
+
+    from localrnn.engine import gradient, own_gradient
+    from localrnn.learners import BatchLearner
+
+    T, B, I, N, O = 6, 3, 2, 5, 2
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((T, B, I))
+    cases = [("mse", 0.5 * rng.standard_normal((T, B, O)), (rng.random((T, B, O)) > 0.3) * 1.0),
+             ("mse", 0.5 * rng.standard_normal((T, B, O)), (rng.random((T, B)) > 0.3) * 1.0),
+             ("mse", 0.5 * rng.standard_normal((T, B, O)), None),
+             ("xent", rng.integers(0, O, size=(T, B)), (rng.random((T, B)) > 0.3) * 1.0)]
+    for loss, y, m in cases:
+        for h0 in (None, 0.1 * rng.standard_normal(N), 0.1 * rng.standard_normal((B, N))):
+            nets = [Network.init(I, N, O, gain=1.2, seed=3, dtype=dtype) for _ in range(2)]
+            ls = [BatchLearner(n, rule=rule, feedback=feedback, loss=loss, seed=4,
+                               truncation=truncation, optimizer="adam", lr=0.01) for n in nets]
+            b = SimpleNamespace(inputs=x, targets=y, mask=m)
+            h = None if h0 is None else np.asarray(h0, dtype=dtype)
+            for _ in range(3):
+                assert ls[0].learn(b, h) == ls[1]._learn_own(b, h)
+            for k in ("W_in", "W", "b", "W_out", "b_out"):
+                assert np.array_equal(getattr(nets[0], k), getattr(nets[1], k)), (loss, k)
+            F = None if rule in ("bptt", "rtrl") else (
+                np.ascontiguousarray(nets[0].W_out.T) if isinstance(ls[0].feedback, str) else ls[0].feedback)
+            kw = {} if ls[0].feedback is None else {"feedback": ls[0].feedback}
+            if truncation != "recurrent":
+                kw["truncation"] = truncation
+            L1, g1 = gradient(nets[0], x, y, m, loss=loss, rule=rule, h0=h, **kw)
+            L2, g2 = own_gradient(nets[0], x, y, m, loss, rule, F, h, truncation)
+            assert L1 == L2 and all(np.array_equal(g1[k], g2[k]) for k in g1)

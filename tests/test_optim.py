@@ -53,3 +53,19 @@ def test_zero_lr_freezes_and_state_round_trips(rng):
 def test_bad_settings(args, match):
     with pytest.raises(ValueError, match=match):
         make_optimizer(args[0], {"W": np.zeros(2)}, args[1])
+
+
+def test_all_finite_matches_numpy():
+    from localrnn.optim import all_finite
+
+    for dt in (np.float32, np.float64):
+        a, b = np.ones((3, 4), dt), np.zeros(5, dt)
+        assert all_finite([a, b]) and all_finite([])
+        for bad in (np.nan, np.inf, -np.inf):
+            c = b.copy()
+            c[4] = bad
+            assert not all_finite([a, c]) and not all_finite([c.reshape(1, 5)[:, ::-1]])
+            assert not all_finite([a, b, b, a, c]) and all_finite([a, b, b, a, b])
+            assert not all_finite([a, b, b, a, b, c])            # six: NumPy's path
+    assert not all_finite([np.ones(2, np.float32), np.array([np.nan])])   # mixed dtypes
+    assert all_finite([np.ones(2, np.float32), np.arange(3)])

@@ -542,3 +542,31 @@ def test_decision_invariants_for_any_seed(name, B, seed):
     assert np.all(b.targets[:s] == 0) and np.all(b.targets[s:e] == b.info["label"])
     assert np.all(b.inputs[:s, :, 0] == 1) and np.all(b.inputs[s:, :, 0] == 0)
     assert t.accuracy(onehot_logits(b.targets, 3), b) == 1.0
+
+
+def test_training_draws_equal_default_rng():
+    """The Trainer's reseeded generator (training._Draws) starts every batch from the
+    state of ``default_rng([seed, stream, i])`` and draws the same batches."""
+    from localrnn.tasks import list_tasks
+    from localrnn.training import _batch, _Draws, _seed_words
+
+    rng = np.random.default_rng(0)
+    rand = [[int(v) for v in rng.integers(0, 2**62, size=n) >> rng.integers(0, 62, size=n)] + [int(n) * 2**70 // 3]
+            for n in rng.integers(1, 7, size=200)]
+    for ent in [[0], [0, 1, 0], [5, 2, 2**32], [2**64 + 3, 1, 7], [1, 2, 3, 4, 5, 6]] + rand:
+        assert _seed_words(ent) == np.random.SeedSequence(ent).generate_state(4, np.uint64).tolist()
+    for seed in (0, 3, 2**31 - 1, 2**32, 2**40 + 7, 12345678901234567890):
+        for stream in (1, 2):
+            for i in (0, 1, 2, 17, 2**32 - 1, 2**32, 10**15):
+                assert _Draws.state(seed, stream, i) == \
+                    np.random.default_rng([seed, stream, i]).bit_generator.state
+    d = _Draws()
+    for name in list_tasks():
+        task = get_task(name)
+        for i in (0, 1, 9):
+            a, b = _batch(task, 3, 4, 1, i), d.batch(task, 3, 4, 1, i)
+            for k in ("inputs", "targets", "mask"):
+                assert np.array_equal(getattr(a, k), getattr(b, k)), (name, i, k)
+            assert a.info.keys() == b.info.keys()
+            for k in a.info:
+                assert np.array_equal(a.info[k], b.info[k]), (name, i, k)

@@ -31,3 +31,21 @@ def adam_update(theta, grad, m, v, lr, beta1, beta2, eps, step):
         m[i] = mi
         v[i] = vi
         theta[i] -= step_size * mi / (math.sqrt(vi) / sq2 + ep)
+
+
+@njit
+def _finite(a):
+    for v in a.flat:
+        if not math.isfinite(v):
+            return False
+    return True
+
+
+@njit
+def all_finite5(a, b, c, d, e):
+    """True when every entry of the five arrays (any shape, float) is finite: a
+    network's five parameters or gradients in one call (pad with empty arrays).
+    Separate array arguments, not a tuple: Numba's dispatcher types a tuple of arrays
+    slowly (a tuple version cost 6 us per call, this one 2.4 us, NumPy's isfinite and
+    all over five arrays 17 us, in a training loop)."""
+    return _finite(a) and _finite(b) and _finite(c) and _finite(d) and _finite(e)
