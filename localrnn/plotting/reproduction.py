@@ -64,6 +64,11 @@ def plot_curve_panels(panels, path, ylabel: str = "eval loss", log: bool = True,
     """One panel per ``(title, series)``; a series ``(label, x, ys)`` is drawn as its mean
     over ``ys`` with a ±1 sd band.  Saved to ``path``; returns the path."""
     fig, axes = _grid(len(panels), cols, 4.2, 3.4)
+    # one colour per series label across every panel (a label keeps its colour when
+    # another panel has fewer or more series)
+    labels = list(dict.fromkeys(lab for _, series in panels for lab, _, _ in series))
+    cycle = [c["color"] for c in pyplot().rcParams["axes.prop_cycle"]]
+    colour = {lab: cycle[i % len(cycle)] for i, lab in enumerate(labels)}
     for ax, (title, series) in zip(axes, panels):
         for lab, x, ys in series:
             ys = [y for y in ys if len(y)]
@@ -71,9 +76,9 @@ def plot_curve_panels(panels, path, ylabel: str = "eval loss", log: bool = True,
                 continue
             m, s, n = _mean_sd(ys)
             xx = np.asarray(x, dtype=float)[:n]
-            (line,) = ax.plot(xx, m, lw=1.4, label=f"{lab} (n={len(ys)})")
+            ax.plot(xx, m, lw=1.4, color=colour[lab], label=f"{lab} (n={len(ys)})")
             lo = np.maximum(m - s, m / BAND_CLIP) if log else m - s
-            ax.fill_between(xx, lo, m + s, color=line.get_color(), alpha=0.2, lw=0)
+            ax.fill_between(xx, lo, m + s, color=colour[lab], alpha=0.2, lw=0)
         _finish(ax, title, xlabel, ylabel, log, hline)
     fig.tight_layout()
     return save_figure(fig, path)
