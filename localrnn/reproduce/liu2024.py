@@ -228,9 +228,13 @@ def checks_lines(study: Study) -> List[str]:
             tenth = max(1, n // 10)
             rows.append([C.label(key), f"iteration {first}" if first else "never",
                          f"{rel[:tenth].max():.3g}", f"{a.final_loss():.4g} / {b.final_loss():.4g}",
-                         f"{a.seconds:.1f} / {b.seconds:.1f}"])
+                         f"{a.seconds:.1f} / {b.seconds:.1f}",
+                         f"{1e3 * a.iter_seconds:.2f} / {1e3 * b.iter_seconds:.2f}"])
         L += REP.table(["group", "first evaluation differing by > 1%", "max relative difference, first 10%",
-                         "final eval loss f64 / f32", "seconds f64 / f32"], rows) + [""]
+                         "final eval loss f64 / f32", "run seconds f64 / f32",
+                         "median ms per iteration f64 / f32"], rows)
+        L += ["", "A run's seconds include Numba compiling the kernels the first float32 run of a "
+              "worker meets when the kernel cache is cold; the median time per iteration does not.", ""]
     mc = [r for r in runs if r.tag.role == "main-command"]
     if mc and all(r.ok for r in mc):
         mc.sort(key=lambda r: -r.tag.group[2])

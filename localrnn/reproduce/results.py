@@ -31,6 +31,9 @@ class Run:
     name: str
     status: str
     seconds: float = float("nan")
+    #: median of metrics.csv's per-iteration seconds: the run's speed without the
+    #: one-off costs its total includes (Numba compiling a kernel the worker first meets)
+    iter_seconds: float = float("nan")
     iters: int = 0
     eval_it: np.ndarray = field(default_factory=lambda: np.zeros(0))
     eval_loss: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -105,6 +108,9 @@ def read_run(sd: SweepDir, tag: Tag, cell: Cell, row: Optional[Mapping]) -> Run:
     if status not in ("done", "diverged") or not rd.exists():
         return run
     rows = rd.read_metrics()
+    sec = [r["seconds"] for r in rows if r.get("seconds") is not None]
+    if sec:
+        run.iter_seconds = float(np.median(sec))
     ev = [r for r in rows if r.get("eval_loss") is not None]
     run.eval_it = _series(ev, "iteration")
     run.eval_loss = _series(ev, "eval_loss")
