@@ -21,6 +21,22 @@ _SHIFT = np.uint64(16)
 _HALF = np.uint64(32)
 
 
+@njit(inline="always")
+def _hash(v, h, mult):
+    """SeedSequence's ``hashmix`` step: ``v`` hashed with the running constant ``h``;
+    returns (hashed v, the next h)."""
+    v = v ^ h
+    h = (h * mult) & _M32
+    v = (v * h) & _M32
+    return v ^ (v >> _SHIFT), h
+
+
+@njit(inline="always")
+def _mix(x, y):
+    r = (_MIX_L * x - _MIX_R * y) & _M32
+    return r ^ (r >> _SHIFT)
+
+
 @njit
 def seed_words(ent, out):
     """``out`` (4 uint64) = ``SeedSequence(entropy).generate_state(4, np.uint64)`` for
@@ -30,36 +46,18 @@ def seed_words(ent, out):
     h = _INIT_A
     pool = np.empty(4, dtype=np.uint64)
     for j in range(4):
-        v = ent[j] if j < n else np.uint64(0)
-        v = v ^ h
-        h = (h * _MULT_A) & _M32
-        v = (v * h) & _M32
-        pool[j] = v ^ (v >> _SHIFT)
+        pool[j], h = _hash(ent[j] if j < n else np.uint64(0), h, _MULT_A)
     for src in range(4):
         for dst in range(4):
             if src != dst:
-                v = pool[src] ^ h
-                h = (h * _MULT_A) & _M32
-                v = (v * h) & _M32
-                v = v ^ (v >> _SHIFT)
-                r = (_MIX_L * pool[dst] - _MIX_R * v) & _M32
-                pool[dst] = r ^ (r >> _SHIFT)
+                v, h = _hash(pool[src], h, _MULT_A)
+                pool[dst] = _mix(pool[dst], v)
     for src in range(4, n):
         for dst in range(4):
-            v = ent[src] ^ h
-            h = (h * _MULT_A) & _M32
-            v = (v * h) & _M32
-            v = v ^ (v >> _SHIFT)
-            r = (_MIX_L * pool[dst] - _MIX_R * v) & _M32
-            pool[dst] = r ^ (r >> _SHIFT)
+            v, h = _hash(ent[src], h, _MULT_A)
+            pool[dst] = _mix(pool[dst], v)
     hb = _INIT_B
     for k in range(4):
-        lo = pool[(2 * k) % 4] ^ hb
-        hb = (hb * _MULT_B) & _M32
-        lo = (lo * hb) & _M32
-        lo = lo ^ (lo >> _SHIFT)
-        hi = pool[(2 * k + 1) % 4] ^ hb
-        hb = (hb * _MULT_B) & _M32
-        hi = (hi * hb) & _M32
-        hi = hi ^ (hi >> _SHIFT)
+        lo, hb = _hash(pool[(2 * k) % 4], hb, _MULT_B)
+        hi, hb = _hash(pool[(2 * k + 1) % 4], hb, _MULT_B)
         out[k] = lo | (hi << _HALF)
