@@ -115,7 +115,10 @@ def test_arith_rows_are_flops_over_the_measured_peak():
         assert rule in r["name"] and "N=16" in r["name"] and r["per"] == "iteration"
         mflop, peak = re.match(r"([\d.]+) MFLOP at ([\d.]+) GFLOP/s", r["arith"]).groups()
         assert float(mflop) == pytest.approx(romo_flops(rule, 16, 32, 56) / 1e6, abs=0.05)
-        assert r["arith_s"] == pytest.approx(romo_flops(rule, 16, 32, 56) / (float(peak) * 1e9), rel=2e-3)
+        # the peak is printed to 0.1 GFLOP/s: the floor recomputed from the printed peak
+        # is off by up to 0.05 / peak relative (a loaded machine's small peak: ~3e-3)
+        assert r["arith_s"] == pytest.approx(romo_flops(rule, 16, 32, 56) / (float(peak) * 1e9),
+                                             rel=0.05 / float(peak) + 1e-9)
         assert r["ours_over_arith"] == pytest.approx(r["ours_s"] / r["arith_s"], rel=1e-12)
         assert r["ours_over_floor"] == pytest.approx(r["ours_s"] / r["floor_s"], rel=1e-12)
 
