@@ -8,7 +8,7 @@ from scipy import stats as st
 
 from localrnn.reproduce import lrsearch as ls
 from localrnn.reproduce import metrics as mt
-from localrnn.reproduce.stats import (HOLDS, NOT, PARTLY, UNTESTABLE, mark_untestable, paired,
+from localrnn.reproduce.stats import (HOLDS, NOT, NOT_RUN, PARTLY, UNTESTABLE, mark_untestable, paired,
                                       paired_verdict, sign_flip_p)
 
 # fixed data: paired values of 10 seeds (not symmetric, one tie in |d|)
@@ -95,6 +95,7 @@ def test_verdict_counts_only_testable_contrasts():
     assert paired_verdict([yes, no]) == PARTLY
     assert paired_verdict([no, floor]) == NOT
     assert paired_verdict([floor]) == UNTESTABLE
+    assert paired_verdict([]) == NOT_RUN   # no contrast at all: the scale has no such setting
     assert "untestable here (both groups at chance)" in floor.sentence()
 
 

@@ -38,11 +38,14 @@ PAIRED_RULE = (
     "then the numbers are shown but do not count. Verdict of a claim over its testable "
     "contrasts: **holds** when every one supports it, **holds partly** when at least one does "
     "but not all, **does not hold here** when none does; **untestable here** when none of its "
-    "contrasts is testable. Seeds whose run diverged (a non-finite value) leave their pair out "
+    "contrasts is testable; **not run at this scale** when the scale has none. Seeds whose run diverged (a non-finite value) leave their pair out "
     "and are counted.")
 
 UNTESTABLE = "untestable here"
-VERDICTS = (HOLDS, PARTLY, NOT, UNTESTABLE)
+#: a claim with no contrast at all: its setting is not part of the scale (e.g. the
+#: decision tasks at a Romo-only scale) -- not a floor, nothing was measured
+NOT_RUN = "not run at this scale"
+VERDICTS = (HOLDS, PARTLY, NOT, UNTESTABLE, NOT_RUN)
 
 
 @dataclass
@@ -232,6 +235,8 @@ def mark_untestable(e: PairedEffect, reason: str) -> PairedEffect:
 def paired_verdict(effects: Iterable[PairedEffect]) -> str:
     """The verdict over the testable contrasts (:data:`PAIRED_RULE`)."""
     effects = list(effects)
+    if not effects:
+        return NOT_RUN
     testable = [e for e in effects if not e.untestable]
     if not testable:
         return UNTESTABLE
@@ -240,5 +245,5 @@ def paired_verdict(effects: Iterable[PairedEffect]) -> str:
         return HOLDS
     return PARTLY if k > 0 else NOT
 
-__all__ = ["HOLDS", "PARTLY", "NOT", "UNTESTABLE", "VERDICTS", "PairedEffect", "paired",
+__all__ = ["HOLDS", "PARTLY", "NOT", "UNTESTABLE", "NOT_RUN", "VERDICTS", "PairedEffect", "paired",
            "paired_verdict", "sign_flip_p", "mark_untestable", "PAIRED_RULE", "ALPHA"]
