@@ -179,6 +179,19 @@ def test_every_scale_plans_valid_uniquely_named_cells(name):
             assert tuple(g.lr_from) in keys
 
 
+def test_controls_are_chosen_one_by_one():
+    st = {"romo": SC.settings["romo"]}
+    every = {g.variant for g in S.study_groups(st, (0.5, 1.5), (), (), 0.5, 1.5, True)}
+    assert set(S.CONTROLS) <= every
+    none = {g.variant for g in S.study_groups(st, (0.5, 1.5), (), (), 0.5, 1.5, False)}
+    assert not set(S.CONTROLS) & none
+    one = S.study_groups(st, (0.5, 1.5), (), (), 0.5, 1.5, (S.RESCALE,))
+    assert [g.key for g in one if g.variant in S.CONTROLS] == [("romo", "eprop", 0.5, S.RESCALE)]
+    assert SCALES["paper"].group(("romo", "eprop", 0.5, S.RESCALE))      # claim 4's control at N = 256
+    with pytest.raises(ValueError, match="not allowed"):
+        S.study_groups(st, (0.5,), (), (), 0.5, 1.5, ("nonsense",))
+
+
 def test_identical_cells_of_two_groups_run_once():
     sc = SCALES["tiny"]
     plain = sc.group(("romo", "eprop", 0.5, S.PLAIN))

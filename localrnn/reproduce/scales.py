@@ -138,20 +138,33 @@ def _noclip(setting, rules, gains):
             for r in rules for g in gains]
 
 
+CONTROLS = (ONESTEP, FLOSS_PER_GAIN, FLOSS_KEEP_Q, RESCALE, NOCLIP)
+
+
 def study_groups(settings, romo_gains, fig5_gains, decision_gains, low, ref,
-                 controls: bool = True, rflo_gains=None) -> Tuple[Group, ...]:
+                 controls=True, rflo_gains=None) -> Tuple[Group, ...]:
     """The groups of every claim, brackets and controls (one definition for all scales).
-    ``rflo_gains``: RFLO's gains on Romo (default ``romo_gains``)."""
+    ``controls``: True for every bracket and control on Romo, False for none, or a tuple of
+    the variants in :data:`CONTROLS` to include.  ``rflo_gains``: RFLO's gains on Romo
+    (default ``romo_gains``)."""
+    if controls is True:
+        controls = CONTROLS
+    elif not controls:
+        controls = ()
+    bad = [c for c in controls if c not in CONTROLS]
+    if bad:
+        raise ValueError(f"controls={bad!r} is not allowed; choose from {', '.join(CONTROLS)}")
     gs = []
     gs += _groups("romo", ("bptt", "eprop"), sorted(set(romo_gains) | set(fig5_gains)))
     gs += _groups("romo", ("rflo",), romo_gains if rflo_gains is None else rflo_gains)
     gs += _groups("romo", ("eprop",), romo_gains, FLOSS)
     gs += _shared("romo", ("bptt", "eprop"), low, ref)
-    if controls:
-        gs += _groups("romo", ("eprop",), (low, ref), ONESTEP)
-        gs += _groups("romo", ("eprop",), (low, ref), FLOSS_PER_GAIN)
-        gs += _groups("romo", ("eprop",), (low, ref), FLOSS_KEEP_Q)
+    for v in (ONESTEP, FLOSS_PER_GAIN, FLOSS_KEEP_Q):
+        if v in controls:
+            gs += _groups("romo", ("eprop",), (low, ref), v)
+    if RESCALE in controls:
         gs += _groups("romo", ("eprop",), (low,), RESCALE)   # the same Z rescaled: one gain is enough
+    if NOCLIP in controls:
         gs += _noclip("romo", ("bptt", "eprop"), (low, ref))
     for key in settings:
         if key == "romo":
