@@ -1,6 +1,6 @@
 """Where the time goes: per-phase timings of the hot paths (issue 12), for docs/performance.md.
 
-    PYTHONPATH=. python bench/profile_phases.py [--json out.json]
+    PYTHONPATH=. python bench/profile_phases.py [--small] [--json out.json]
 
 Each hot path is timed whole through its public driver (``localrnn.gradient``,
 ``trajectory``, ``Trainer.step``, ``lyapunov_spectrum``, ``OnlineLearner.step`` /
@@ -107,6 +107,111 @@ def romo_iteration(rule="rflo", dtype="float64"):
     return rows
 
 
+def small_iteration(rule="eprop", dtype="float32", N=64, repeat=300):
+    """One Romo iteration at small N (B = 32, T = 56), phase by phase through the same
+    kernels and arrays the driver uses (issue 22: why the N = 64 iteration sits above
+    twice its arithmetic floor).  Best of ``repeat`` single calls each (stable on a
+    shared machine: a call that was preempted is simply not the best).
+
+    Rows (per iteration): the driver ``Trainer.step``; drawing the batch; the forward
+    kernel whole, its recurrent products alone (the 56 register-tiled step GEMMs of
+    ``forward_current``) and the same plus the drive ``[x, 1][W_in^T; b]``, so that
+    the difference is the leak and phi over T*B*N entries; phi alone over as many
+    entries; the readout; the loss; the backward kernel; the weight gradient; Adam; the
+    finiteness check; and the driver minus the kernels (Python between the calls)."""
+    from localrnn._config import njit
+    from localrnn.benchmarks.iteration import romo_flops, romo_trainer
+    from localrnn.engine import _workspace
+    from localrnn.kernels import backward as bw, forward as fw, loss as kl
+    from localrnn.kernels.common import TANH, TANH32, tanh32, tanh64
+    from localrnn.kernels.gemm import gemm_nn
+    from localrnn.optim import all_finite
+    from localrnn.trajectories import run_trajectory
+
+    @njit
+    def step_gemms(R, WT, pre, Xe, WinTe, d, drive):
+        for k in range(R.shape[0] - 1):
+            gemm_nn(R[k], WT, pre)
+            if drive:
+                gemm_nn(Xe[k], WinTe, d)
+
+    @njit
+    def phi_only(H, R, f32):
+        h, r = H.reshape(H.size), R.reshape(R.size)
+        for m in range(h.shape[0]):
+            r[m] = tanh32(h[m]) if f32 else tanh64(h[m])
+
+    tr = romo_trainer(rule, dtype, N)
+    c = tr.config
+    B, T = c.batch, tr.task.T
+    net, L = tr.net, tr.learner
+    for i in range(3):
+        tr.step(i)
+    it = iter(range(10, 10 ** 9))
+
+    def best(fn):
+        return time_call(fn, repeat=repeat, warmup=2)
+
+    rows = {"driver: Trainer.step": best(lambda: tr.step(next(it)))}
+    rows["draw the batch"] = best(lambda: tr._draws.batch(tr.task, B, c.seed, 1, 5))
+    b = tr._draws.batch(tr.task, B, c.seed, 1, 5)
+    x = np.ascontiguousarray(b.inputs, dtype=net.dtype)
+    h0 = tr._h0(B)
+    s0 = np.zeros((B, N), net.dtype) if h0 is None else np.ascontiguousarray(np.broadcast_to(h0, (B, N)))
+    nz = np.zeros((0, 0, 0), net.dtype)
+    ws = _workspace(((T, B, N), net.dtype, net.n_out), ("states", "act", "Y", "G"))
+    code = TANH32 if dtype == "float32" else TANH
+    H, R = ws["states"][:2], ws["act"]
+    with step_blas_limit():
+        rows["forward kernel"] = best(lambda: fw.forward_current(x, net.W_in, net.b, net.W, net.alpha,
+                                                                 code, s0, nz, False, H, R))
+        WT = np.ascontiguousarray(net.W.T)
+        pre, d = np.empty((B, N), net.dtype), np.empty((B, N), net.dtype)
+        Xe = np.ones((T, B, net.n_in + 1), net.dtype)
+        WinTe = np.ones((net.n_in + 1, N), net.dtype)
+        rows["  its recurrent products alone"] = best(lambda: step_gemms(R, WT, pre, Xe, WinTe, d, False))
+        rows["  ... and the drive"] = best(lambda: step_gemms(R, WT, pre, Xe, WinTe, d, True))
+        rows["  (difference: leak and phi)"] = rows["forward kernel"] - rows["  ... and the drive"]
+        Hs = np.ascontiguousarray(ws["states"][:T])
+        Rs = np.empty_like(Hs)
+        rows["  phi alone over T*B*N entries"] = best(lambda: phi_only(Hs, Rs, dtype == "float32"))
+        trj = run_trajectory(net, x, s0, nz, False, ws, keep_states=False)
+        rows["readout"] = best(lambda: fw.readout(trj.rates, np.ascontiguousarray(net.W_out), net.b_out,
+                                                  ws["Y"]))
+        tg = np.ascontiguousarray(b.targets, dtype=net.dtype)
+        m = np.asarray(b.mask, dtype=net.dtype)
+        m = np.ascontiguousarray(np.broadcast_to(m[:, :, None], tg.shape) if m.ndim == 2 else m)
+        delta = np.empty_like(tg)
+        rows["loss and delta"] = best(lambda: kl.loss_mse(trj.outputs, tg, m, delta))
+        F = L.F if getattr(L, "F", None) is not None else net.W_out.T
+        FT = np.ascontiguousarray(np.asarray(F).T)
+        G = ws["G"]
+        g0 = np.empty((0, 0), net.dtype)
+        sums = (np.empty(N, net.dtype), np.empty((net.n_in, N), net.dtype),
+                np.empty((net.n_out, N), net.dtype), np.empty(net.n_out, net.dtype))
+        trunc = 0 if rule == "bptt" else 1
+        rows["backward kernel"] = best(lambda: bw.backward_current(delta, trj.rates, trj.rates, s0, x, net.W,
+                                                                   FT, net.alpha, code, trunc, False, G,
+                                                                   g0, *sums))
+        gW = np.empty((N, N), net.dtype)
+        P = trj.prev_rows()
+        rows["weight gradient"] = best(lambda: bw.weight_grad(G.reshape(T * B, N), P, gW))
+        _, g = L._own_loss_and_grads(b, h0)
+        grads = {k: g[k] for k in L.trainable}
+        rows["finiteness check"] = best(lambda: all_finite(grads.values()))
+        zero = {k: np.zeros_like(v) for k, v in grads.items()}
+        rows["Adam step"] = best(lambda: L.opt.step(zero))
+    # the driver again, last: the best of both (the first may have met a busier moment)
+    rows["driver: Trainer.step"] = min(rows["driver: Trainer.step"], best(lambda: tr.step(next(it))))
+    kernels = [k for k in rows if not k.startswith(("driver", "  "))]
+    rows["driver minus the kernels (Python between calls)"] = rows["driver: Trainer.step"] - sum(
+        rows[k] for k in kernels)
+    with step_blas_limit():   # one thread, as the kernels
+        peak = max(fl / time_call(f, repeat=5, warmup=1) for f, fl in floors.peak_gemm_fns(dtype))
+    rows["arithmetic floor (romo_flops / peak GEMM rate)"] = romo_flops(rule, N, B, T) / peak
+    return rows
+
+
 def lyapunov(N=256, k=10, T=1000):
     from localrnn.benchmarks.lyapunov import problem as lyap_problem
     from scipy.linalg import lapack
@@ -152,10 +257,18 @@ def online(form="current", rule="eprop", N=128, T=500):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", help="also write the timings here")
+    ap.add_argument("--small", action="store_true",
+                    help="only the small-network iterations (N = 64, every rule, float32 and float64)")
     a = ap.parse_args(argv)
     import os
 
     res = {"load_before": os.getloadavg()}
+    if a.small:
+        for dtype in ("float32", "float64"):
+            for rule in ("eprop", "bptt"):
+                res[f"Romo iteration {rule} N=64 B=32 T=56 {dtype}"] = small_iteration(rule, dtype)
+        res["load_after"] = os.getloadavg()
+        return _print(res, a.json)
     res["BPTT gradient N=256 B=32 T=56 float32"] = batched("bptt")
     res["e-prop gradient N=256 B=32 T=56 float32"] = batched("eprop")
     res["Romo iteration rflo float64"] = romo_iteration("rflo", "float64")
@@ -165,6 +278,10 @@ def main(argv=None):
     res["online e-prop step N=128 B=1 float64"] = online("current", "eprop")
     res["online RFLO step N=128 B=1 float64 (rate form)"] = online("rate", "rflo")
     res["load_after"] = os.getloadavg()
+    _print(res, a.json)
+
+
+def _print(res, json_path):
     for name, rows in res.items():
         if not isinstance(rows, dict):
             print(f"{name}: {rows}")
@@ -172,8 +289,8 @@ def main(argv=None):
         print(f"\n## {name}")
         for k, v in rows.items():
             print(f"  {k:60s} {v * 1e6:10.1f} us")
-    if a.json:
-        with open(a.json, "w") as f:
+    if json_path:
+        with open(json_path, "w") as f:
             json.dump(res, f, indent=1)
 
 
