@@ -275,35 +275,19 @@ def own_gradient(net: Network, inputs, targets, mask, loss: str, rule: str, F, h
     learner's own ``F`` (the (N, O) feedback array of a local rule, None for an exact
     one) and ``h0`` (None or (B, N)/(N,) of the task's).
 
-    The same conversions as :func:`gradient`'s checks (``np.ascontiguousarray`` to the
-    network's dtype; a (T, B) mse mask broadcast over the outputs; int64 labels), so the
-    same arrays and the same numbers, without the checks: no shape, finiteness or
-    choice checks (a training iteration paid ~30-50 us for them).  Only
-    :class:`localrnn.Trainer`'s iterations call it (``BatchLearner._learn_own``);
-    everything public goes through :func:`gradient`.
+    :func:`gradient`'s own conversions (``check_targets``/``check_state0`` with
+    ``trusted=True``: C-contiguous arrays of the network's dtype, a (T, B) mse mask
+    broadcast over the outputs, int64 labels), so the same arrays and the same
+    numbers, without the checks: no shape, finiteness or choice checks (a training
+    iteration paid ~30-50 us for them).  Only :class:`localrnn.Trainer`'s iterations
+    call it (``BatchLearner._learn_own``); everything public goes through
+    :func:`gradient`.
     """
     dt = net.dtype
     x = np.ascontiguousarray(inputs, dtype=dt)
     T, B, _ = x.shape
-    O = net.n_out
-    if loss == "mse":
-        tg = np.ascontiguousarray(targets, dtype=dt)
-        if mask is None:
-            m = np.ones((T, B, O), dtype=dt)
-        elif np.ndim(mask) == 2:
-            m = np.ascontiguousarray(np.broadcast_to(np.ascontiguousarray(mask, dtype=dt)[:, :, None],
-                                                     (T, B, O)))
-        else:
-            m = np.ascontiguousarray(mask, dtype=dt)
-    else:
-        tg = np.ascontiguousarray(targets, dtype=np.int64)
-        m = np.ones((T, B), dtype=dt) if mask is None else np.ascontiguousarray(mask, dtype=dt)
-    if h0 is None:
-        s0 = np.zeros((B, net.n_rec), dtype=dt)
-    elif np.ndim(h0) == 1:
-        s0 = np.ascontiguousarray(np.broadcast_to(np.ascontiguousarray(h0, dtype=dt), (B, net.n_rec)))
-    else:
-        s0 = np.ascontiguousarray(h0, dtype=dt)
+    tg, m = check_targets(net, targets, mask, loss, T, B, trusted=True)
+    s0 = check_state0(net, h0, B, trusted=True)
     nz = _NO_NOISE.get(dt)
     if nz is None:
         nz = _NO_NOISE[dt] = np.zeros((0, 0, 0), dtype=dt)

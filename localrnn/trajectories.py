@@ -158,16 +158,23 @@ def check_inputs(net: Network, inputs, kind: type = Network) -> np.ndarray:
     return check_array("inputs", x, (None, None, net.n_in), net.dtype)
 
 
-def check_state0(net: Network, h0, B: int, name: str = "h0") -> np.ndarray:
-    """The initial state as a (B, N) array: zeros if None, an (N,) state broadcast."""
+def _as_array(name: str, a, shape: tuple, dtype, trusted: bool) -> np.ndarray:
+    """``check_array(name, a, shape, dtype)``, or for ``trusted`` arrays (made by the
+    package itself: a task's batch) only its conversion, C-contiguous of ``dtype``."""
+    return np.ascontiguousarray(a, dtype=dtype) if trusted else check_array(name, a, shape, dtype)
+
+
+def check_state0(net: Network, h0, B: int, name: str = "h0", trusted: bool = False) -> np.ndarray:
+    """The initial state as a (B, N) array: zeros if None, an (N,) state broadcast.
+    ``trusted``: converted only, not checked (see :func:`_as_array`)."""
     N = net.n_rec
     if h0 is None:
         return np.zeros((B, N), dtype=net.dtype)
     h = np.asarray(h0)
     if h.ndim == 1:
-        h = check_array(name, h, (N,), net.dtype)
+        h = _as_array(name, h, (N,), net.dtype, trusted)
         return np.ascontiguousarray(np.broadcast_to(h, (B, N)))
-    return check_array(name, h, (B, N), net.dtype)
+    return _as_array(name, h, (B, N), net.dtype, trusted)
 
 
 def check_noise(net: Network, noise, T: int, B: int):
@@ -177,27 +184,29 @@ def check_noise(net: Network, noise, T: int, B: int):
     return check_array("noise", noise, (T, B, net.n_rec), net.dtype), True
 
 
-def check_targets(net: Network, targets, mask, loss: str, T: int, B: int):
+def check_targets(net: Network, targets, mask, loss: str, T: int, B: int, trusted: bool = False):
     """(targets, mask) for ``loss``: MSE (T, B, O) targets and mask (a (T, B) mask is
-    broadcast over outputs); xent (T, B) integer labels and a (T, B) mask."""
-    check_choice("loss", loss, LOSSES)
-    O = net.n_out
+    broadcast over outputs); xent (T, B) integer labels and a (T, B) mask.
+    ``trusted``: the same conversions, no checks (see :func:`_as_array`)."""
+    if not trusted:
+        check_choice("loss", loss, LOSSES)
+    O, dt = net.n_out, net.dtype
     if loss == "mse":
-        y = check_array("targets", targets, (T, B, O), net.dtype)
+        y = _as_array("targets", targets, (T, B, O), dt, trusted)
         if mask is None:
-            m = np.ones((T, B, O), dtype=net.dtype)
+            m = np.ones((T, B, O), dtype=dt)
         else:
             m = np.asarray(mask)
             if m.ndim == 2:
-                m = check_array("mask", m, (T, B), net.dtype)
+                m = _as_array("mask", m, (T, B), dt, trusted)
                 m = np.ascontiguousarray(np.broadcast_to(m[:, :, None], (T, B, O)))
             else:
-                m = check_array("mask", m, (T, B, O), net.dtype)
+                m = _as_array("mask", m, (T, B, O), dt, trusted)
     else:
-        y = check_labels("targets", targets, (T, B), O)
-        m = (np.ones((T, B), dtype=net.dtype) if mask is None
-             else check_array("mask", mask, (T, B), net.dtype))
-    if m.size and m.min() < 0:
+        y = (np.ascontiguousarray(targets, dtype=np.int64) if trusted
+             else check_labels("targets", targets, (T, B), O))
+        m = np.ones((T, B), dtype=dt) if mask is None else _as_array("mask", mask, (T, B), dt, trusted)
+    if not trusted and m.size and m.min() < 0:
         raise ValueError(f"mask has a negative entry {float(m.min())!r}; mask entries must be >= 0")
     return y, m
 
