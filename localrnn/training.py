@@ -94,8 +94,9 @@ class TrainConfig:
     overriding the task's: reset, tau_m, tau_a, tau_out, v_th, v_reset, refractory,
     gamma, beta, n_adaptive; resolved to the complete set the run uses), ``reg`` and
     ``reg_rate`` (the firing-rate regulariser ``0.5 reg sum_j (r_j - reg_rate)^2``, rate
-    in spikes per step; None: the task's; online runs do not apply it and resolve it to
-    0).  ``rule`` is bptt or eprop (online: eprop); the rate-network options (form,
+    in spikes per step; None: the task's, except online, where None resolves to 0 --
+    online runs learn without it at their default rate -- and a given ``reg`` applies
+    the online regulariser of :class:`~localrnn.spiking.SpikingOnlineLearner`).  ``rule`` is bptt or eprop (online: eprop); the rate-network options (form,
     activation, quantize, truncation, flossing, rescale_to, lyapunov, lyap_every) are
     refused, and a rate task refuses model, neuron, reg and reg_rate.
     """
@@ -294,11 +295,9 @@ def _resolve_spiking(c: TrainConfig, task) -> None:
     c.model, c.neuron = task.neuron_options(c.n_rec, c.model, c.neuron)
     if c.rule == "eprop" and c.feedback is None:
         c.feedback = d["feedback"]
-    if c.online:
-        if c.reg is not None and c.reg != 0:
-            raise ValueError(f"reg={c.reg!r} is for the batched rules (online=False): the online learner "
-                             "does not apply the firing-rate regulariser (it needs the trial's mean rate); "
-                             "give reg=0")
+    if c.online and c.reg is None:
+        # online runs learn without it at their default rate (docs/spiking.md); a given
+        # reg applies the online regulariser (SpikingOnlineLearner)
         c.reg = 0.0
     c.reg, c.reg_rate = check_regularizer(d["reg"] if c.reg is None else c.reg,
                                           d["reg_rate"] if c.reg_rate is None else c.reg_rate)
@@ -447,7 +446,8 @@ def make_learner(config: TrainConfig, net: Network, loss: str) -> Learner:
                   trainable=c.trainable)
     if isinstance(net, SpikingNetwork):
         if c.online:
-            return SpikingOnlineLearner(net, optimizer=c.optimizer, batch_size=c.batch, **common)
+            return SpikingOnlineLearner(net, optimizer=c.optimizer, batch_size=c.batch, reg=c.reg,
+                                        reg_rate=c.reg_rate, **common)
         return SpikingBatchLearner(net, optimizer=c.optimizer, clip=c.clip, reg=c.reg,
                                    reg_rate=c.reg_rate, **common)
     if c.quantize is not None:

@@ -418,3 +418,60 @@ def test_empty_mask_gives_zero_loss_and_gradient():
     x, y, m = make_data(net)
     L, g = gradient(net, x, y, np.zeros_like(m), rule="eprop", method="trace")
     assert L == 0.0 and all(not np.any(v) for v in g.values())
+
+
+# ================================================================== online regulariser
+
+@pytest.mark.parametrize("model, reset", [("lif", "subtract"), ("alif", "set")])
+def test_online_regulariser_adds_the_rate_term_with_the_rate_since_the_reset(model, reset):
+    """SpikingOnlineLearner(reg=c): a contributing step adds c (rhat_j - f0) / B * e_t per
+    stream, rhat_j the rate since the last reset over all streams.  Checked against the
+    same sum written out from the learner's spikes and its traces (e_t recovered from
+    ebar_t = kappa ebar_{t-1} + (1 - kappa) e_t), with learning rates 0 and one window, as
+    the difference of the accumulated gradients with and without the regulariser;
+    steps whose mask is all zero add nothing; a reset starts the rate again."""
+    c, f0 = 0.8, 0.05
+    nets = [make_net(model, reset, 0), make_net(model, reset, 0)]
+    N, I, B = nets[0].n_rec, nets[0].n_in, 3
+    on, off = (SpikingOnlineLearner(n, lr=0.0, update_every=10 ** 6, batch_size=B, reg=r,
+                                    reg_rate=f0) for n, r in zip(nets, (c, 0.0)))
+    kap = nets[0].kappa
+    want = {"W_in": np.zeros((N, I)), "b": np.zeros(N), "W": np.zeros((N, N))}
+    used = 0
+    for trial in range(2):
+        x, y, m = make_data(nets[0], T=25, B=B, seed=trial + 3)
+        m[5:8] = 0.0                                  # steps that contribute nothing
+        zsum = np.zeros(N)
+        eb0 = on.traces["ebar"]
+        for t in range(x.shape[0]):
+            on.step(x[t], y[t], m[t])
+            off.step(x[t], y[t], m[t])
+            zsum += on.spikes.sum(axis=0)
+            eb1 = on.traces["ebar"]
+            e = (eb1 - kap * eb0) / (1 - kap)          # (B, N, P): e_t of each stream
+            eb0 = eb1
+            if m[t].sum() > 0:
+                rg = c * (zsum / ((t + 1) * B) - f0) / B
+                g = np.einsum("j,bjp->jp", rg, e)
+                want["W_in"] += g[:, :I]
+                want["b"] += g[:, I]
+                want["W"] += g[:, I + 1:]
+                used += 1
+        on.reset()
+        off.reset()
+    np.fill_diagonal(want["W"], 0.0)
+    assert used == 2 * (25 - 3) and np.abs(want["W"]).max() > 1e-4     # the term is not 0
+    got, base = on.grads, off.grads
+    for k, w in want.items():
+        d = got[k] - base[k]
+        np.testing.assert_allclose(d, w, rtol=1e-8, atol=1e-10 * np.abs(got[k]).max())
+    for k in ("W_out", "b_out"):                      # the readout's gradient has no rate term
+        np.testing.assert_array_equal(got[k], base[k])
+
+
+def test_online_regulariser_is_checked():
+    net = make_net("lif", "subtract", 0)
+    with pytest.raises(ValueError, match="reg=-0.5"):
+        SpikingOnlineLearner(net, reg=-0.5)
+    with pytest.raises(ValueError, match="reg_rate=2"):
+        SpikingOnlineLearner(net, reg=1.0, reg_rate=2)

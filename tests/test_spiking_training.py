@@ -64,10 +64,14 @@ def test_the_neuron_table_overrides_the_task_and_scales_n_adaptive():
     assert np.count_nonzero(net.beta) == 20
 
 
-def test_online_runs_resolve_the_regulariser_off():
+def test_online_runs_resolve_the_regulariser_off_unless_given():
     c = TrainConfig(task="cue", online=True).resolved()
     assert c.reg == 0.0 and c.reg_rate == 0.01 and c.lr == 4e-5   # the per-step rate
     assert TrainConfig(task="cue", online=True, reg=0).resolved().reg == 0.0
+    tr = Trainer(TrainConfig(task="cue", online=True, reg=1.5, reg_rate=0.02, n_rec=12, batch=2,
+                             iters=1, task_kwargs={"delay": 10}))
+    assert (tr.config.reg, tr.config.reg_rate) == (1.5, 0.02)
+    assert (tr.learner.reg, tr.learner.reg_rate) == (1.5, 0.02)      # the learner applies it
 
 
 @pytest.mark.parametrize("kw, needle", [
@@ -84,7 +88,7 @@ def test_online_runs_resolve_the_regulariser_off():
     (dict(task="pattern", rule="rtrl"), "choose one of bptt, eprop"),
     (dict(task="cue", rule="bptt", online=True), "eprop, not rule='bptt'"),
     (dict(task="cue", rule="bptt", feedback="random"), "feedback='random' is only for the local rules"),
-    (dict(task="cue", online=True, reg=1.0), "reg=1.0 is for the batched rules"),
+    (dict(task="cue", online=True, reg=-1.0), "reg=-1.0"),
     (dict(task="cue", model="izh"), "model='izh' is not allowed"),
     (dict(task="cue", neuron={"v_th": 0}), "v_th=0 is out of range"),
     (dict(task="cue", neuron={"v_th": -1.0}), "v_th=-1.0 is out of range"),

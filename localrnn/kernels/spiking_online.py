@@ -11,11 +11,20 @@ A step does, for B parallel streams sharing one set of weights (MODEL.md section
 4. optimiser: every ``update_every`` contributing steps, SGD or Adam (the shared
               element-wise kernels of ``optim.py``) on the accumulated sum.
 
+The firing-rate regulariser ``0.5 c sum_j (r_j - f0)^2`` (``hyp[H_REG]`` = c > 0) is
+applied online with the rate each neuron has fired at since the streams' last reset:
+``rhat_j = sum of z_j over those steps and the B streams / (steps * B)``, which at a
+trial's last step is the batched regulariser's r_j.  A contributing step adds
+``c (rhat_j - f0) / B * e_t`` for each stream (e-prop's eligibility, as the batched
+trace form adds ``c (r_j - f0) / (T B) * e_t``: summed over a fully masked trial with
+rhat = r, T times the batched term, as the task term is).
+
 Layout (all allocated by :class:`localrnn.spiking.online.SpikingOnlineLearner`):
 
-    S (10, B, N)   rows S_V v_t, S_BA b_t, S_Z z_t, S_ZP z_{t-1}, S_PSI psi_t,
+    S (12, B, N)   rows S_V v_t, S_BA b_t, S_Z z_t, S_ZP z_{t-1}, S_PSI psi_t,
                    S_PSIP psi_{t-1}, S_L learning signal, S_ZBAR filtered spikes,
-                   S_D scratch (row 0: the input drive), S_ZERO zeros
+                   S_D scratch (row 0: the input drive), S_ZERO zeros, S_ZSUM spikes
+                   summed since the reset, S_RG (row 0) the regulariser's dL/dz
     Y (3, B, O)    y_t, delta_t, and [:, :, 0] the readout's filtered 1 (for b_out)
     CNT (B, N)     int64 refractory counters
     EV (B, nv, P), EA (B, N or 0, P), EB (B, N, P)  eps_v, eps_a, ebar over the
@@ -37,14 +46,15 @@ from .spiking import M_ALIF, M_NREF, M_SET, coefs, neuron_step, readout_step, \
     readout_trace_step, trace_step
 
 PARAM_ORDER = ("W_in", "W", "b", "W_out", "b_out")
-S_V, S_BA, S_Z, S_ZP, S_PSI, S_PSIP, S_L, S_ZBAR, S_D, S_ZERO = range(10)
-N_S = 10
+S_V, S_BA, S_Z, S_ZP, S_PSI, S_PSIP, S_L, S_ZBAR, S_D, S_ZERO, S_ZSUM, S_RG = range(12)
+N_S = 12
 # ctl slots
 C_OPT, C_EVERY, C_COUNT, C_NUPD, C_NSTEP, C_LOSS, C_FRESH, C_TRAIN = 0, 1, 2, 3, 4, 5, 6, 7
-N_CTL = C_TRAIN + 5
+C_TRESET = C_TRAIN + 5          # steps since the streams' last reset (the regulariser's rate)
+N_CTL = C_TRESET + 1
 # hyp slots
-H_LR, H_B1, H_B2, H_EPS = 0, 5, 6, 7
-N_HYP = 8
+H_LR, H_B1, H_B2, H_EPS, H_REG, H_F0 = 0, 5, 6, 7, 8, 9
+N_HYP = 10
 
 
 @njit
@@ -105,6 +115,7 @@ def step(W_in, b, W, W_out, b_out, FT, beta, prm, mode, ctl, hyp, S, Y, CNT, EV,
     nref = mode[M_NREF]
     V, BA, Z, ZP, PSI, PSIP = S[S_V], S[S_BA], S[S_Z], S[S_ZP], S[S_PSI], S[S_PSIP]
     L, ZBAR, d, zero = S[S_L], S[S_ZBAR], S[S_D, 0], S[S_ZERO, 0]
+    ZSUM, rgv = S[S_ZSUM], S[S_RG, 0]
     y, delta, obar = Y[0], Y[1], Y[2]
     ZP[:] = Z
     PSIP[:] = PSI
@@ -134,12 +145,28 @@ def step(W_in, b, W, W_out, b_out, FT, beta, prm, mode, ctl, hyp, S, Y, CNT, EV,
             ctl[C_FRESH] = 0
     else:
         delta[:] = 0.0
+    # the regulariser: each neuron's rate since the reset, its dL/dz (contributing steps)
+    c = hyp[H_REG]
+    reg = c != 0.0 and s > 0.0
+    ctl[C_TRESET] += 1
+    if c != 0.0:
+        for i in range(B):
+            for j in range(N):
+                ZSUM[i, j] += Z[i, j]
+        if reg:
+            nobs = float(ctl[C_TRESET] * B)
+            for j in range(N):
+                zs = 0.0
+                for i in range(B):
+                    zs += ZSUM[i, j]
+                rgv[j] = c * (zs / nobs - hyp[H_F0]) / B
+    rg = rgv if reg else zero[:0]
     # learning signal L = F delta, traces, and the gradient (zero when not contributing)
     for i in range(B):
         signal_row(delta[i], FT, L[i])
     gW_in, gW, gb, gW_out, gb_out = grad_views(G, 0, N, I, O)
     for i in range(B):
-        trace_step(x[i], ZP[i], PSI[i], PSIP[i], L[i], zero[:0], beta, al, rho, kap, omk, alif,
+        trace_step(x[i], ZP[i], PSI[i], PSIP[i], L[i], rg, beta, al, rho, kap, omk, alif,
                    setm, EV[i], EA[i], EB[i], gW_in, gb, gW)
         obar[i, 0] = readout_trace_step(Z[i], delta[i], kap, omk, ZBAR[i], obar[i, 0],
                                         gW_out, gb_out)

@@ -19,7 +19,7 @@ from ..learners import StreamingLearner
 from ..names import PARAM_NAMES
 from ..network import feedback_matrix
 from ..optim import check_lr
-from .engine import check_network
+from .engine import check_network, check_regularizer
 from .network import SpikingNetwork
 
 #: Rules a spiking network can learn online (BPTT runs backward in time).
@@ -50,8 +50,13 @@ class SpikingOnlineLearner(StreamingLearner):
     ``update_every = T`` one update at the trial's end moves the weights by
     ``-lr * T * G``.
 
-    The firing-rate regulariser of :func:`localrnn.spiking.gradient` needs the
-    trial's mean rate and is not applied online.
+    **The firing-rate regulariser** ``0.5 reg sum_j (r_j - reg_rate)^2`` of
+    :func:`localrnn.spiking.gradient` (``reg`` > 0) needs each neuron's rate over the
+    trial, which a step does not have yet: online, ``r_j`` is the rate neuron j has
+    fired at since the last :meth:`reset`, over all B streams (at a trial's last step
+    the batched ``r_j``).  A contributing step adds ``reg (rhat_j - reg_rate) / B``
+    times each stream's eligibility ``e_t`` (the batched trace form's term, T times per
+    trial as the task term; :mod:`localrnn.kernels.spiking_online`).
 
     A :class:`localrnn.learners.Learner`: ``learn(batch, h0)`` (from
     :class:`~localrnn.learners.StreamingLearner`) resets to ``h0``, streams the batch's
@@ -81,6 +86,9 @@ class SpikingOnlineLearner(StreamingLearner):
     betas, eps : Adam constants.
     h0 : (B, N) or (N,) array, optional
         Initial membrane voltage v_0 (also after :meth:`reset` without an argument).
+    reg, reg_rate : float
+        The firing-rate regulariser's coefficient (0: off) and target rate in spikes
+        per step (above).
 
     Examples
     --------
@@ -97,8 +105,9 @@ class SpikingOnlineLearner(StreamingLearner):
                  optimizer: str = "sgd", feedback=None, update_every: int = 1,
                  loss: str = "mse", seed: int = 0, batch_size: int = 1,
                  trainable: Optional[Iterable[str]] = None, betas=(0.9, 0.999),
-                 eps: float = 1e-8, h0=None):
+                 eps: float = 1e-8, h0=None, reg: float = 0.0, reg_rate: float = 0.0):
         check_network(net)
+        self.reg, self.reg_rate = check_regularizer(reg, reg_rate)
         self._setup_stream(net, rule, ONLINE_RULES, optimizer, loss, update_every, seed,
                            batch_size, trainable)
         if feedback is None or (isinstance(feedback, str) and feedback == "symmetric"):
@@ -109,6 +118,7 @@ class SpikingOnlineLearner(StreamingLearner):
             self._FT = np.ascontiguousarray(feedback_matrix(net, feedback, rule, self.seed).T)
         self._prm, self._mode = net.kernel_scalars()
         self._hyp = np.zeros(_k.N_HYP)
+        self._hyp[_k.H_REG], self._hyp[_k.H_F0] = self.reg, self.reg_rate
         if optimizer == "adam":
             self._hyp[_k.H_B1], self._hyp[_k.H_B2], self._hyp[_k.H_EPS] = \
                 self._adam_constants(betas, eps)
@@ -234,8 +244,8 @@ class SpikingOnlineLearner(StreamingLearner):
 
     def reset(self, h0=None) -> None:
         """Start new trials: voltage to ``h0`` (or the constructor's, else zeros), spikes,
-        adaptation, refractory counters, readout and traces to zero.  Weights, optimiser
-        state and a partial gradient window are kept."""
+        adaptation, refractory counters, readout, traces and the regulariser's spike
+        counts to zero.  Weights, optimiser state and a partial gradient window are kept."""
         h = self._check_h0(h0)
         if h is None:
             h = self._h0
@@ -247,6 +257,7 @@ class SpikingOnlineLearner(StreamingLearner):
         self._EV[...] = 0.0
         self._EA[...] = 0.0
         self._EB[...] = 0.0
+        self._ctl[_k.C_TRESET] = 0              # the regulariser's rate starts again
 
     # ------------------------------------------------------------- checkpoints
     def state_dict(self) -> Dict[str, np.ndarray]:
@@ -326,7 +337,8 @@ class SpikingOnlineLearner(StreamingLearner):
         (what the traces serve); ``readout``: trained W_out, b_out entries;
         ``accumulator``: the gradient sums (every parameter); ``optimizer``: Adam's
         moments; ``workspace``: everything else the step kernel holds (z_{t-1},
-        psi_{t-1}, the learning signal, delta_t, scratch).
+        psi_{t-1}, the learning signal, delta_t, the regulariser's spike counts,
+        scratch).
 
         ``B * (state_per_stream + traces_per_stream) + accumulator + optimizer +
         workspace`` is every number of the arrays the step kernel works in.
