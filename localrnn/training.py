@@ -94,9 +94,9 @@ class TrainConfig:
     overriding the task's: reset, tau_m, tau_a, tau_out, v_th, v_reset, refractory,
     gamma, beta, n_adaptive; resolved to the complete set the run uses), ``reg`` and
     ``reg_rate`` (the firing-rate regulariser ``0.5 reg sum_j (r_j - reg_rate)^2``, rate
-    in spikes per step; None: the task's, except online, where None resolves to 0 --
-    online runs learn without it at their default rate -- and a given ``reg`` applies
-    the online regulariser of :class:`~localrnn.spiking.SpikingOnlineLearner`).  ``rule`` is bptt or eprop (online: eprop); the rate-network options (form,
+    in spikes per step; None: the task's, online the task's online value where it names
+    one (cue: 0); online runs apply it as
+    :class:`~localrnn.spiking.SpikingOnlineLearner` does).  ``rule`` is bptt or eprop (online: eprop); the rate-network options (form,
     activation, quantize, truncation, flossing, rescale_to, lyapunov, lyap_every) are
     refused, and a rate task refuses model, neuron, reg and reg_rate.
     """
@@ -296,9 +296,9 @@ def _resolve_spiking(c: TrainConfig, task) -> None:
     if c.rule == "eprop" and c.feedback is None:
         c.feedback = d["feedback"]
     if c.online and c.reg is None:
-        # online runs learn without it at their default rate (docs/spiking.md); a given
-        # reg applies the online regulariser (SpikingOnlineLearner)
-        c.reg = 0.0
+        # an online run's own default where the task names one (cue: 0, it learns
+        # without it), else the task's reg (SpikingOnlineLearner's online regulariser)
+        c.reg = d.get("reg_online", d["reg"])
     c.reg, c.reg_rate = check_regularizer(d["reg"] if c.reg is None else c.reg,
                                           d["reg_rate"] if c.reg_rate is None else c.reg_rate)
 

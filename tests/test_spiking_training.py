@@ -64,10 +64,13 @@ def test_the_neuron_table_overrides_the_task_and_scales_n_adaptive():
     assert np.count_nonzero(net.beta) == 20
 
 
-def test_online_runs_resolve_the_regulariser_off_unless_given():
+def test_online_runs_take_the_tasks_online_regulariser_and_rate():
     c = TrainConfig(task="cue", online=True).resolved()
-    assert c.reg == 0.0 and c.reg_rate == 0.01 and c.lr == 4e-5   # the per-step rate
+    assert c.reg == 0.0 and c.reg_rate == 0.01 and c.lr == 4e-5   # cue's online values
     assert TrainConfig(task="cue", online=True, reg=0).resolved().reg == 0.0
+    p, pb = TrainConfig(task="pattern", online=True).resolved(), TrainConfig(task="pattern").resolved()
+    assert p.reg == pb.reg == 0.3                                  # pattern's reg, online too
+    assert p.lr == {k: v / 1000 for k, v in pb.lr.items()}        # 1/T of the batched rates
     tr = Trainer(TrainConfig(task="cue", online=True, reg=1.5, reg_rate=0.02, n_rec=12, batch=2,
                              iters=1, task_kwargs={"delay": 10}))
     assert (tr.config.reg, tr.config.reg_rate) == (1.5, 0.02)

@@ -69,7 +69,8 @@ from ._common import emit_summary, progress
               help="Spiking tasks (alif): how many neurons adapt (the last ones) [task's fraction].")
 @click.option("--reg", type=float, default=None,
               help="Spiking tasks: firing-rate regulariser 0.5 REG sum_j (r_j - REG_RATE)^2 "
-                   "(online: r_j the rate since the trial began) [task default; 0 online].")
+                   "(online: r_j the rate since the trial began) [task default; online: the task's "
+                   "online default].")
 @click.option("--reg-rate", type=float, default=None,
               help="Spiking tasks: the regulariser's target rate in spikes per step (0.01 = 10 Hz "
                    "at 1 ms) [task default].")

@@ -94,6 +94,7 @@ class CueAccumulationTask(SpikingTask):
             n_rec=100, batch=64, optimizer="adam", lr=0.005, iters=2000, eval_every=25,
             trainable=("W_in", "W", "W_out"), gain=1.0, model="alif", rule="eprop",
             feedback="symmetric", reg=2.0, reg_rate=10.0 * self.dt / 1000.0, lr_online=4e-5,
+            reg_online=0.0,
             neuron=dict(reset="subtract", tau_m=tau_m, tau_a=tau_a, tau_out=20.0, v_th=0.6,
                         beta=float(beta), n_adaptive=50, refractory=4, gamma=0.3))
 

@@ -54,6 +54,12 @@ class PatternGenerationTask(SpikingTask):
     Their random feedback is N(0, 1/N) (std 0.1 here); ours N(0, 1/O) (MODEL.md
     section 5), 10 times larger at N = 100, O = 1.
 
+    Online (``--online``: SGD every step on each step's own loss) the rates are 1/T of
+    the batched ones, which move the weights as far per trial, and the firing-rate
+    regulariser is applied online (the rate since the trial began): so it learns
+    (held-out loss 0.0034 at iteration 300, seed 0); without the regulariser the loss
+    stayed at 0.12 (docs/spiking.md).
+
     Parameters
     ----------
     n_out : int >= 1
@@ -92,9 +98,13 @@ class PatternGenerationTask(SpikingTask):
             self.target[:, o] = sum_of_sines(self.T, w, ph)
         lr_out = 1e-4 * self.T * self.n_out          # the reference's 1e-4 on a sum loss
         lr_rec = lr_out * (1.0 - self.alpha) ** 2     # its weights are ours / (1 - alpha)
+        # online (SGD every step, the loss of each step alone): 1/T of the batched rates
+        # moves the weights as far per trial; with the firing-rate regulariser (online:
+        # the rate since the trial began) it learns, without it not (docs/spiking.md)
+        lr_online = {"W_in": lr_rec / self.T, "W": lr_rec / self.T, "W_out": lr_out / self.T}
         self.defaults = make_spiking_defaults(
             n_rec=100, batch=1, optimizer="sgd", iters=2000, eval_every=20,
-            lr={"W_in": lr_rec, "W": lr_rec, "W_out": lr_out},
+            lr={"W_in": lr_rec, "W": lr_rec, "W_out": lr_out}, lr_online=lr_online,
             trainable=("W_in", "W", "W_out"), gain=1.0, model="lif", rule="eprop",
             feedback="random", reg=300.0 / (self.T * self.n_out), reg_rate=10.0 * self.dt / 1000.0,
             neuron=dict(reset="subtract", tau_m=tau_m, tau_out=30.0, v_th=0.03, refractory=0,

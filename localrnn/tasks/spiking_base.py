@@ -22,10 +22,11 @@ from .base import Task
 def make_spiking_defaults(*, n_rec: int, batch: int, optimizer: str, lr, iters: int,
                           eval_every: int, trainable, gain: float, model: str, rule: str,
                           feedback: str, reg: float, reg_rate: float, neuron: Dict,
-                          lr_online=None) -> Dict:
+                          lr_online=None, reg_online=None) -> Dict:
     """A spiking task's defaults, checked once where the task is defined.  ``lr_online``
     (optional): the learning rate of an online run, whose optimiser steps every time
-    step instead of once per batch (absent: ``lr``)."""
+    step instead of once per batch (absent: ``lr``); ``reg_online`` (optional): the
+    firing-rate regulariser of an online run (absent: ``reg``)."""
     check_choice("optimizer", optimizer, ("sgd", "adam"))
     check_choice("model", model, SPIKING_MODELS)
     for p in trainable:
@@ -35,6 +36,8 @@ def make_spiking_defaults(*, n_rec: int, batch: int, optimizer: str, lr, iters: 
              rule=rule, feedback=feedback, reg=reg, reg_rate=reg_rate, neuron=dict(neuron))
     if lr_online is not None:
         d["lr_online"] = lr_online
+    if reg_online is not None:
+        d["reg_online"] = reg_online
     return d
 
 
