@@ -155,3 +155,23 @@ def test_spike_events_definition():
     # noise before learning is not a spike
     assert mt.spike_events([0.1, 0.3, 0.09, 0.25, 0.1]) == 0
     assert mt.spike_events([0.1, 0.01, float("nan")]) == 1
+
+
+def test_figure_series_draw_identical_groups_once():
+    """Two groups made of the same cells (e.g. the per-gain flossing rate equal to the
+    shared one) are one curve with both labels, not two curves drawn on top of each other."""
+    from localrnn.reproduce.figures import _series
+    from localrnn.reproduce.results import Run
+
+    def run(name, loss):
+        return Run(tag=None, name=name, status="done", eval_it=np.array([1, 2]),
+                   eval_loss=np.array(loss, dtype=float))
+
+    a = {0: run("a0", [2, 1]), 1: run("a1", [3, 1])}
+    b = {0: run("b0", [4, 2]), 1: run("b1", [5, 2])}
+    same_as_a = {1: run("a1", [3, 1]), 0: run("a0", [2, 1])}
+    groups = {"A": a, "B": b, "A2": same_as_a}
+    out = _series(groups, [("A", "shared"), ("B", "other"), ("A2", "per-gain"), ("C", "absent")],
+                  "eval_loss")
+    assert [s[0] for s in out] == ["shared = per-gain: the same runs", "other"]
+    np.testing.assert_array_equal(out[0][2][0], [2, 1])

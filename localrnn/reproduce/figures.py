@@ -21,10 +21,19 @@ def _curves(group, measure):
 
 
 def _series(groups, keys_labels, measure):
-    out = []
+    """(label, x, curves) per group present; a group whose runs are those of an earlier
+    one (the same cells: e.g. the per-gain flossing rate equal to the shared one) is not
+    drawn again, its label joins the earlier one's ("A = B: the same runs")."""
+    out, seen = [], {}
     for key, lab in keys_labels:
         if key in groups:
+            names = tuple(sorted(r.name for r in groups[key].values()))
+            if names and names in seen:
+                j = seen[names]
+                out[j] = (out[j][0] + f" = {lab}: the same runs",) + out[j][1:]
+                continue
             x, ys = _curves(groups[key], measure)
+            seen[names] = len(out)
             out.append((lab, x, ys))
     return out
 
