@@ -31,7 +31,7 @@ import numpy as np
 
 from .._config import njit
 from .common import RELU, TANH, TANH32, dphi, dphi_from, leak_coefs, wide_vectors
-from .gemm import GRAD_TILE_MAX_N, STEP_TILE_MAX_N, gemm_nn, gemm_tn
+from .gemm import GRAD_TILE_MAX_N, gemm_nn, gemm_tn, step_tiled
 
 
 @njit(inline="always")
@@ -218,7 +218,7 @@ def _scratch(A, W, gb, gWinT, gWout, gbout):
     gWout[:] = 0.0
     gbout[:] = 0.0
     return (np.empty(N, dtype=A.dtype), np.empty(N, dtype=A.dtype), np.zeros((B, N), dtype=A.dtype),
-            np.zeros((B, N), dtype=A.dtype), np.ascontiguousarray(W), N <= STEP_TILE_MAX_N)
+            np.zeros((B, N), dtype=A.dtype), np.ascontiguousarray(W), step_tiled(W))
 
 
 @njit

@@ -7,7 +7,7 @@ import numpy as np
 
 from .._config import njit
 from .common import RELU, TANH, TANH32, apply_phi, leak_coefs, phi, tanh32, tanh64, wide_vectors
-from .gemm import STEP_TILE_MAX_N, gemm_nn, row_dot
+from .gemm import gemm_nn, row_dot, step_tiled
 
 
 @njit
@@ -76,7 +76,7 @@ def forward_current(X, W_in, b, W, alpha, code, h0, noise, has_noise, H, R):
     d = np.empty((B, N), dtype=W.dtype)
     Xe, WinTe = _extended_inputs(X, W_in, b)
     al, keep = leak_coefs(alpha, W)
-    tiled = N <= STEP_TILE_MAX_N
+    tiled = step_tiled(W)
     WT = np.ascontiguousarray(W.T) if tiled else np.empty((0, 0), dtype=W.dtype)
     pf = pre.reshape(B * N)
     df = d.reshape(B * N)
@@ -124,7 +124,7 @@ def forward_rate(X, W_in, b, W, alpha, code, a0, noise, has_noise, A, U):
     d = np.empty((B, N), dtype=W.dtype)
     Xe, WinTe = _extended_inputs(X, W_in, b)
     al, keep = leak_coefs(alpha, W)
-    tiled = N <= STEP_TILE_MAX_N
+    tiled = step_tiled(W)
     WT = np.ascontiguousarray(W.T) if tiled else np.empty((0, 0), dtype=W.dtype)
     df = d.reshape(B * N)
     A[0] = a0

@@ -45,7 +45,7 @@ from .._config import njit
 from .common import muladd
 
 #: Networks up to this many units do their per-step products (forward, BPTT adjoint)
-#: here instead of in BLAS.
+#: here instead of in BLAS (float32; float64: :data:`STEP_TILE_MAX_N_F64`).
 STEP_TILE_MAX_N = 256
 #: ... and their weight gradient sum_k G_k^T P_k (over T*B rows).
 GRAD_TILE_MAX_N = 128
@@ -66,6 +66,14 @@ def _has_avx512() -> bool:
 WIDE = _has_avx512()
 #: register tile: rows x 512-bit vectors
 MR, NV = (8, 2) if WIDE else (6, 1)
+#: The float64 step products' limit.  Without AVX-512 the 6 x 1 tile holds 6 x 8
+#: doubles, and above N = 128 OpenBLAS's dgemm (Haswell kernels) is faster at the step
+#: shapes (B = 32), measured on an AMD EPYC (Zen 3).  Its sums there are the tile's
+#: (over k in order, one FMA per term): the step products at N = 64-256 and the
+#: gradients and a training run at N = 160 and 256 came out bit-identical either way
+#: on that machine; a BLAS whose kernel sums otherwise would change the last bits.
+#: float32 keeps the tile to N = 256 (1.3-2x OpenBLAS's sgemm there).
+STEP_TILE_MAX_N_F64 = STEP_TILE_MAX_N if WIDE else 128
 
 
 def lanes(dtype) -> int:
@@ -170,6 +178,13 @@ _TNA = {(m, v): _make_tile(m, v, True, True) for m in (MR, 1) for v in (NV, 1)}
 
 _NN_F, _NN_R, _NN_C, _NN_1 = _NN[MR, NV], _NN[1, NV], _NN[MR, 1], _NN[1, 1]
 _TNA_F, _TNA_R, _TNA_C, _TNA_1 = _TNA[MR, NV], _TNA[1, NV], _TNA[MR, 1], _TNA[1, 1]
+
+
+@njit(inline="always")
+def step_tiled(W):
+    """True if the step products with the (N, N) weights ``W`` are register-tiled here
+    (N <= :data:`STEP_TILE_MAX_N`, float64 :data:`STEP_TILE_MAX_N_F64`), False for BLAS."""
+    return W.shape[0] <= (STEP_TILE_MAX_N if W.itemsize == 4 else STEP_TILE_MAX_N_F64)
 
 
 @njit(inline="always")
