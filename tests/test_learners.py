@@ -303,3 +303,16 @@ def test_own_gradient_path_equals_public(rule, feedback, truncation, dtype):
             L1, g1 = gradient(nets[0], x, y, m, loss=loss, rule=rule, h0=h, **kw)
             L2, g2 = own_gradient(nets[0], x, y, m, loss, rule, F, h, truncation)
             assert L1 == L2 and all(np.array_equal(g1[k], g2[k]) for k in g1)
+
+
+def test_summary_gives_the_median_step_time_beside_the_wall_time_per_iteration():
+    """A first iteration that compiles kernels (minutes on a cold cache) makes the wall
+    time per iteration say little about speed; the median of the steps' own times does."""
+    from localrnn.training import TrainConfig, Trainer
+
+    res = Trainer(TrainConfig(task="sine", rule="rflo", n_rec=4, iters=5, eval_every=5)).run()
+    secs = [m["seconds"] for m in res.metrics]
+    res.metrics[0]["seconds"] = 1e3                        # as if the first had compiled
+    s = res.summary()
+    assert s["median_step_seconds"] == pytest.approx(float(np.median([1e3] + secs[1:])))
+    assert s["median_step_seconds"] < 1e3 and s["seconds_per_iter"] > 0
