@@ -95,8 +95,8 @@ class TrainConfig:
     gamma, beta, n_adaptive; resolved to the complete set the run uses), ``reg`` and
     ``reg_rate`` (the firing-rate regulariser ``0.5 reg sum_j (r_j - reg_rate)^2``, rate
     in spikes per step; None: the task's, online the task's online value where it names
-    one (cue: 0); online runs apply it as
-    :class:`~localrnn.spiking.SpikingOnlineLearner` does).  ``rule`` is bptt or eprop (online: eprop); the rate-network options (form,
+    one (cue: 0); online runs apply it as :class:`~localrnn.spiking.SpikingOnlineLearner`
+    does).  ``rule`` is bptt or eprop (online: eprop); the rate-network options (form,
     activation, quantize, truncation, flossing, rescale_to, lyapunov, lyap_every) are
     refused, and a rate task refuses model, neuron, reg and reg_rate.
     """
