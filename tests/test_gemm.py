@@ -44,7 +44,8 @@ def sequential_fma(At, Bm, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("M,K,N", [(1, 1, 1), (3, 0, 5), (gemm.MR, 7, 16), (gemm.MR + 3, 5, 2 * 16 + 8 + 3),
-                                   (2, gemm.K_BLOCK + 9, 9), (gemm.MR * 2, 3, 64)])
+                                   (2, gemm.K_BLOCK + 9, 9), (gemm.MR * 2, 3, 64),
+                                   (2 * gemm.MR - 1, gemm.K_BLOCK + 2, 16 + 5)])
 def test_products_are_the_sequential_fma_sum(dtype, M, K, N):
     rng = np.random.default_rng(M * 10007 + K * 101 + N)
     A = rng.standard_normal((M, K)).astype(dtype)

@@ -177,13 +177,45 @@ def _make_tile(mr: int, nv: int, a_trans: bool, accumulate: bool):
     return tile
 
 
-# the tiles every product below needs: full, one row, one vector, one row x one vector
-# (the weight gradient's tiles accumulate: its sum runs in blocks of rows)
-_NN = {(m, v): _make_tile(m, v, False, False) for m in (MR, 1) for v in (NV, 1)}
-_TNA = {(m, v): _make_tile(m, v, True, True) for m in (MR, 1) for v in (NV, 1)}
+def _rows_dispatch(nv: int, a_trans: bool, accumulate: bool):
+    """``tile(A, Bm, C, i0, j0, k0, k1, m)``: the tile of ``m`` rows (1 <= m < MR) x
+    ``nv`` vectors, for the rows of C that fill no whole MR-row tile.
 
-_NN_F, _NN_R, _NN_C, _NN_1 = _NN[MR, NV], _NN[1, NV], _NN[MR, 1], _NN[1, 1]
-_TNA_F, _TNA_R, _TNA_C, _TNA_1 = _TNA[MR, NV], _TNA[1, NV], _TNA[MR, 1], _TNA[1, 1]
+    One tile of all of them, not one per row: a one-row tile keeps nv accumulators,
+    too few to cover the multiply-add's latency (Zen 3: 4 cycles for two FMAs per k),
+    and the two rows left of a step product's B = 32 or the four of a weight
+    gradient's N = 64 cost a quarter of the product that way.  The sums are the same
+    (the result does not depend on the tile shape)."""
+    t = [_make_tile(m, nv, a_trans, accumulate) for m in range(1, 8)]
+    t1, t2, t3, t4, t5, t6, t7 = t
+
+    @njit(inline="always")
+    def rows(A, Bm, C, i0, j0, k0, k1, m):
+        if m == 1:
+            t1(A, Bm, C, i0, j0, k0, k1)
+        elif m == 2:
+            t2(A, Bm, C, i0, j0, k0, k1)
+        elif m == 3:
+            t3(A, Bm, C, i0, j0, k0, k1)
+        elif m == 4:
+            t4(A, Bm, C, i0, j0, k0, k1)
+        elif m == 5:
+            t5(A, Bm, C, i0, j0, k0, k1)
+        elif m == 6:
+            t6(A, Bm, C, i0, j0, k0, k1)
+        else:
+            t7(A, Bm, C, i0, j0, k0, k1)
+
+    return rows
+
+
+# the tiles every product below needs: full (MR rows x NV vectors) and MR rows x one
+# vector, and the remaining rows (< MR) of each (the weight gradient's tiles accumulate:
+# its sum runs in blocks of rows)
+_NN_F, _NN_C = _make_tile(MR, NV, False, False), _make_tile(MR, 1, False, False)
+_TNA_F, _TNA_C = _make_tile(MR, NV, True, True), _make_tile(MR, 1, True, True)
+_NN_R, _NN_1 = _rows_dispatch(NV, False, False), _rows_dispatch(1, False, False)
+_TNA_R, _TNA_1 = _rows_dispatch(NV, True, True), _rows_dispatch(1, True, True)
 
 
 @njit(inline="always")
@@ -212,8 +244,8 @@ def _scalar_tail(A, Bm, C, a_trans, accumulate, i0, i1, j0, j1, k0, k1):
 
 @njit(inline="always")
 def _sweep(A, Bm, C, k0, k1, trans):
-    """Every tile of C over the sum's rows k0..k1: whole tiles, the remaining rows one
-    by one, the remaining whole vectors, then the scalar tail.  ``trans`` (a literal):
+    """Every tile of C over the sum's rows k0..k1: whole tiles, one tile of the
+    remaining rows, the same for the remaining whole vectors, then the scalar tail.  ``trans`` (a literal):
     0 for ``A @ Bm`` from 0, 1 for ``A^T @ Bm`` continuing C's sums."""
     M = A.shape[1] if trans == 1 else A.shape[0]
     N = Bm.shape[1]
@@ -228,22 +260,22 @@ def _sweep(A, Bm, C, k0, k1, trans):
                 _TNA_F(A, Bm, C, i, j, k0, k1)
             else:
                 _NN_F(A, Bm, C, i, j, k0, k1)
-        for i in range(mfull, M):
+        if mfull < M:
             if trans == 1:
-                _TNA_R(A, Bm, C, i, j, k0, k1)
+                _TNA_R(A, Bm, C, mfull, j, k0, k1, M - mfull)
             else:
-                _NN_R(A, Bm, C, i, j, k0, k1)
+                _NN_R(A, Bm, C, mfull, j, k0, k1, M - mfull)
     for j in range(nfull, nvec, V):
         for i in range(0, mfull, MR):
             if trans == 1:
                 _TNA_C(A, Bm, C, i, j, k0, k1)
             else:
                 _NN_C(A, Bm, C, i, j, k0, k1)
-        for i in range(mfull, M):
+        if mfull < M:
             if trans == 1:
-                _TNA_1(A, Bm, C, i, j, k0, k1)
+                _TNA_1(A, Bm, C, mfull, j, k0, k1, M - mfull)
             else:
-                _NN_1(A, Bm, C, i, j, k0, k1)
+                _NN_1(A, Bm, C, mfull, j, k0, k1, M - mfull)
     if nvec < N:
         _scalar_tail(A, Bm, C, trans == 1, trans == 1, 0, M, nvec, N, k0, k1)
 
