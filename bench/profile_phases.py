@@ -114,10 +114,11 @@ def small_iteration(rule="eprop", dtype="float32", N=64, repeat=300):
     shared machine: a call that was preempted is simply not the best).
 
     Rows (per iteration): the driver ``Trainer.step``; drawing the batch; the forward
-    kernel whole, its recurrent products alone (the 56 register-tiled step GEMMs of
-    ``forward_current``) and the same plus the drive ``[x, 1][W_in^T; b]``, so that
-    the difference is the leak and phi over T*B*N entries; phi alone over as many
-    entries; the readout; the loss; the backward kernel; the weight gradient; Adam; the
+    kernel whole (it makes the readout at each step), its recurrent products alone (the
+    56 register-tiled step GEMMs of ``forward_current``) and the same plus the drive
+    ``[x, 1][W_in^T; b]``, so that the difference is the leak, phi and the readout over
+    T*B*N entries; phi alone over as many entries; the readout as a separate pass (for
+    comparison, not counted); the loss; the backward kernel; the weight gradient; Adam; the
     finiteness check; and the driver minus the kernels (Python between the calls)."""
     from localrnn._config import njit
     from localrnn.benchmarks.iteration import romo_flops, romo_trainer
@@ -163,21 +164,23 @@ def small_iteration(rule="eprop", dtype="float32", N=64, repeat=300):
     code = TANH32 if dtype == "float32" else TANH
     H, R = ws["states"][:2], ws["act"]
     with step_blas_limit():
-        rows["forward kernel"] = best(lambda: fw.forward_current(x, net.W_in, net.b, net.W, net.alpha,
-                                                                 code, s0, nz, False, H, R))
+        W_out = np.ascontiguousarray(net.W_out)
+        rows["forward kernel (and the readout)"] = best(lambda: fw.forward_current(
+            x, net.W_in, net.b, net.W, net.alpha, code, s0, nz, False, H, R, W_out, net.b_out, ws["Y"]))
         WT = np.ascontiguousarray(net.W.T)
         pre, d = np.empty((B, N), net.dtype), np.empty((B, N), net.dtype)
         Xe = np.ones((T, B, net.n_in + 1), net.dtype)
         WinTe = np.ones((net.n_in + 1, N), net.dtype)
         rows["  its recurrent products alone"] = best(lambda: step_gemms(R, WT, pre, Xe, WinTe, d, False))
         rows["  ... and the drive"] = best(lambda: step_gemms(R, WT, pre, Xe, WinTe, d, True))
-        rows["  (difference: leak and phi)"] = rows["forward kernel"] - rows["  ... and the drive"]
+        rows["  (difference: leak, phi and readout)"] = (rows["forward kernel (and the readout)"]
+                                                       - rows["  ... and the drive"])
         Hs = np.ascontiguousarray(ws["states"][:T])
         Rs = np.empty_like(Hs)
         rows["  phi alone over T*B*N entries"] = best(lambda: phi_only(Hs, Rs, dtype == "float32"))
         trj = run_trajectory(net, x, s0, nz, False, ws, keep_states=False)
-        rows["readout"] = best(lambda: fw.readout(trj.rates, np.ascontiguousarray(net.W_out), net.b_out,
-                                                  ws["Y"]))
+        rows["  the readout alone, as a separate pass"] = best(lambda: fw.readout(trj.rates, W_out, net.b_out,
+                                                                                ws["Y"]))
         tg = np.ascontiguousarray(b.targets, dtype=net.dtype)
         m = np.asarray(b.mask, dtype=net.dtype)
         m = np.ascontiguousarray(np.broadcast_to(m[:, :, None], tg.shape) if m.ndim == 2 else m)

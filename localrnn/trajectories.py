@@ -241,15 +241,13 @@ def run_trajectory(net: Network, x: np.ndarray, s0: np.ndarray, noise, has_noise
         if net.form == "current":
             H = states[:T] if keep_states else states[:2]
             _fw.forward_current(x, net.W_in, net.b, net.W, net.alpha, code, s0, noise,
-                                has_noise, H, act)
+                                has_noise, H, act, W_out, net.b_out, Y)
             rates = act[1:]
-            _fw.readout(rates, W_out, net.b_out, Y)
             return Trajectory(x, H if keep_states else None, Y, s0, act[0], rates=rates,
                               history=act)
         _fw.forward_rate(x, net.W_in, net.b, net.W, net.alpha, code, s0, noise, has_noise,
-                         states, act[:T])
+                         states, act[:T], W_out, net.b_out, Y)
         A = states[1:]
-        _fw.readout(A, W_out, net.b_out, Y)
         return Trajectory(x, A, Y, s0, states[0], preacts=act[:T], history=states)
 
 

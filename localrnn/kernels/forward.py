@@ -52,14 +52,15 @@ def _apply_phi_flat(x, code, out):
 
 
 @njit
-def forward_current(X, W_in, b, W, alpha, code, h0, noise, has_noise, H, R):
+def forward_current(X, W_in, b, W, alpha, code, h0, noise, has_noise, H, R, W_out, b_out, Y):
     """Current form: h_k = (1-a) h_{k-1} + a (W r_{k-1} + W_in x_k + b) + noise_k.
 
     Writes the rates ``R`` (T + 1, B, N): ``R[0] = r_0 = phi(h_0)``, ``R[k] = phi(h_k)``,
     and the states ``H``.  ``H`` is (T, B, N) to keep every state, or (2, B, N) to keep
     only the last two (h_k goes to ``H[k % len(H)]``): a gradient whose phi' comes from
     the rates needs no state history, and not writing it saves a (T, B, N) stream out
-    of cache.
+    of cache.  The outputs ``Y`` (T, B, O): ``Y[k-1] = r_k W_out^T + b_out``, made at step
+    k while r_k is in cache (:func:`_readout_step`, as :func:`readout`).
 
     Per step: the recurrent product ``r_{k-1} W^T`` (register-tiled for N <=
     STEP_TILE_MAX_N, BLAS above), the drive ``[x_k, 1] [W_in^T; b]``
@@ -108,15 +109,17 @@ def forward_current(X, W_in, b, W, alpha, code, h0, noise, has_noise, H, R):
             for m in range(B * N):
                 hk[m] = keep * hp[m] + al * (pf[m] + df[m])
             _apply_phi_flat(hk, code, rk)
+        _readout_step(R[k + 1], W_out, b_out, Y[k])
 
 
 @njit
-def forward_rate(X, W_in, b, W, alpha, code, a0, noise, has_noise, A, U):
+def forward_rate(X, W_in, b, W, alpha, code, a0, noise, has_noise, A, U, W_out, b_out, Y):
     """Rate form: u_k = W a_{k-1} + W_in x_k + b;  a_k = (1-a) a_{k-1} + a phi(u_k) + noise_k.
 
     Writes the states ``A`` (T + 1, B, N): ``A[0] = a_0``, ``A[k] = a_k``, and the
     pre-activations ``U`` (T, B, N).  Per step as :func:`forward_current`: the
-    recurrent product, the drive, then u and a over the whole step, one flat loop each.
+    recurrent product, the drive, then u and a over the whole step, one flat loop each,
+    and the outputs ``Y[k-1] = a_k W_out^T + b_out``.
     """
     wide_vectors()
     T, B, I = X.shape
@@ -152,21 +155,28 @@ def forward_rate(X, W_in, b, W, alpha, code, a0, noise, has_noise, A, U):
             nk = noise[k].reshape(B * N)
             for m in range(B * N):
                 ak[m] += nk[m]
+        _readout_step(A[k + 1], W_out, b_out, Y[k])
+
+
+@njit(inline="always")
+def _readout_step(S, W_out, b_out, Yk):
+    """Yk = S @ W_out^T + b_out for one step's (B, N) rates (or states): each entry one
+    :func:`row_dot` (kernels/gemm.py: vectorised over N in an order fixed by its
+    definition), plus b_out."""
+    for i in range(S.shape[0]):
+        for o in range(W_out.shape[0]):
+            Yk[i, o] = row_dot(S, i, W_out, o) + b_out[o]
 
 
 @njit
 def readout(S, W_out, b_out, Y):
-    """Y[k] = S[k] @ W_out^T + b_out for S (T, B, N), W_out (O, N) C-contiguous.
+    """Y[k] = S[k] @ W_out^T + b_out for S (T, B, N), W_out (O, N) C-contiguous: the
+    readout the forward kernels make at each step (:func:`_readout_step`, the same
+    numbers), for the rates of a trajectory already run.
 
-    O (the outputs) is small: each of the T*B*O entries is one :func:`row_dot`
-    (kernels/gemm.py: vectorised over N in an order fixed by its definition), plus
-    b_out; a BLAS GEMM with O columns packs all of S for two outputs.
+    O (the outputs) is small: one :func:`row_dot` per entry; a BLAS GEMM with O columns
+    packs all of S for two outputs.
     """
     wide_vectors()
-    T, B, N = S.shape
-    O = W_out.shape[0]
-    S2 = S.reshape(T * B, N)
-    Y2 = Y.reshape(T * B, O)
-    for r in range(T * B):
-        for o in range(O):
-            Y2[r, o] = row_dot(S2, r, W_out, o) + b_out[o]
+    for k in range(S.shape[0]):
+        _readout_step(S[k], W_out, b_out, Y[k])
