@@ -187,7 +187,9 @@ def test_controls_are_chosen_one_by_one():
     assert not set(S.CONTROLS) & none
     one = S.study_groups(st, (0.5, 1.5), (), (), 0.5, 1.5, (S.RESCALE,))
     assert [g.key for g in one if g.variant in S.CONTROLS] == [("romo", "eprop", 0.5, S.RESCALE)]
-    assert SCALES["paper"].group(("romo", "eprop", 0.5, S.RESCALE))      # claim 4's control at N = 256
+    for name in ("n128", "paper"):   # claim 4's control at N = 128 and 256
+        assert [g.key for g in SCALES[name].groups if g.variant in S.CONTROLS] == [
+            ("romo", "eprop", 0.5, S.RESCALE)]
     with pytest.raises(ValueError, match="not allowed"):
         S.study_groups(st, (0.5,), (), (), 0.5, 1.5, ("nonsense",))
 
