@@ -26,8 +26,10 @@ def div(a, s):
     return Ops(a.v / s, a.c)
 
 
-def counted_spiking_step(st, p, x, y_star, m, net, lr, FT):
-    """One step of online e-prop (SGD every step), counting; ``st``, ``p`` updated."""
+def counted_spiking_step(st, p, x, y_star, m, net, lr, FT, reg=0.0, f0=0.0):
+    """One step of online e-prop (SGD every step), counting; ``st``, ``p`` updated.
+    ``reg`` > 0: with the firing-rate regulariser of rate ``f0`` (every step contributes:
+    the masks are positive), ``st["zsum"]`` and ``st["n"]`` its count since the reset."""
     c = Counter()
     A = {k: Ops(v, c) for k, v in p.items()}
     N, I = p["W_in"].shape
@@ -62,6 +64,11 @@ def counted_spiking_step(st, p, x, y_star, m, net, lr, FT):
     inv = 1.0 / mm.sum()
     delta = mm * (y - y_star) * inv
     L = Ops(FT.T, c) @ delta
+    if reg:   # rg_j = c (zsum_j / n_t - f0): the S spikes add 1 each (event-driven)
+        c["add"] += int(z.sum())
+        st["zsum"] = st["zsum"] + z
+        st["n"] += 1
+        rg = reg * (div(Ops(st["zsum"], c), float(st["n"])) - f0)
     # traces
     pre = np.concatenate([x, [1.0], zp])
     psip = Ops(st["psi"], c)
@@ -79,7 +86,7 @@ def counted_spiking_step(st, p, x, y_star, m, net, lr, FT):
     else:
         e = psi.col() * ev
     eb = kap * Ops(st["eb"], c) + omk * e
-    g = (L.col() * eb).v
+    g = (L.col() * eb + rg.col() * e).v if reg else (L.col() * eb).v
     np.fill_diagonal(g[:, I + 1:], 0.0)             # W's diagonal: formed, not stored
     gg = Ops(g, c)
     new = {"W_in": A["W_in"] - lr * gg[:, :I], "b": A["b"] - lr * gg[:, I],
@@ -106,10 +113,10 @@ def counts_at(spec, K, S):
     return out
 
 
-@pytest.mark.parametrize("N, I, O", [(5, 3, 2), (9, 2, 3)])
+@pytest.mark.parametrize("N, I, O, reg", [(5, 3, 2, 0.0), (9, 2, 3, 0.0), (7, 2, 2, 0.3)])
 @pytest.mark.parametrize("reset", ["subtract", "set"])
 @pytest.mark.parametrize("model", ["lif", "alif"])
-def test_counts_equal_instrumented_step(model, reset, N, I, O):
+def test_counts_equal_instrumented_step(model, reset, N, I, O, reg):
     rng = np.random.default_rng(N + I)
     kw = dict(v_reset=0.5) if reset == "set" else {}
     if model == "alif":
@@ -120,20 +127,22 @@ def test_counts_equal_instrumented_step(model, reset, N, I, O):
     net.b[:] = 2.2
     net.b_out[:] = 0.1 * rng.standard_normal(O)
     lr = 0.05
-    learner = SpikingOnlineLearner(net, lr=lr, optimizer="sgd", update_every=1)
+    f0 = 0.2
+    learner = SpikingOnlineLearner(net, lr=lr, optimizer="sgd", update_every=1, reg=reg,
+                                   reg_rate=f0 if reg else 0.0)
     p = {k: getattr(net, k).copy() for k in ("W_in", "W", "b", "W_out", "b_out")}
     P = I + 1 + N
     st = dict(v=np.zeros(N), z=np.zeros(N), psi=np.zeros(N), y=np.zeros(O), eb=np.zeros((N, P)),
               ev=np.zeros((N if reset == "set" else 1, P)), zbar=np.zeros(N), obar=np.zeros(()),
-              ba=np.zeros(N), ea=np.zeros((N, P)))
-    spec = step_spec("eprop", "current", N, I, O, model=model, reset=reset)
+              ba=np.zeros(N), ea=np.zeros((N, P)), zsum=np.zeros(N), n=0)
+    spec = step_spec("eprop", "current", N, I, O, model=model, reset=reset, reg=reg)
     events = []
     for t in range(6):
         x = rng.standard_normal(I)
         y_star = rng.standard_normal(O)
         m = rng.uniform(0.5, 1.5, O)
         FT = learner.net.W_out.copy()              # symmetric: W_out before the step
-        c, K, S = counted_spiking_step(st, p, x, y_star, m, net, lr, FT)
+        c, K, S = counted_spiking_step(st, p, x, y_star, m, net, lr, FT, reg, f0)
         learner.step(x[None], y_star[None], m[None])
         for k, v in p.items():
             np.testing.assert_allclose(getattr(net, k), v, rtol=0, atol=1e-12, err_msg=k)
@@ -171,6 +180,20 @@ def test_spiking_spec_structure():
             step_spec(rule, "current", 4, 2, 1, **args)
     with pytest.raises(ValueError, match="reset='set' is for spiking networks"):
         step_spec("eprop", "current", 4, 2, 1, reset="set")
+    # the firing-rate regulariser: its variables, equation and update term, only when on
+    r = step_spec("eprop", "current", 100, 40, 2, model="alif", reg=0.3).to_dict()
+    assert r["reg"] == 0.3 and d["reg"] == 0.0
+    names = [v["name"] for v in r["state_variables"]]
+    assert {"zsum", "n_t", "c", "f0"} <= set(names) and "zsum" not in [v["name"] for v in d["state_variables"]]
+    reqs = {e["equation"]: e for e in r["equations"]}
+    assert reqs["zsum_j += z_t,j;  rg_j = c (zsum_j / n_t - f0)"]["ops_formula"] == \
+        {"mul": "N", "add": "N + S", "div": "N", "phi": "0", "dphi": "0"}
+    assert "rg_j * e_ji" in r["three_factor"]["form"] and "rg_j" not in d["three_factor"]["form"]
+    for bad in (-0.1, float("nan"), float("inf"), True, "1"):
+        with pytest.raises(ValueError, match="must be a finite number >= 0"):
+            step_spec("eprop", "current", 4, 2, 1, model="lif", reg=bad)
+    with pytest.raises(ValueError, match="is for spiking networks"):
+        step_spec("eprop", "current", 4, 2, 1, reg=0.3)
 
 
 def test_cli_spiking_spec():
@@ -184,3 +207,16 @@ def test_cli_spiking_spec():
     r = CliRunner().invoke(main, ["export", "--rule", "eprop", "--model", "lif", "--form", "rate",
                                   "--n-rec", "8", "--n-in", "4", "--n-out", "2"])
     assert r.exit_code == 2 and r.stderr.count("Error:") == 1 and "--form" in r.stderr
+    r = CliRunner().invoke(main, ["export", "--rule", "eprop", "--model", "alif", "--reg", "0.3", "--n-rec", "8",
+                                  "--n-in", "4", "--n-out", "2", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output) == step_spec("eprop", "current", 8, 4, 2, model="alif", reg=0.3).to_dict()
+    r = CliRunner().invoke(main, ["export", "--rule", "eprop", "--model", "alif", "--reg", "0.3", "--n-rec", "8",
+                                  "--n-in", "4", "--n-out", "2"])
+    assert r.exit_code == 0 and "(reset subtract, firing-rate regulariser c = 0.3)" in r.output
+    for args, words in ((["--reg", "0.3"], "--reg is an option of spiking networks"),
+                        (["--model", "lif", "--reg", "-1"], "reg=-1.0 must be a finite number >= 0"),
+                        (["--model", "lif", "--reg", "1", "--format", "lava"], "--n-out, --reg; it takes")):
+        r = CliRunner().invoke(main, ["export", "--rule", "eprop", "--n-rec", "8", "--n-in", "4",
+                                      "--n-out", "2", *args])
+        assert r.exit_code == 2 and r.stderr.count("Error:") == 1 and words in r.stderr, (args, r.stderr)

@@ -36,6 +36,9 @@ FORMATS = ("md", "json", "nir", "lava")
               help="A spiking network's step (lif or alif) instead of a rate network's (--form).")
 @click.option("--reset", type=click.Choice(RESETS), default=None,
               help="Spiking: after a spike subtract v_th or set v to v_reset [subtract].")
+@click.option("--reg", type=float, default=None,
+              help="Firing-rate regulariser strength c of a spiking network's step (the spec "
+                   "counts its operations; 0: none) [0].")
 @click.option("--tau-m", type=float, default=None,
               help="Spiking, --format lava: membrane time constant in steps [20].")
 @click.option("--tau-out", type=float, default=None,

@@ -27,7 +27,7 @@ class Format:
 
 
 _STEP = dict(needs=("rule", "n_rec", "n_in", "n_out"),
-             takes=("form", "quantize", "feedback", "T", "model", "reset"))
+             takes=("form", "quantize", "feedback", "T", "model", "reset", "reg"))
 #: ``--format`` -> :class:`Format`.  md and json: :func:`localrnn.neuromorphic.spec.step_spec`;
 #: lava: :func:`localrnn.neuromorphic.lava.lava_rules_text`; nir:
 #: :func:`localrnn.neuromorphic.nir.export_nir`.
@@ -43,7 +43,7 @@ DEFAULTS = {"form": FORMS[0]}
 #: Options of rate networks and of spiking networks (``model`` chooses the latter); a
 #: format that takes both refuses a mix.
 RATE_ONLY = ("form", "alpha")
-SPIKING_ONLY = ("reset", "tau_m", "tau_out")
+SPIKING_ONLY = ("reset", "tau_m", "tau_out", "reg")
 #: File a run's NIR graph goes to, in the run folder, unless ``out`` says otherwise.
 NIR_FILE = "network.nir"
 
@@ -101,7 +101,7 @@ def export(fmt: str, options: Mapping[str, Any], out=None,
     else:
         spec = step_spec(o["rule"], o.get("form", "spiking"), o["n_rec"], o["n_in"], o["n_out"],
                          quantize=o.get("quantize"), feedback=o.get("feedback"), T=o.get("T"),
-                         model=o.get("model"), reset=o.get("reset"))
+                         model=o.get("model"), reset=o.get("reset"), reg=o.get("reg", 0.0))
         text = spec.to_markdown() if fmt == "md" else spec.to_json() + "\n"
     return text if out is None else atomic_write_text(out, text)
 

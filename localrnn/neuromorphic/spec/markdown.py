@@ -11,8 +11,9 @@ def step_markdown(spec) -> str:
     equations with operation counts and locality, memory, communication, three-factor
     form and notes."""
     q = spec.quant
-    net = (f"{spec.model.upper()} neurons (reset {spec.reset})" if spec.model is not None
-           else f"{spec.form} form")
+    net = (f"{spec.model.upper()} neurons (reset {spec.reset}"
+           + (f", firing-rate regulariser c = {spec.reg:g})" if spec.reg else ")")
+           if spec.model is not None else f"{spec.form} form")
     title = f"{spec.rule}, {net}, N={spec.n_rec}, I={spec.n_in}, O={spec.n_out}"
     if spec.rule == "bptt":
         title += f", T={spec.T}"

@@ -52,7 +52,7 @@ def _forward(model: str, reset: str) -> List[Equation]:
     return eqs
 
 
-def _traces(model: str, reset: str) -> List[Equation]:
+def _traces(model: str, reset: str, reg: bool = False) -> List[Equation]:
     nv = N if reset == "set" else Poly.const(1)
     eqs = []
     if model == "alif":
@@ -83,12 +83,26 @@ def _traces(model: str, reset: str) -> List[Equation]:
                      count_ops(mul=2 * N * P_PRE, add=N * P_PRE), [("ebar_ji", "synapse")],
                      "per synapse: the readout's filter makes the trace synaptic even when "
                      "eps_v is presynaptic"),
-            Equation("update", "g_ji = L_j ebar_ji;  W, W_in, b <- . - eta g",
-                     count_ops(mul=N * P_PRE + N * P_PRE, add=N * P_PRE),
-                     [("L_j", "third"), ("ebar_ji", "synapse"), ("W_ji", "synapse")],
+            Equation("update", "g_ji = L_j ebar_ji + rg_j e_ji;  W, W_in, b <- . - eta g" if reg else
+                     "g_ji = L_j ebar_ji;  W, W_in, b <- . - eta g",
+                     count_ops(mul=(3 if reg else 2) * N * P_PRE, add=(2 if reg else 1) * N * P_PRE),
+                     [("L_j", "third"), ("ebar_ji", "synapse"), ("W_ji", "synapse")]
+                     + ([("rg_j", "post"), ("e_ji", "synapse")] if reg else []),
                      "the kernel forms g for every presynaptic entry (W's diagonal too, not "
-                     "stored) and then applies SGD to W_in, b and every entry of W")]
+                     "stored) and then applies SGD to W_in, b and every entry of W"
+                     + ("; the regulariser's term uses the unfiltered e_ji of this step" if reg else ""))]
     return eqs
+
+
+def _regulariser() -> List[Equation]:
+    return [Equation(
+        "regulariser", "zsum_j += z_t,j;  rg_j = c (zsum_j / n_t - f0)",
+        count_ops(mul=N, add=S + N, div=N),
+        [("zsum_j", "post"), ("n_t", "global"), ("c, f0", "global"), ("rg_j", "post")],
+        "the firing-rate regulariser 0.5 c sum_j (r_j - f0)^2 online: zsum_j counts neuron j's "
+        "spikes since the last reset (event-driven: the S neurons that spiked add 1), n_t the "
+        "steps since then; zsum_j / n_t is the rate so far, at a trial's last step the batched "
+        "regulariser's r_j.  rg_j is its dL/dz_j, the regulariser's learning signal")]
 
 
 def _readout() -> List[Equation]:
@@ -102,7 +116,7 @@ def _readout() -> List[Equation]:
     ]
 
 
-def _variables(model: str, reset: str, feedback: str) -> List[Variable]:
+def _variables(model: str, reset: str, feedback: str, reg: bool = False) -> List[Variable]:
     nv = (N,) if reset == "set" else ()
     v = [Variable("W_in", (N, I), "per synapse", "w", True, "input weights"),
          Variable("W", (N, N), "per synapse", "w", True, "recurrent weights (zero diagonal)"),
@@ -128,6 +142,13 @@ def _variables(model: str, reset: str, feedback: str) -> List[Variable]:
           ]
     if model == "alif":
         v.append(Variable("eps_a", (N, I + 1 + N), "per synapse", "t", True, "adaptation eligibility eps_a"))
+    if reg:
+        v += [Variable("zsum", (N,), "per neuron", "s", True, "spikes since the last reset (the "
+                       "regulariser's count)"),
+              Variable("n_t", (), "global", "s", True, "steps since the last reset"),
+              Variable("c", (), "global", "w", True, "regulariser strength (constant)"),
+              Variable("f0", (), "global", "w", True, "regulariser's target rate per step (constant)"),
+              Variable("rg", (N,), "per neuron", "l", False, "regulariser's learning signal rg_j")]
     v += [Variable("ebar", (N, I + 1 + N), "per synapse", "t", True, "filtered eligibility trace"),
           Variable("x", (I,), "per input", "s", False, "input x_t"),
           Variable("I_t", (N,), "per neuron", "acc", False, "input current"),
@@ -150,11 +171,13 @@ def _communication(feedback: str):
     return c
 
 
-def _three_factor(model: str, reset: str, feedback: str) -> Dict[str, str]:
+def _three_factor(model: str, reset: str, feedback: str, reg: bool = False) -> Dict[str, str]:
     F = "W_out^T" if feedback == "symmetric" else "B (random)"
     e = "psi_j (eps_v - beta_j eps_a_ji)" if model == "alif" else "psi_j eps_v"
     where = "eps_v_i (presynaptic)" if reset == "subtract" else "eps_v_ji (per synapse)"
-    return {"form": f"dW_ji = -eta * L_j * ebar_ji,  ebar = kappa-filtered e_ji = {e},  L_j = (F delta)_j",
+    term = " + rg_j * e_ji" if reg else ""
+    return {"form": f"dW_ji = -eta * (L_j * ebar_ji{term}),  ebar = kappa-filtered e_ji = {e},  "
+                    f"L_j = (F delta)_j" + (",  rg_j = c (rate_j - f0)" if reg else ""),
             "trace_symbol": "ebar_ji",
             "trace": f"synaptic: the postsynaptic pseudo-derivative psi_j times {where}"
                      + (" minus beta_j eps_a_ji (per synapse)" if model == "alif" else "")
@@ -163,12 +186,14 @@ def _three_factor(model: str, reset: str, feedback: str) -> Dict[str, str]:
             "signal": f"broadcast third factor (F delta)_j with F = {F}"}
 
 
-def _notes(model: str, reset: str, feedback: str) -> List[str]:
+def _notes(model: str, reset: str, feedback: str, reg: bool = False) -> List[str]:
     return [
         "One stream (B = 1), MSE with a mask, SGD every step (update_every=1), all five "
-        "parameters trained, no firing-rate regulariser: SpikingOnlineLearner's step "
-        "(kernels/spiking_online.py), checked against an instrumented NumPy step "
-        "(tests/test_export.py).",
+        "parameters trained, "
+        + ("the firing-rate regulariser on (SpikingOnlineLearner(reg=c, reg_rate=f0)), every step "
+           "contributing" if reg else "no firing-rate regulariser")
+        + ": SpikingOnlineLearner's step (kernels/spiking_online.py), checked against an "
+        "instrumented NumPy step (tests/test_export_spiking.py).",
         "Event-driven: K = spikes of the step before (recurrent input), S = spikes of this "
         "step (readout); the numbers evaluate them at K = S = N, the most a step can have.  "
         "At the cue task's 10 Hz (dt = 1 ms), K and S are about N / 100.",
@@ -181,18 +206,20 @@ def _notes(model: str, reset: str, feedback: str) -> List[str]:
     ]
 
 
-def spiking_step_tables(model: str, reset: str, feedback: str) -> Dict:
+def spiking_step_tables(model: str, reset: str, feedback: str, reg: bool = False) -> Dict:
     """The tables of one online e-prop step of a ``model`` network with ``reset``
     (checked by the caller, :func:`localrnn.neuromorphic.spec.step_spec`): the keys of
-    :func:`.tables.step_tables`."""
+    :func:`.tables.step_tables`.  ``reg``: with the firing-rate regulariser (its
+    strength does not change the counts)."""
     eqs = (_forward(model, reset) + delta_equations()
            + [Equation("learning signal", "L_t = F delta_t", count_ops(mul=N * O, add=N * (O - 1)),
                        [("delta_t", "output"), ("F_jo", "third"), ("L_t,j", "third")])]
-           + _traces(model, reset) + _readout())
-    return dict(equations=eqs, per_trial=[], variables=_variables(model, reset, feedback),
+           + (_regulariser() if reg else [])
+           + _traces(model, reset, reg) + _readout())
+    return dict(equations=eqs, per_trial=[], variables=_variables(model, reset, feedback, reg),
                 communication=_communication(feedback),
-                three_factor=_three_factor(model, reset, feedback),
-                notes=_notes(model, reset, feedback))
+                three_factor=_three_factor(model, reset, feedback, reg),
+                notes=_notes(model, reset, feedback, reg))
 
 
 __all__ = ["spiking_step_tables", "P_PRE"]

@@ -23,6 +23,7 @@ straightforward integer implementation, not measured.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -54,6 +55,8 @@ class StepSpec:
     #: spiking networks (MODEL.md section 9): the neuron model and reset (None: a rate network)
     model: Optional[str] = None
     reset: Optional[str] = None
+    #: a spiking step's firing-rate regulariser strength c (0: none)
+    reg: float = 0.0
 
     # ----- evaluation
     @property
@@ -125,7 +128,7 @@ class StepSpec:
 
     # ----- output
     def to_dict(self) -> dict:
-        spiking = {} if self.model is None else {"model": self.model, "reset": self.reset}
+        spiking = {} if self.model is None else {"model": self.model, "reset": self.reset, "reg": self.reg}
         return {
             "rule": self.rule, "form": self.form, **spiking, "n_rec": self.n_rec, "n_in": self.n_in,
             "n_out": self.n_out, "T": self.T, "feedback": self.feedback,
@@ -169,7 +172,7 @@ class StepSpec:
 
 def step_spec(rule: str, form: str, n_rec: int, n_in: int, n_out: int, quantize=None,
               feedback: Optional[str] = None, T: Optional[int] = None,
-              model: Optional[str] = None, reset: Optional[str] = None) -> StepSpec:
+              model: Optional[str] = None, reset: Optional[str] = None, reg: float = 0.0) -> StepSpec:
     """The spec of one time step of the online learner.
 
     Parameters
@@ -190,15 +193,21 @@ def step_spec(rule: str, form: str, n_rec: int, n_in: int, n_out: int, quantize=
         be eprop.
     reset : {"subtract", "set"}, optional
         The spiking network's reset (default subtract).
+    reg : float >= 0
+        A spiking step's firing-rate regulariser strength c (``SpikingOnlineLearner(reg=c)``);
+        0 (default) leaves it out.  The counts do not depend on its value.
 
     Returns
     -------
     StepSpec
     """
     if model is not None:
-        return _spiking_spec(rule, n_rec, n_in, n_out, quantize, feedback, T, model, reset)
+        return _spiking_spec(rule, n_rec, n_in, n_out, quantize, feedback, T, model, reset, reg)
     if reset is not None:
         raise ValueError(f"reset={reset!r} is for spiking networks; give model='lif' or 'alif'")
+    if reg not in (0, None):
+        raise ValueError(f"reg={reg!r} (the firing-rate regulariser) is for spiking networks; give "
+                         "model='lif' or 'alif'")
     if rule not in RULES:
         raise ValueError(f"rule={rule!r} is not allowed; choose one of {', '.join(RULES)}")
     if form not in FORMS:
@@ -233,7 +242,7 @@ def _check_sizes(n_rec, n_in, n_out) -> None:
             raise ValueError(f"{name}={val!r} must be an integer >= 1")
 
 
-def _spiking_spec(rule, n_rec, n_in, n_out, quantize, feedback, T, model, reset) -> StepSpec:
+def _spiking_spec(rule, n_rec, n_in, n_out, quantize, feedback, T, model, reset, reg) -> StepSpec:
     if model not in SPIKING_MODELS:
         raise ValueError(f"model={model!r} is not allowed; choose one of {', '.join(SPIKING_MODELS)}")
     reset = "subtract" if reset is None else reset
@@ -249,9 +258,14 @@ def _spiking_spec(rule, n_rec, n_in, n_out, quantize, feedback, T, model, reset)
     fb = feedback or "symmetric"
     if fb not in FEEDBACKS:
         raise ValueError(f"feedback={feedback!r} is not allowed; choose symmetric or random")
-    t = spiking_step_tables(model, reset, fb)
+    reg = 0.0 if reg is None else reg
+    if isinstance(reg, bool) or not isinstance(reg, (int, float)) or not math.isfinite(reg) or reg < 0:
+        raise ValueError(f"reg={reg!r} must be a finite number >= 0 (the firing-rate regulariser's "
+                         "strength; 0: none)")
+    t = spiking_step_tables(model, reset, fb, reg > 0)
     return StepSpec(rule, "spiking", n_rec, n_in, n_out, q, fb, t["variables"], t["equations"],
-                    t["communication"], t["three_factor"], t["notes"], None, [], model, reset)
+                    t["communication"], t["three_factor"], t["notes"], None, [], model, reset,
+                    float(reg))
 
 
 __all__ = ["step_spec", "StepSpec"]
