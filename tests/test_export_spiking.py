@@ -184,7 +184,8 @@ def test_spiking_spec_structure():
     r = step_spec("eprop", "current", 100, 40, 2, model="alif", reg=0.3).to_dict()
     assert r["reg"] == 0.3 and d["reg"] == 0.0
     names = [v["name"] for v in r["state_variables"]]
-    assert {"zsum", "n_t", "c", "f0"} <= set(names) and "zsum" not in [v["name"] for v in d["state_variables"]]
+    assert {"zsum", "n_t", "c", "f0"} <= set(names)
+    assert "zsum" not in [v["name"] for v in d["state_variables"]]
     reqs = {e["equation"]: e for e in r["equations"]}
     assert reqs["zsum_j += z_t,j;  rg_j = c (zsum_j / n_t - f0)"]["ops_formula"] == \
         {"mul": "N", "add": "N + S", "div": "N", "phi": "0", "dphi": "0"}
@@ -207,12 +208,12 @@ def test_cli_spiking_spec():
     r = CliRunner().invoke(main, ["export", "--rule", "eprop", "--model", "lif", "--form", "rate",
                                   "--n-rec", "8", "--n-in", "4", "--n-out", "2"])
     assert r.exit_code == 2 and r.stderr.count("Error:") == 1 and "--form" in r.stderr
-    r = CliRunner().invoke(main, ["export", "--rule", "eprop", "--model", "alif", "--reg", "0.3", "--n-rec", "8",
-                                  "--n-in", "4", "--n-out", "2", "--format", "json"])
+    r = CliRunner().invoke(main, ["export", "--rule", "eprop", "--model", "alif", "--reg", "0.3",
+                                  "--n-rec", "8", "--n-in", "4", "--n-out", "2", "--format", "json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output) == step_spec("eprop", "current", 8, 4, 2, model="alif", reg=0.3).to_dict()
-    r = CliRunner().invoke(main, ["export", "--rule", "eprop", "--model", "alif", "--reg", "0.3", "--n-rec", "8",
-                                  "--n-in", "4", "--n-out", "2"])
+    r = CliRunner().invoke(main, ["export", "--rule", "eprop", "--model", "alif", "--reg", "0.3",
+                                  "--n-rec", "8", "--n-in", "4", "--n-out", "2"])
     assert r.exit_code == 0 and "(reset subtract, firing-rate regulariser c = 0.3)" in r.output
     for args, words in ((["--reg", "0.3"], "--reg is an option of spiking networks"),
                         (["--model", "lif", "--reg", "-1"], "reg=-1.0 must be a finite number >= 0"),

@@ -246,8 +246,9 @@ def _scalar_tail(A, Bm, C, a_trans, accumulate, i0, i1, j0, j1, k0, k1):
 @njit(inline="always")
 def _sweep(A, Bm, C, k0, k1, trans):
     """Every tile of C over the sum's rows k0..k1: whole tiles, one tile of the
-    remaining rows, the same for the remaining whole vectors, then the scalar tail.  ``trans`` (a literal):
-    0 for ``A @ Bm`` from 0, 1 for ``A^T @ Bm`` continuing C's sums."""
+    remaining rows, the same for the remaining whole vectors, then the scalar tail.
+    ``trans`` (a literal): 0 for ``A @ Bm`` from 0, 1 for ``A^T @ Bm`` continuing C's
+    sums."""
     M = A.shape[1] if trans == 1 else A.shape[0]
     N = Bm.shape[1]
     V = _vector_width(C)
