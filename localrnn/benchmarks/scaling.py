@@ -40,6 +40,7 @@ and fit) and ``exponents.md`` (the table of fitted vs theoretical exponents).
 """
 from __future__ import annotations
 
+import math
 import time
 import tracemalloc
 from pathlib import Path
@@ -51,6 +52,7 @@ from .. import io as lio
 from .._threads import step_blas_limit
 from ..plotting import plot_scaling, save_figure
 from ..plotting.scaling import QUANTITIES
+from ..kernels.gemm import GRAD_TILE_MAX_N
 from ._timing import time_call
 
 #: (label, mode, rule, form)
@@ -116,6 +118,9 @@ def batched_bytes_analytic(N: int, T: int, B: int, rule: str, I: int = 1, O: int
     states buffer is allocated even when the forward keeps only two of its rows; the
     adjoint Z), the (T, B, O) outputs and output error, and the gradients (N^2 + N I +
     N + O N + O; dL/dW_in twice, as the backward kernel's (I, N) sum and its transpose).
+    In float64 at even N <= ``GRAD_TILE_MAX_N`` the tiled weight gradient also sums in a
+    transient N x N buffer of its own, padded by up to g = gcd(8 N, 4096) bytes to place
+    it away from its operands' 4K alias (kernels/gemm.py, ``gemm_tn``).
     RTRL: the trajectory (three (T, B, N) arrays and the outputs) and two N x P
     influence matrices (one trial at a time), P = N^2 + N I + N, plus the gradients.
     """
@@ -123,7 +128,11 @@ def batched_bytes_analytic(N: int, T: int, B: int, rule: str, I: int = 1, O: int
     grads = P + O * N + O
     if rule == "rtrl":
         return itemsize * (3 * T * B * N + 2 * T * B * O + 2 * N * P + grads)
-    return itemsize * (3 * T * B * N + 2 * B * N + 2 * T * B * O + grads + N * I)
+    sums = 0
+    g = math.gcd(N * itemsize, 4096)
+    if itemsize == 8 and N <= GRAD_TILE_MAX_N and g >= 2 * itemsize:
+        sums = N * N + g // itemsize
+    return itemsize * (3 * T * B * N + 2 * B * N + 2 * T * B * O + grads + N * I + sums)
 
 
 def _time(fn: Callable, repeat: int) -> float:
