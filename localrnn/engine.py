@@ -15,6 +15,7 @@ from ._threads import step_blas_limit
 from ._validate import check_array, check_choice, check_number
 from .activations import dphi_needs_state, kernel_code
 from .kernels import backward as _bw
+from .kernels import gradient as _gr
 from .kernels import traces as _tr
 from .names import LOCAL_RULES, LOSSES, RULES, TRUNCATIONS  # noqa: F401  (RULES: re-exported)
 from .network import Network, feedback_matrix
@@ -266,6 +267,19 @@ def gradient(net: Network, inputs, targets, mask=None, loss: str = "mse", rule: 
 
 
 _NO_NOISE = {}
+_EMPTY = {}
+#: the gradient drivers' workspace buffers (:func:`_workspace`)
+_WS_NAMES = ("states", "act", "Y", "delta", "G")
+
+
+def _empty_targets(dt):
+    """Placeholders for the loss's unused pair in :func:`kernels.gradient.batch_gradient`:
+    (0, 0, 0) and (0, 0) arrays of ``dt`` and a (0, 0) int64 array, made once per dtype."""
+    e = _EMPTY.get(dt)
+    if e is None:
+        e = _EMPTY[dt] = (np.zeros((0, 0, 0), dtype=dt), np.zeros((0, 0), dtype=dt),
+                          np.zeros((0, 0), dtype=np.int64))
+    return e
 
 
 def own_gradient(net: Network, inputs, targets, mask, loss: str, rule: str, F, h0=None,
@@ -288,13 +302,27 @@ def own_gradient(net: Network, inputs, targets, mask, loss: str, rule: str, F, h
     T, B, _ = x.shape
     tg, m = check_targets(net, targets, mask, loss, T, B, trusted=True)
     s0 = check_state0(net, h0, B, trusted=True)
-    nz = _NO_NOISE.get(dt)
-    if nz is None:
-        nz = _NO_NOISE[dt] = np.zeros((0, 0, 0), dtype=dt)
     local = F is not None
+    if rule == "rtrl":
+        nz = _NO_NOISE.get(dt)
+        if nz is None:
+            nz = _NO_NOISE[dt] = np.zeros((0, 0, 0), dtype=dt)
+        with step_blas_limit():
+            return _gradient(net, x, tg, m, loss, rule, local, F, s0, nz, False, "gemm", False,
+                             False, truncation)
+    # one compiled call: the kernels _gradient calls, in its order, on its buffers
+    ws = _workspace(((T, B, net.n_rec), dt, net.n_out), _WS_NAMES)
+    e3, e2, e_lab = _empty_targets(dt)
+    xent = loss != "mse"
     with step_blas_limit():
-        return _gradient(net, x, tg, m, loss, rule, local, F, s0, nz, False, "gemm", False, False,
-                         truncation)
+        L, gWin, gW, gb, gWout, gbout = _gr.batch_gradient(
+            x, net.W_in, net.b, net.W, net.alpha, kernel_code(net.activation, dt), s0,
+            net.W_out, net.b_out, net.form == "rate", dphi_needs_state(net.activation), xent,
+            e3 if xent else tg, tg if xent else e_lab, e3 if xent else m, m if xent else e2,
+            net.W_out if F is None else F, F is None,
+            TRUNCATE_CODE[truncation] if local else EXACT_CODE,
+            ws["states"], ws["act"], ws["Y"], ws["delta"], ws["G"])
+    return float(L), {"W_in": gWin, "W": gW, "b": gb, "W_out": gWout, "b_out": gbout}
 
 
 def _gradient(net, x, tg, m, loss, rule, local, F, s0, nz, has, method, return_h0,
@@ -308,12 +336,12 @@ def _gradient(net, x, tg, m, loss, rule, local, F, s0, nz, has, method, return_h
         return (L, grads, tr) if return_trajectory else (L, grads)
 
     T, B, _ = x.shape
-    ws = _workspace(((T, B, net.n_rec), net.dtype, net.n_out), ("states", "act", "Y", "G"))
+    ws = _workspace(((T, B, net.n_rec), net.dtype, net.n_out), _WS_NAMES)
     # the states h_k are needed by the trace method, a returned trajectory and a phi'
     # that does not come from the rates; otherwise only the rates are kept
     keep = return_trajectory or method == "trace" or dphi_needs_state(net.activation)
     tr = run_trajectory(net, x, s0, nz, has, ws, keep_states=keep)
-    L, delta = loss_and_delta(tr.outputs, tg, m, loss)
+    L, delta = loss_and_delta(tr.outputs, tg, m, loss, out=ws["delta"])
     if local and method == "trace":
         grads = _local_traces(net, tr, delta, F)
     else:

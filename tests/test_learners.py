@@ -268,10 +268,13 @@ def test_layout_counts_with_symbols():
                                                       ("eprop", None, "recurrent"), ("eprop", "random", "state"),
                                                       ("rflo", None, "recurrent")])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_own_gradient_path_equals_public(rule, feedback, truncation, dtype):
+@pytest.mark.parametrize("form,activation", [("current", "tanh"), ("rate", "tanh"),
+                                             ("current", "softplus"), ("rate", "relu")])
+def test_own_gradient_path_equals_public(rule, feedback, truncation, dtype, form, activation):
     """The Trainer's path (BatchLearner._learn_own, engine.own_gradient: conversions
-    without checks) gives gradient()'s numbers bit for bit: mse with (T, B, O) and
-    (T, B) masks, xent labels, h0 None, (N,) and (B, N)."""
+    without checks, then one compiled call, kernels/gradient.py) gives gradient()'s
+    numbers bit for bit: both forms, a phi' from the rates and one from the states
+    (softplus), mse with (T, B, O) and (T, B) masks, xent labels, h0 None, (N,) and (B, N)."""
     from types import SimpleNamespace
 
     from localrnn.engine import gradient, own_gradient
@@ -286,7 +289,8 @@ def test_own_gradient_path_equals_public(rule, feedback, truncation, dtype):
              ("xent", rng.integers(0, O, size=(T, B)), (rng.random((T, B)) > 0.3) * 1.0)]
     for loss, y, m in cases:
         for h0 in (None, 0.1 * rng.standard_normal(N), 0.1 * rng.standard_normal((B, N))):
-            nets = [Network.init(I, N, O, gain=1.2, seed=3, dtype=dtype) for _ in range(2)]
+            nets = [Network.init(I, N, O, gain=1.2, seed=3, dtype=dtype, form=form,
+                                 activation=activation) for _ in range(2)]
             ls = [BatchLearner(n, rule=rule, feedback=feedback, loss=loss, seed=4,
                                truncation=truncation, optimizer="adam", lr=0.01) for n in nets]
             b = SimpleNamespace(inputs=x, targets=y, mask=m)
