@@ -109,3 +109,33 @@ def test_row_dot_is_its_lane_order(dtype, n):
     dots(A, Bm, out)
     ref = np.array([[lane_dot_reference(A[i], Bm[j], dtype) for j in range(2)] for i in range(3)], dtype)
     np.testing.assert_array_equal(out, ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 16, 37, 64])
+def test_row_dots_are_row_dot_four_at_a_time(dtype, n):
+    """gemm.row_dots (the readout's DOT_ROWS interleaved sums) gives each sum in
+    row_dot's documented order, and the readout (kernels.forward.readout: rows in
+    fours, then one by one) the same bits for a batch that is not a multiple of four."""
+    from numba import njit
+
+    from localrnn.kernels.forward import readout
+
+    @njit(cache=False)
+    def dots(A, i0, Bm, j):
+        return gemm.row_dots(A, i0, Bm, j)
+
+    assert gemm.DOT_ROWS == 4
+    rng = np.random.default_rng(n)
+    A = rng.standard_normal((6, n)).astype(dtype)
+    Bm = rng.standard_normal((2, n)).astype(dtype)
+    for i0 in (0, 2):
+        for j in range(2):
+            got = np.array(dots(A, i0, Bm, j), dtype)
+            ref = np.array([lane_dot_reference(A[i0 + r], Bm[j], dtype) for r in range(4)], dtype)
+            np.testing.assert_array_equal(got, ref)
+    b = rng.standard_normal(2).astype(dtype)
+    Y = np.empty((1, 6, 2), dtype)
+    readout(A[None], Bm, b, Y)
+    ref = np.array([[lane_dot_reference(A[i], Bm[j], dtype) + b[j] for j in range(2)] for i in range(6)], dtype)
+    np.testing.assert_array_equal(Y[0], ref)

@@ -7,7 +7,7 @@ import numpy as np
 
 from .._config import njit
 from .common import RELU, TANH, TANH32, apply_phi, leak_coefs, phi, tanh32, tanh64, wide_vectors
-from .gemm import gemm_nn, row_dot, step_tiled
+from .gemm import DOT_ROWS, gemm_nn, row_dot, row_dots, step_tiled
 
 
 @njit
@@ -162,8 +162,17 @@ def forward_rate(X, W_in, b, W, alpha, code, a0, noise, has_noise, A, U, W_out, 
 def _readout_step(S, W_out, b_out, Yk):
     """Yk = S @ W_out^T + b_out for one step's (B, N) rates (or states): each entry one
     :func:`row_dot` (kernels/gemm.py: vectorised over N in an order fixed by its
-    definition), plus b_out."""
-    for i in range(S.shape[0]):
+    definition), plus b_out.  ``DOT_ROWS`` rows at a time (:func:`row_dots`: the
+    same sums, their chains overlapped; a one-row sum is latency-bound), the rest
+    one by one."""
+    B = S.shape[0]
+    Bq = B - B % DOT_ROWS
+    for i in range(0, Bq, DOT_ROWS):
+        for o in range(W_out.shape[0]):
+            ys = row_dots(S, i, W_out, o)
+            for r in range(DOT_ROWS):
+                Yk[i + r, o] = ys[r] + b_out[o]
+    for i in range(Bq, B):
         for o in range(W_out.shape[0]):
             Yk[i, o] = row_dot(S, i, W_out, o) + b_out[o]
 

@@ -330,49 +330,73 @@ def gemm_tn(At, Bm, C):
     C[:] = Cl
 
 
-@intrinsic
-def _lane_dot(typingctx, A, i, Bm, j, n):
-    """sum_{m < n} A[i, m] Bm[j, m] for n a multiple of the lane count V: V partial sums
+def _ir_lane_sum(builder, v, V):
+    """The V lanes of ``v`` added in halves (lane l + V/2, then l + V/4, ...): a scalar."""
+    w = V
+    while w > 1:
+        h = w // 2
+        lo = builder.shuffle_vector(v, v, _ir.Constant(_ir.VectorType(_ir.IntType(32), h), list(range(h))))
+        hi = builder.shuffle_vector(v, v, _ir.Constant(_ir.VectorType(_ir.IntType(32), h), list(range(h, w))))
+        v = builder.fadd(lo, hi)
+        w = h
+    return builder.extract_element(v, _ir.Constant(_ir.IntType(32), 0))
+
+
+def _make_lane_dots(R: int):
+    """The intrinsic ``f(A, i0, Bm, j, n)``: for each of the R rows i0 .. i0 + R - 1 of A,
+    sum_{m < n} A[i, m] Bm[j, m] for n a multiple of the lane count V: V partial sums
     (lane l takes m = l, l + V, ...; one multiply-add per term, in order), then the
     lanes added in halves (l + V/2, then l + V/4, ...).  The order is fixed by V alone
-    (16 float32 / 8 float64 whatever the CPU), so the bits do not depend on the CPU."""
-    if not all(isinstance(t, _types.Array) and t.ndim == 2 and t.layout == "C" for t in (A, Bm)):
-        return None
-    if not (A.dtype == Bm.dtype and A.dtype in (_types.float32, _types.float64)):
-        return None
+    (16 float32 / 8 float64 whatever the CPU), so the bits do not depend on the CPU.
+    R = 1 returns the scalar; R > 1 a tuple of R, the sums interleaved in one loop over
+    m (their multiply-add chains overlap, row j is loaded once): each the same
+    operations in the same order as alone."""
 
-    def codegen(context, builder, sig, args):
-        Av, iv, Bv, jv, nv = args
-        fty, vty, V, size, i64 = _ir_types(context, A.dtype)
-        isz = _ir.Constant(i64, size)
-        a_data, sa = _ir_array(context, builder, A, Av)
-        b_data, sb = _ir_array(context, builder, Bm, Bv)
+    @intrinsic
+    def lane_dots(typingctx, A, i0, Bm, j, n):
+        if not all(isinstance(t, _types.Array) and t.ndim == 2 and t.layout == "C" for t in (A, Bm)):
+            return None
+        if not (A.dtype == Bm.dtype and A.dtype in (_types.float32, _types.float64)):
+            return None
 
-        def at(data, off):
-            return _ir_at(builder, data, off, vty)
+        def codegen(context, builder, sig, args):
+            Av, iv, Bv, jv, nv = args
+            fty, vty, V, size, i64 = _ir_types(context, A.dtype)
+            isz = _ir.Constant(i64, size)
+            a_data, sa = _ir_array(context, builder, A, Av)
+            b_data, sb = _ir_array(context, builder, Bm, Bv)
 
-        fma = _ir_fma(builder, vty, V, size)
-        a_row = builder.mul(iv, sa)
-        b_row = builder.mul(jv, sb)
-        acc = _cg.alloca_once(builder, vty)
-        builder.store(_ir.Constant(vty, None), acc)
-        step = _ir.Constant(i64, V)
-        with _cg.for_range_slice(builder, _ir.Constant(i64, 0), nv, step, inc=True) as (m, _):
-            off = builder.mul(m, isz)
-            x = builder.load(at(a_data, builder.add(a_row, off)), align=size)
-            y = builder.load(at(b_data, builder.add(b_row, off)), align=size)
-            builder.store(builder.call(fma, [x, y, builder.load(acc)]), acc)
-        v = builder.load(acc)
-        w = V
-        while w > 1:
-            h = w // 2
-            lo = builder.shuffle_vector(v, v, _ir.Constant(_ir.VectorType(_ir.IntType(32), h), list(range(h))))
-            hi = builder.shuffle_vector(v, v, _ir.Constant(_ir.VectorType(_ir.IntType(32), h), list(range(h, w))))
-            v = builder.fadd(lo, hi)
-            w = h
-        return builder.extract_element(v, _ir.Constant(_ir.IntType(32), 0))
+            def at(data, off):
+                return _ir_at(builder, data, off, vty)
 
-    return A.dtype(A, i, Bm, j, n), codegen
+            fma = _ir_fma(builder, vty, V, size)
+            a_rows = [builder.mul(builder.add(iv, _ir.Constant(i64, r)), sa) for r in range(R)]
+            b_row = builder.mul(jv, sb)
+            accs = [_cg.alloca_once(builder, vty) for _ in range(R)]
+            for acc in accs:
+                builder.store(_ir.Constant(vty, None), acc)
+            step = _ir.Constant(i64, V)
+            with _cg.for_range_slice(builder, _ir.Constant(i64, 0), nv, step, inc=True) as (m, _):
+                off = builder.mul(m, isz)
+                y = builder.load(at(b_data, builder.add(b_row, off)), align=size)
+                for a_row, acc in zip(a_rows, accs):
+                    x = builder.load(at(a_data, builder.add(a_row, off)), align=size)
+                    builder.store(builder.call(fma, [x, y, builder.load(acc)]), acc)
+            out = [_ir_lane_sum(builder, builder.load(acc), V) for acc in accs]
+            return out[0] if R == 1 else context.make_tuple(builder, sig.return_type, out)
+
+        ret = A.dtype if R == 1 else _types.UniTuple(A.dtype, R)
+        return ret(A, i0, Bm, j, n), codegen
+
+    return lane_dots
+
+
+#: rows of A per :func:`row_dots` call (independent sums in flight at once)
+DOT_ROWS = 4                   # row_dots unpacks four sums
+#: sum_{m < n} A[i, m] Bm[j, m], n a multiple of V (:func:`_make_lane_dots`)
+_lane_dot = _make_lane_dots(1)
+#: the same for rows i0 .. i0 + DOT_ROWS - 1 of A, interleaved: a tuple
+_lane_dot_rows = _make_lane_dots(DOT_ROWS)
 
 
 @njit(inline="always")
@@ -388,3 +412,21 @@ def row_dot(A, i, Bm, j):
     for m in range(nfull, N):
         s = muladd(A[i, m], Bm[j, m], s)
     return s
+
+
+@njit(inline="always")
+def row_dots(A, i0, Bm, j):
+    """``(row_dot(A, i0 + r, Bm, j) for r < DOT_ROWS)``, the same bits: the whole
+    vectors by :func:`_lane_dot_rows` (the sums interleaved), then each sum's elements
+    past them, one multiply-add each, in order."""
+    N = A.shape[1]
+    V = _vector_width(A)
+    nfull = N - N % V
+    s0, s1, s2, s3 = _lane_dot_rows(A, i0, Bm, j, nfull)
+    for m in range(nfull, N):
+        b = Bm[j, m]
+        s0 = muladd(A[i0, m], b, s0)
+        s1 = muladd(A[i0 + 1, m], b, s1)
+        s2 = muladd(A[i0 + 2, m], b, s2)
+        s3 = muladd(A[i0 + 3, m], b, s3)
+    return s0, s1, s2, s3
