@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from localrnn._config import njit
-from localrnn.kernels.common import RETANH, RETANH32, TANH, TANH32, apply_phi
+from localrnn.kernels.common import RETANH, RETANH32, TANH, TANH32, apply_phi, leak_coefs, tanh32, tanh64
 
 
 @njit
@@ -53,3 +53,51 @@ def test_retanh_is_tanh_on_the_positive_side_and_zero_elsewhere(dtype, code):
     _phi_rows(x.reshape(1, -1), code, out)
     assert np.array_equal(out[0][x > 0], t[0][x > 0])   # the same formula, the same bits
     assert np.all(out[0][x <= 0] == 0.0)
+
+
+@njit
+def _one_pass_rates(H, code, R):
+    """The forward's rates as one pass of the scalar tanh per element (as before the
+    forward ran tanh in two passes)."""
+    for k in range(H.shape[0]):
+        for i in range(H.shape[1]):
+            for n in range(H.shape[2]):
+                R[k, i, n] = tanh32(H[k, i, n]) if code == TANH32 else tanh64(H[k, i, n])
+
+
+@njit
+def _one_pass_rate_form(A, U, alpha, code, out):
+    al, keep = leak_coefs(alpha, A)
+    for k in range(U.shape[0]):
+        for i in range(U.shape[1]):
+            for n in range(U.shape[2]):
+                t = tanh32(U[k, i, n]) if code == TANH32 else tanh64(U[k, i, n])
+                out[k, i, n] = keep * A[k, i, n] + al * t
+
+
+@pytest.mark.parametrize("dtype,code", [(np.float64, TANH), (np.float32, TANH32)])
+def test_forward_two_pass_tanh_gives_the_scalar_tanh_bits(dtype, code):
+    """forward_current/forward_rate run tanh over a step in two passes (reduced argument
+    and exponent stored between them: kernels/forward.py); every rate is the one-pass
+    scalar tanh's, bit for bit, over states from 0 to saturation, both signs."""
+    from localrnn.kernels.forward import forward_current, forward_rate
+
+    T, B, N, I, O = 7, 5, 19, 2, 2
+    rng = np.random.default_rng(7)
+    X = (4.0 * rng.standard_normal((T, B, I))).astype(dtype)
+    W_in = (3.0 * rng.standard_normal((N, I))).astype(dtype)
+    b = rng.standard_normal(N).astype(dtype)
+    W = (3.0 * rng.standard_normal((N, N)) / np.sqrt(N)).astype(dtype)
+    h0 = (5.0 * rng.standard_normal((B, N))).astype(dtype)
+    W_out, b_out = rng.standard_normal((O, N)).astype(dtype), np.zeros(O, dtype)
+    nz = np.zeros((0, 0, 0), dtype)
+    H, R, Y = np.empty((T, B, N), dtype), np.empty((T + 1, B, N), dtype), np.empty((T, B, O), dtype)
+    forward_current(X, W_in, b, W, 0.5, code, h0, nz, False, H, R, W_out, b_out, Y)
+    ref = np.empty_like(H)
+    _one_pass_rates(H, code, ref)
+    assert np.abs(H).max() > 10 and np.abs(H).min() < 0.1       # the whole range
+    np.testing.assert_array_equal(R[1:], ref)
+    A, U = np.empty((T + 1, B, N), dtype), np.empty((T, B, N), dtype)
+    forward_rate(X, W_in, b, W, 0.5, code, np.tanh(h0), nz, False, A, U, W_out, b_out, Y)
+    _one_pass_rate_form(A[:-1], U, 0.5, code, ref)
+    np.testing.assert_array_equal(A[1:], ref)

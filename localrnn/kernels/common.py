@@ -124,11 +124,29 @@ def leak_coefs(alpha, like):
 @njit(inline="always")
 def tanh64(x):
     """tanh in float64 arithmetic (see the module docstring); |error| <= 4 ulp."""
+    r, ki = tanh64_reduce(x)
+    return tanh64_finish(x, r, ki)
+
+
+@njit(inline="always")
+def tanh64_reduce(x):
+    """:func:`tanh64`'s first part: ``(r, ki)``, 2|x| = ki ln 2 + r (Cody-Waite)."""
     ax = min(abs(x), 20.0)
     y = 2.0 * ax
     ki = int32(y * 1.4426950408889634 + 0.5)   # 0 <= ki <= 58; int32 converts in SIMD
     kf = float(ki)
     r = (y - kf * 0.6931471803691238) - kf * 1.9082149292705877e-10   # Cody-Waite ln 2
+    return r, ki
+
+
+@njit(inline="always")
+def tanh64_finish(x, r, ki):
+    """:func:`tanh64`'s second part from :func:`tanh64_reduce`'s ``(r, ki)``: the value.
+
+    Split so that a loop over many x can run the two parts as two passes (the
+    reduced arguments stored between them): each pass's dependent chain is shorter,
+    so more elements are in flight at once; the operations, and so the bits, are
+    the same (kernels/forward.py)."""
     # e^r - 1 = r q(r), q of degree 12, by Estrin's scheme: the pairs, then r^2,
     # r^4, r^8 combine them in a chain of 4 multiply-adds instead of Horner's 12
     # (the loop is latency-bound: 25% faster here, same 4 ulp bound); each
@@ -154,11 +172,24 @@ def tanh64(x):
 @njit(inline="always")
 def tanh32(x):
     """tanh in float32 arithmetic (8 SIMD lanes); |error| <= 2.5 ulp of float32."""
+    r, ki = tanh32_reduce(x)
+    return tanh32_finish(x, r, ki)
+
+
+@njit(inline="always")
+def tanh32_reduce(x):
+    """:func:`tanh32`'s first part: ``(r, ki)``, 2|x| = ki ln 2 + r (Cody-Waite)."""
     ax = min(abs(float32(x)), float32(10.0))
     y = float32(2.0) * ax
     ki = int32(y * float32(1.4426950408889634) + float32(0.5))
     kf = float32(ki)
     r = (y - kf * float32(0.693145751953125)) - kf * float32(1.428606765330187e-06)
+    return r, ki
+
+
+@njit(inline="always")
+def tanh32_finish(x, r, ki):
+    """:func:`tanh32`'s second part (as :func:`tanh64_finish`): the value."""
     q = float32(1.0 / 40320.0)                   # Horner, multiply-adds fused where the
     q = muladd(q, r, float32(1.0 / 5040.0))     # CPU can (23% faster here; Estrin
     q = muladd(q, r, float32(1.0 / 720.0))      # was not faster in float32 and lost

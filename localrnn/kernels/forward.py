@@ -4,9 +4,11 @@ Index convention: ``X[k]`` is the input x_{k+1}; ``S[k]`` is the state after ste
 k+1 (h_{k+1} or a_{k+1}); the initial state ``s0`` is h_0 (a_0).
 """
 import numpy as np
+from numba import float32
 
 from .._config import njit
-from .common import RELU, TANH, TANH32, apply_phi, leak_coefs, phi, tanh32, tanh64, wide_vectors
+from .common import (RELU, TANH, TANH32, apply_phi, leak_coefs, phi, tanh32, tanh32_finish, tanh32_reduce,
+                     tanh64, tanh64_finish, tanh64_reduce, wide_vectors)
 from .gemm import DOT_ROWS, gemm_nn, row_dot, row_dots, step_tiled
 
 
@@ -51,6 +53,19 @@ def _apply_phi_flat(x, code, out):
             out[m] = phi(x[m], code)
 
 
+@njit(inline="always")
+def _tanh_scratch(n, W, code):
+    """Buffers for tanh's two passes over a step (``tanh32_reduce``/``tanh32_finish``
+    in kernels/common.py; one pass's chain of dependent operations is too long for
+    enough elements to be in flight): the reduced arguments r (float32's in W's
+    dtype, exactly; float64's in float64) and the exponents ki (int32), n each for
+    the code in use, empty otherwise."""
+    n32 = n if code == TANH32 else 0
+    n64 = n if code == TANH else 0
+    return (np.empty(n32, dtype=W.dtype), np.empty(n64, dtype=np.float64),
+            np.empty(n32 + n64, dtype=np.int32))
+
+
 @njit
 def forward_current(X, W_in, b, W, alpha, code, h0, noise, has_noise, H, R, W_out, b_out, Y):
     """Current form: h_k = (1-a) h_{k-1} + a (W r_{k-1} + W_in x_k + b) + noise_k.
@@ -81,6 +96,7 @@ def forward_current(X, W_in, b, W, alpha, code, h0, noise, has_noise, H, R, W_ou
     WT = np.ascontiguousarray(W.T) if tiled else np.empty((0, 0), dtype=W.dtype)
     pf = pre.reshape(B * N)
     df = d.reshape(B * N)
+    rb, rb64, kb = _tanh_scratch(B * N, W, code)
     for k in range(T):
         if tiled:
             gemm_nn(R[k], WT, pre)
@@ -99,12 +115,16 @@ def forward_current(X, W_in, b, W, alpha, code, h0, noise, has_noise, H, R, W_ou
             for m in range(B * N):
                 h = keep * hp[m] + al * (pf[m] + df[m])
                 hk[m] = h
-                rk[m] = tanh32(h)
+                rb[m], kb[m] = tanh32_reduce(h)
+            for m in range(B * N):
+                rk[m] = tanh32_finish(hk[m], float32(rb[m]), kb[m])
         elif code == TANH:
             for m in range(B * N):
                 h = keep * hp[m] + al * (pf[m] + df[m])
                 hk[m] = h
-                rk[m] = tanh64(h)
+                rb64[m], kb[m] = tanh64_reduce(h)
+            for m in range(B * N):
+                rk[m] = tanh64_finish(hk[m], rb64[m], kb[m])
         else:
             for m in range(B * N):
                 hk[m] = keep * hp[m] + al * (pf[m] + df[m])
@@ -130,6 +150,7 @@ def forward_rate(X, W_in, b, W, alpha, code, a0, noise, has_noise, A, U, W_out, 
     tiled = step_tiled(W)
     WT = np.ascontiguousarray(W.T) if tiled else np.empty((0, 0), dtype=W.dtype)
     df = d.reshape(B * N)
+    rb, rb64, kb = _tanh_scratch(B * N, W, code)
     A[0] = a0
     for k in range(T):
         if tiled:
@@ -140,15 +161,23 @@ def forward_rate(X, W_in, b, W, alpha, code, a0, noise, has_noise, A, U, W_out, 
         uk = U[k].reshape(B * N)
         ap = A[k].reshape(B * N)
         ak = A[k + 1].reshape(B * N)
-        for m in range(B * N):
-            uk[m] = uk[m] + df[m]
         if code == TANH32:
             for m in range(B * N):
-                ak[m] = keep * ap[m] + al * tanh32(uk[m])
+                u = uk[m] + df[m]
+                uk[m] = u
+                rb[m], kb[m] = tanh32_reduce(u)
+            for m in range(B * N):
+                ak[m] = keep * ap[m] + al * tanh32_finish(uk[m], float32(rb[m]), kb[m])
         elif code == TANH:
             for m in range(B * N):
-                ak[m] = keep * ap[m] + al * tanh64(uk[m])
+                u = uk[m] + df[m]
+                uk[m] = u
+                rb64[m], kb[m] = tanh64_reduce(u)
+            for m in range(B * N):
+                ak[m] = keep * ap[m] + al * tanh64_finish(uk[m], rb64[m], kb[m])
         else:
+            for m in range(B * N):
+                uk[m] = uk[m] + df[m]
             for m in range(B * N):
                 ak[m] = keep * ap[m] + al * phi(uk[m], code)
         if has_noise:
