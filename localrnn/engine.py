@@ -293,9 +293,11 @@ def own_gradient(net: Network, inputs, targets, mask, loss: str, rule: str, F, h
     ``trusted=True``: C-contiguous arrays of the network's dtype, a (T, B) mse mask
     broadcast over the outputs, int64 labels), so the same arrays and the same
     numbers, without the checks: no shape, finiteness or choice checks (a training
-    iteration paid ~30-50 us for them).  Only :class:`localrnn.Trainer`'s iterations
-    call it (``BatchLearner._learn_own``); everything public goes through
-    :func:`gradient`.
+    iteration paid ~30-50 us for them).  BPTT, e-prop and RFLO then run as one compiled
+    call (:func:`localrnn.kernels.gradient.batch_gradient`: :func:`_gradient`'s kernels
+    in its order on its workspace, without the Python between them); RTRL through
+    :func:`_gradient`.  Only :class:`localrnn.Trainer`'s iterations call it
+    (``BatchLearner._learn_own``); everything public goes through :func:`gradient`.
     """
     dt = net.dtype
     x = np.ascontiguousarray(inputs, dtype=dt)
